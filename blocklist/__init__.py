@@ -1,0 +1,1 @@
+"""Screening rules and the Redis data model behind them. No Flask in here."""

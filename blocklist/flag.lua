@@ -1,0 +1,47 @@
+-- Flag one call as harassment: once per CallSid, climb the sanction ladder, block, log. Atomic.
+--
+-- KEYS: 1 flag-once key, 2 global block hash, 3 history list, 4 strikes hash, 5 events stream,
+--       6 call hash, 7 block index zset
+-- ARGV: 1 number|anonymous, 2 now ms, 3 via (key|desk|api), 4 agent, 5 reason, 6 note, 7 CallSid,
+--       8 ladder (comma separated seconds, 'p' = permanent), 9 line, 10 flag-once ttl s,
+--       then name/value pairs added to the event (geography, phonenumbers facts).
+local number, now, via, agent, reason, note, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+
+if not redis.call('SET', KEYS[1], via, 'NX', 'EX', tonumber(ARGV[10])) then
+  return {'duplicate', redis.call('GET', KEYS[1]) or '', '', '0'}
+end
+redis.call('HSET', KEYS[6], 'flagged', tostring(now), 'flag_via', via, 'flag_agent', agent)
+
+local blocked, until_ms, step = '0', '', 0
+if number ~= 'anonymous' then
+  step = redis.call('HINCRBY', KEYS[4], number, 1)
+  local ladder = {}
+  for part in string.gmatch(ARGV[8], '[^,]+') do ladder[#ladder + 1] = part end
+  local rung = ladder[math.min(step, #ladder)]
+  local existing_ttl = redis.call('PTTL', KEYS[2])
+  local treatment = redis.call('HGET', KEYS[2], 'treatment') or ''
+  local permanent = rung == 'p' or existing_ttl == -1
+  local expires = 0
+  if not permanent then
+    expires = now + tonumber(rung) * 1000
+    if existing_ttl > 0 and now + existing_ttl > expires then expires = now + existing_ttl end
+    until_ms = tostring(expires)
+  end
+  redis.call('HSET', KEYS[2], 'treatment', treatment, 'reason', reason, 'by', agent, 'via', via,
+    'call_sid', sid, 'at', tostring(now), 'step', tostring(step), 'until', until_ms, 'line', ARGV[9])
+  if permanent then redis.call('PERSIST', KEYS[2]) else redis.call('PEXPIREAT', KEYS[2], expires) end
+  redis.call('ZADD', KEYS[7], now, '*|' .. number)
+  redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'flag', by = agent, role = 'agent', via = via,
+    reason = reason, note = note, call_sid = sid, line = ARGV[9]}))
+  redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'block', by = agent, role = 'agent', via = via,
+    reason = reason, call_sid = sid, scope = '*', step = step, ['until'] = until_ms, treatment = treatment,
+    permanent = permanent}))
+  blocked = '1'
+end
+
+local ev = {'type', 'flag', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', ARGV[9],
+  'via', via, 'agent', agent, 'reason', reason, 'note', note, 'blocked', blocked, 'until', until_ms,
+  'step', tostring(step)}
+for i = 11, #ARGV - 1, 2 do ev[#ev + 1] = ARGV[i]; ev[#ev + 1] = ARGV[i + 1] end
+redis.call('XADD', KEYS[5], '*', unpack(ev))
+return {'flagged', blocked, until_ms, tostring(step)}

@@ -1,0 +1,68 @@
+"""Every Redis key the product uses, in one place. Prefix `ivr:`; never `rq:*`."""
+
+from __future__ import annotations
+
+PREFIX = "ivr"
+GLOBAL = "*"  # scope of entries that apply to every line
+
+
+def _k(*parts: str) -> str:
+    return ":".join((PREFIX, *parts))
+
+
+# Screening data
+ALLOW = _k("allow")  # hash  "<scope>|<e164>" -> JSON meta
+PREFIXES = _k("prefix")  # hash  "<scope>|<prefix>" -> JSON {treatment, reason, ...}
+ALLOW_INDEX = _k("allow", "index")  # zset of "<scope>|<e164>" by time added (listing)
+BLOCK_INDEX = _k("block", "index")  # zset of "<scope>|<e164>" by time blocked (listing)
+SETTINGS = _k("settings")  # hash of global policy overrides made by managers
+REVIEW = _k("review")  # zset "<scope>|<subject>" -> last burst time
+REVIEW_INFO = _k("review", "info")  # hash "<scope>|<subject>" -> JSON
+STRIKES = _k("strikes")  # hash e164 -> flags that led to a block (sanction ladder step)
+EVENTS = _k("events")  # stream: the append-only event log (reports fold it)
+AUDIT = _k("audit")  # stream: manager actions
+COUNTERS = _k("counters")  # hash of operational counters (fail-open, REST failures...)
+
+
+def block(scope: str, number: str) -> str:
+    """Hash of one active block; expires by itself (PEXPIREAT) unless permanent."""
+    return _k("block", scope, number)
+
+
+def history(number: str) -> str:
+    """List (append-only) of everything that ever happened to a number: flags, blocks, unblocks."""
+    return _k("hist", number)
+
+
+def line(line_number: str) -> str:
+    """Hash of one line's overrides (treatment, withheld policy, language, burst...)."""
+    return _k("line", line_number)
+
+
+def burst(scope: str, subject: str) -> str:
+    """Sorted set of recent call times of one caller (sliding window of the burst rule)."""
+    return _k("burst", scope, subject)
+
+
+def call(call_sid: str) -> str:
+    """Hash of one call leg (caller or agent): who, which line, state, pairing."""
+    return _k("call", call_sid)
+
+
+def agent_leg(call_sid: str) -> str:
+    """Hash of one agent leg: identity, current and last caller."""
+    return _k("agentleg", call_sid)
+
+
+def flag_once(call_sid: str) -> str:
+    """Set once per flagged call: makes key flag + desk flag one flag."""
+    return _k("flagged", call_sid)
+
+
+def decision(caller_sid: str) -> str:
+    """What the agent chose after `*` for a held caller: isolate | resume | end."""
+    return _k("decision", caller_sid)
+
+
+def fail_open_log() -> str:
+    return _k("failopen")

@@ -1,0 +1,114 @@
+"""Phone numbers at the boundary: everything inside is E.164 or the WITHHELD marker."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import PhoneNumberType, carrier, geocoder
+
+WITHHELD = "anonymous"
+
+# Forms carriers use for a withheld caller ID (Twilio normalises most to "anonymous").
+_WITHHELD_WORDS = {
+    "", "anonymous", "restricted", "unknown", "private", "unavailable", "blocked", "withheld",
+    "anonymous caller", "private number", "unknown caller", "no caller id", "null",
+}
+_WITHHELD_DIGITS = {"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253",
+                    "266696687", "7378742833", "2562533", "8656696", "86282452253"}
+_ALLOWED_CHARS = re.compile(r"^[0-9+()\-.\s/]*(?:(?:ext|x)\.?\s*[0-9]+)?$", re.IGNORECASE)
+_MAX_INPUT = 64
+
+
+def is_withheld(raw: str | None) -> bool:
+    """True when the caller ID is one of the withheld forms (never an identity)."""
+    if raw is None:
+        return True
+    text = raw.strip().lower()
+    if text.startswith("client:") or text.startswith("sip:"):
+        return False
+    return text in _WITHHELD_WORDS or text.replace(" ", "") in _WITHHELD_DIGITS
+
+
+def normalize(raw: str | None, default_region: str = "US") -> str:
+    """E.164 for a real number, WITHHELD for a withheld ID; ValueError saying why otherwise."""
+    if is_withheld(raw):
+        return WITHHELD
+    assert raw is not None
+    text = raw.strip()
+    if len(text) > _MAX_INPUT:
+        raise ValueError(f"number is {len(text)} characters long; a phone number has at most 15 digits")
+    if not _ALLOWED_CHARS.match(text):
+        raise ValueError(f"{text[:32]!r} has characters a phone number cannot have; write it like +14155550123")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        parsed = phonenumbers.parse(text, None if text.startswith("+") else default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{text!r} is not a phone number ({exc._msg}); write it like +14155550123") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"{text!r} has the wrong number of digits for its country; check the country code")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_prefix(raw: str) -> str:
+    """A range rule's prefix: '+' and 1 to 15 digits (a country code, an area, a PBX block)."""
+    text = re.sub(r"[\s\-().]", "", raw.strip())
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not re.fullmatch(r"\+[1-9][0-9]{0,14}", text):
+        raise ValueError(f"{raw[:32]!r} is not a prefix: write '+' then the leading digits, e.g. +4420794")
+    return text
+
+
+def prefixes_of(number: str) -> list[str]:
+    """Every prefix of an E.164 number, longest first ('+1415555' ... '+1')."""
+    return [number[:i] for i in range(len(number), 1, -1)]
+
+
+_TYPE_NAMES = {
+    PhoneNumberType.FIXED_LINE: "fixed",
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_or_mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.PERSONAL_NUMBER: "personal",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+    PhoneNumberType.UNKNOWN: "unknown",
+}
+
+
+@lru_cache(maxsize=65536)
+def describe(number: str) -> tuple[str, str, str]:
+    """(region, line type, carrier) as phonenumbers knows them; empty strings when unknown."""
+    if number == WITHHELD or not number.startswith("+"):
+        return ("", "", "")
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return ("", "", "")
+    region = phonenumbers.region_code_for_number(parsed) or ""
+    kind = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown")
+    return (region, kind, carrier.name_for_number(parsed, "en") or "")
+
+
+def place(number: str) -> str:
+    """Geographic description ('San Francisco, CA') where phonenumbers has one."""
+    if number == WITHHELD:
+        return ""
+    try:
+        return geocoder.description_for_number(phonenumbers.parse(number, None), "en")
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def mask(number: str, keep: int = 4) -> str:
+    """'+1415555****' style masking for logs and reports."""
+    if number == WITHHELD or len(number) <= keep + 1:
+        return number
+    return number[: len(number) - keep] + "*" * keep

@@ -1,0 +1,558 @@
+"""The blocklist, allowlist, prefix rules and the screen, on Redis.
+
+Screening and flagging are read-decide-write, so each runs as one Lua script (one round trip);
+every other multi-key write is one MULTI/EXEC pipeline. History is append-only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+import redis
+
+from blocklist import keys
+from blocklist.numbers import WITHHELD, describe, normalize, normalize_prefix, prefixes_of
+
+TREATMENTS = ("reject", "isolation", "linefault", "hangup")
+CALL_TTL_MS = 30 * 86400 * 1000
+FLAG_ONCE_TTL_S = 30 * 86400
+MAX_FIELD = 200  # caller-controlled text is cut to this length before it is stored
+LINE_SETTINGS = ("blocked_treatment", "withheld_policy", "burst_calls", "burst_minutes", "burst_action", "language")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def clean_text(value: Any, limit: int = MAX_FIELD) -> str:
+    """Caller- or user-supplied text as stored: str, no control characters, bounded length."""
+    text = "" if value is None else str(value)
+    text = "".join(ch for ch in text if ch.isprintable())
+    return text[:limit]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Defaults the screen uses when neither the line nor a manager override says otherwise."""
+
+    blocked_treatment: str = "reject"
+    withheld_policy: str = "allow"
+    burst_calls: int = 5
+    burst_minutes: int = 10
+    burst_action: str = "review"
+    ladder: tuple[int | None, ...] = (86400, 604800, None)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Policy:
+        return cls(
+            blocked_treatment=settings.blocked_treatment,
+            withheld_policy=settings.withheld_policy,
+            burst_calls=settings.burst_calls,
+            burst_minutes=settings.burst_minutes,
+            burst_action=settings.burst_action,
+            ladder=tuple(settings.sanction_ladder),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the screen decided for one call, and which rule decided it."""
+
+    decision: str  # allow | treat
+    rule: str  # none | allowlist | number | prefix | withheld | burst
+    treatment: str  # '' when allowed
+    detail: str
+    replay: bool = False
+
+    @property
+    def blocked(self) -> bool:
+        return self.decision == "treat"
+
+    def explain(self) -> str:
+        """One line a person can read: what happens and why."""
+        if self.rule == "allowlist":
+            return f"allow: on the allowlist ({self.detail})"
+        if self.rule == "burst" and not self.blocked:
+            return f"allow, and put on the review list: burst rule, {self.detail}"
+        if not self.blocked:
+            return "allow: no rule matches"
+        return f"{self.treatment}: {self.rule} rule ({self.detail})"
+
+
+@dataclass(frozen=True)
+class FlagResult:
+    """Outcome of a flag: duplicate flags of one call report `duplicate`."""
+
+    status: str  # flagged | duplicate
+    blocked: bool
+    until_ms: int | None
+    step: int
+    via: str = ""
+
+
+@dataclass
+class Entry:
+    """One active block as stored."""
+
+    number: str
+    scope: str
+    treatment: str
+    reason: str
+    by: str
+    at: int
+    until_ms: int | None
+    step: int = 0
+    via: str = ""
+    call_sid: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["permanent"] = self.until_ms is None
+        return data
+
+
+def _script(name: str) -> str:
+    return resources.files("blocklist").joinpath(name).read_text()
+
+
+class Blocklist:
+    """All screening data of one Redis database."""
+
+    def __init__(self, connection: redis.Redis, policy: Policy | None = None, default_region: str = "US") -> None:
+        self.r = connection
+        self.policy = policy or Policy()
+        self.default_region = default_region
+        self._screen = connection.register_script(_script("screen.lua"))
+        self._flag = connection.register_script(_script("flag.lua"))
+
+    # ---- normalisation -------------------------------------------------------------------
+    def number(self, raw: str) -> str:
+        """E.164 or WITHHELD; ValueError with the reason for garbage."""
+        return normalize(raw, self.default_region)
+
+    def _identity(self, raw: str) -> str:
+        number = self.number(raw)
+        if number == WITHHELD:
+            raise ValueError("a withheld caller ID is not an identity and cannot be listed; block it by policy instead")
+        return number
+
+    @staticmethod
+    def _scope(scope: str | None, region: str = "US") -> str:
+        if not scope or scope == keys.GLOBAL:
+            return keys.GLOBAL
+        number = normalize(scope, region)
+        if number == WITHHELD:
+            raise ValueError("a line is a phone number (the To number), not a withheld ID")
+        return number
+
+    @staticmethod
+    def _treatment(treatment: str | None) -> str:
+        if not treatment:
+            return ""
+        if treatment not in TREATMENTS:
+            raise ValueError(f"treatment {treatment!r} unknown: use one of {', '.join(TREATMENTS)}")
+        return treatment
+
+    # ---- the screen --------------------------------------------------------------------------
+    def _screen_args(self, number: str, line: str, call_sid: str, at: int, write: bool, extra: dict[str, str]) -> tuple[list[str], list[Any]]:
+        withheld = number == WITHHELD
+        burst_scope = line if withheld else keys.GLOBAL
+        script_keys = [
+            keys.ALLOW,
+            keys.block(keys.GLOBAL, number),
+            keys.block(line, number),
+            keys.PREFIXES,
+            keys.SETTINGS,
+            keys.line(line),
+            keys.burst(burst_scope, number),
+            keys.EVENTS,
+            keys.call(call_sid or "-"),
+            keys.REVIEW,
+            keys.REVIEW_INFO,
+        ]
+        prefixes = [] if withheld else prefixes_of(number)
+        p = self.policy
+        args: list[Any] = [
+            number, line, at, call_sid, "1" if write else "0", p.blocked_treatment, p.withheld_policy,
+            p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, 0, len(prefixes), *prefixes,
+        ]
+        for name, value in extra.items():
+            args.extend((name, clean_text(value)))
+        return script_keys, args
+
+    def screen(self, number: str, line: str, call_sid: str, extra: dict[str, str] | None = None,
+               at: int | None = None, write: bool = True) -> Decision:
+        """Decide for one call (number already normalised) and record it with its event."""
+        region, kind, carrier_name = describe(number)
+        fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
+        script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, fields)
+        d, rule, treatment, detail, origin = self._screen(keys=script_keys, args=args)
+        return Decision(d, rule, treatment, detail, replay=origin == "replay")
+
+    def check(self, raw_number: str, line: str) -> Decision:
+        """The decision the screen would take for a call now, without recording anything."""
+        number = self.number(raw_number)
+        line_number = self._scope(line, self.default_region)
+        return self.screen(number, line_number, "", write=False)
+
+    # ---- flags -------------------------------------------------------------------------------
+    def flag(self, number: str, *, call_sid: str, line: str, via: str, agent: str, reason: str = "",
+             note: str = "", extra: dict[str, str] | None = None, at: int | None = None) -> FlagResult:
+        """Flag one call: idempotent per CallSid; blocks the number on the sanction ladder."""
+        ladder = ",".join("p" if step is None else str(int(step)) for step in self.policy.ladder)
+        region, kind, carrier_name = describe(number)
+        fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
+        args: list[Any] = [
+            number, at or now_ms(), via, clean_text(agent), clean_text(reason), clean_text(note, 2000),
+            call_sid, ladder, line, FLAG_ONCE_TTL_S,
+        ]
+        for name, value in fields.items():
+            args.extend((name, clean_text(value)))
+        status, blocked, until, step = self._flag(
+            keys=[keys.flag_once(call_sid), keys.block(keys.GLOBAL, number), keys.history(number), keys.STRIKES,
+                  keys.EVENTS, keys.call(call_sid), keys.BLOCK_INDEX],
+            args=args,
+        )
+        if status == "duplicate":
+            return FlagResult("duplicate", False, None, 0, via=blocked)
+        return FlagResult(status, blocked == "1", int(until) if until else None, int(step), via=via)
+
+    # ---- manager operations on blocks -----------------------------------------------------------
+    def _history_entry(self, pipe: Any, number: str, **entry: Any) -> None:
+        pipe.rpush(keys.history(number), json.dumps(entry, sort_keys=True))
+
+    def _event(self, pipe: Any, **fields: Any) -> None:
+        pipe.xadd(keys.EVENTS, {k: "" if v is None else str(v) for k, v in fields.items()})
+
+    def _audit(self, pipe: Any, **fields: Any) -> None:
+        pipe.xadd(keys.AUDIT, {k: "" if v is None else str(v) for k, v in fields.items()})
+
+    def block(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, treatment: str = "",
+              duration: int | None = None, role: str = "manager", at: int | None = None) -> Entry:
+        """Add or replace a block by hand; duration in seconds, None for permanent."""
+        number = self._identity(raw_number)
+        scope_ = self._scope(scope, self.default_region)
+        treatment = self._treatment(treatment)
+        if duration is not None and duration <= 0:
+            raise ValueError("a block's duration must be positive; leave it out for a permanent block")
+        at = at or now_ms()
+        until = None if duration is None else at + duration * 1000
+        key = keys.block(scope_, number)
+        entry = Entry(number, scope_, treatment, clean_text(reason), clean_text(by), at, until)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping={"treatment": treatment, "reason": entry.reason, "by": entry.by, "via": role,
+                                "call_sid": "", "at": at, "step": 0, "until": "" if until is None else until,
+                                "line": "" if scope_ == keys.GLOBAL else scope_})
+        if until is not None:
+            pipe.pexpireat(key, until)
+        pipe.zadd(keys.BLOCK_INDEX, {f"{scope_}|{number}": at})
+        self._history_entry(pipe, number, at=at, action="block", by=entry.by, role=role, reason=entry.reason,
+                            scope=scope_, treatment=treatment, until=until, permanent=until is None)
+        self._event(pipe, type="block", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
+                    by=entry.by, reason=entry.reason, until=until)
+        self._audit(pipe, ts=at, by=entry.by, role=role, action="block", number=number, scope=scope_,
+                    reason=entry.reason)
+        pipe.execute()
+        return entry
+
+    def entry(self, raw_number: str, scope: str | None = None) -> Entry | None:
+        """The active block of a number in a scope, or None."""
+        number = self._identity(raw_number)
+        scope_ = self._scope(scope, self.default_region)
+        data = self.r.hgetall(keys.block(scope_, number))
+        return _entry_from(number, scope_, data) if data else None
+
+    def entries(self, raw_number: str) -> list[Entry]:
+        """Active blocks of a number in every scope."""
+        number = self._identity(raw_number)
+        found = []
+        for member in self._index_members_for(number):
+            scope_ = member.split("|", 1)[0]
+            data = self.r.hgetall(keys.block(scope_, number))
+            if data:
+                found.append(_entry_from(number, scope_, data))
+        return found
+
+    def _index_members_for(self, number: str) -> list[str]:
+        members = {f"{keys.GLOBAL}|{number}"}
+        for member, _score in self.r.zscan_iter(keys.BLOCK_INDEX, match=f"*|{number}"):
+            members.add(member)
+        return sorted(members)
+
+    def _update(self, number: str, scope_: str, action: str, by: str, reason: str, role: str,
+                mapping: dict[str, Any], expire: int | None | str, at: int) -> Entry:
+        key = keys.block(scope_, number)
+        current = self.r.hgetall(key)
+        if not current:
+            raise LookupError(f"{number} is not blocked{'' if scope_ == keys.GLOBAL else ' on line ' + scope_}; "
+                              "nothing to change (see `ivr blocklist show`)")
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key, mapping=mapping)
+        if expire == "persist":
+            pipe.persist(key)
+        elif isinstance(expire, int):
+            pipe.pexpireat(key, expire)
+        self._history_entry(pipe, number, at=at, action=action, by=clean_text(by), role=role,
+                            reason=clean_text(reason), scope=scope_, **{k: v for k, v in mapping.items() if k != "reason"})
+        self._audit(pipe, ts=at, by=clean_text(by), role=role, action=action, number=number, scope=scope_,
+                    reason=clean_text(reason))
+        pipe.execute()
+        return _entry_from(number, scope_, {**current, **{k: str(v) for k, v in mapping.items()}})
+
+    def make_permanent(self, raw_number: str, *, by: str, reason: str, scope: str | None = None,
+                       role: str = "manager", at: int | None = None) -> Entry:
+        number = self._identity(raw_number)
+        return self._update(number, self._scope(scope, self.default_region), "permanent", by, reason, role,
+                            {"until": ""}, "persist", at or now_ms())
+
+    def make_temporary(self, raw_number: str, *, seconds: int, by: str, reason: str, scope: str | None = None,
+                       role: str = "manager", at: int | None = None) -> Entry:
+        if seconds <= 0:
+            raise ValueError("the remaining block time must be positive")
+        number = self._identity(raw_number)
+        at = at or now_ms()
+        until = at + seconds * 1000
+        return self._update(number, self._scope(scope, self.default_region), "temporary", by, reason, role,
+                            {"until": until}, until, at)
+
+    def edit_reason(self, raw_number: str, *, reason: str, by: str, scope: str | None = None,
+                    role: str = "manager", at: int | None = None) -> Entry:
+        number = self._identity(raw_number)
+        return self._update(number, self._scope(scope, self.default_region), "edit", by, reason, role,
+                            {"reason": clean_text(reason)}, None, at or now_ms())
+
+    def unblock(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, role: str = "manager",
+                forgive: bool = False, at: int | None = None) -> bool:
+        """Lift a block (appeal). History keeps it; `forgive` also steps the ladder back once."""
+        number = self._identity(raw_number)
+        scope_ = self._scope(scope, self.default_region)
+        if not reason.strip():
+            raise ValueError("say why the number is unblocked (the appeal's outcome); it goes into its history")
+        at = at or now_ms()
+        key = keys.block(scope_, number)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.zrem(keys.BLOCK_INDEX, f"{scope_}|{number}")
+        if forgive:
+            pipe.hincrby(keys.STRIKES, number, -1)
+        self._history_entry(pipe, number, at=at, action="unblock", by=clean_text(by), role=role,
+                            reason=clean_text(reason), scope=scope_, forgive=forgive)
+        self._event(pipe, type="unblock", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
+                    by=clean_text(by), reason=clean_text(reason))
+        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="unblock", number=number, scope=scope_,
+                    reason=clean_text(reason))
+        results = pipe.execute()
+        if forgive and results[2] < 0:
+            self.r.hset(keys.STRIKES, number, 0)
+        return bool(results[0])
+
+    def strikes(self, raw_number: str) -> int:
+        return int(self.r.hget(keys.STRIKES, self._identity(raw_number)) or 0)
+
+    def history(self, raw_number: str, at: int | None = None) -> list[dict[str, Any]]:
+        """Every flag, block, edit, expiry and unblock of a number, oldest first."""
+        number = self._identity(raw_number)
+        raw = self.r.lrange(keys.history(number), 0, -1)
+        return with_expiries([json.loads(item) for item in raw], at or now_ms())
+
+    def list_blocks(self, scope: str | None = None, start: int = 0, count: int = 100) -> list[Entry]:
+        """Active blocks, newest first; stale index members (expired) are skipped."""
+        out: list[Entry] = []
+        offset = start
+        while len(out) < count:
+            members = self.r.zrevrange(keys.BLOCK_INDEX, offset, offset + count * 2 - 1)
+            if not members:
+                break
+            offset += len(members)
+            pipe = self.r.pipeline(transaction=False)
+            for member in members:
+                scope_, number = member.split("|", 1)
+                pipe.hgetall(keys.block(scope_, number))
+            for member, data in zip(members, pipe.execute(), strict=True):
+                scope_, number = member.split("|", 1)
+                if data and (scope is None or scope_ == scope):
+                    out.append(_entry_from(number, scope_, data))
+        return out[:count]
+
+    def prune_index(self) -> int:
+        """Drop index members whose block has expired (cosmetic: expiry itself needs no job)."""
+        removed = 0
+        for member, _score in self.r.zscan_iter(keys.BLOCK_INDEX, count=1000):
+            scope_, number = member.split("|", 1)
+            if not self.r.exists(keys.block(scope_, number)):
+                removed += self.r.zrem(keys.BLOCK_INDEX, member)
+        return removed
+
+    # ---- allowlist -----------------------------------------------------------------------------
+    def allow(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, role: str = "manager",
+              at: int | None = None) -> None:
+        number = self._identity(raw_number)
+        scope_ = self._scope(scope, self.default_region)
+        at = at or now_ms()
+        member = f"{scope_}|{number}"
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.ALLOW, member, json.dumps({"by": clean_text(by), "reason": clean_text(reason), "at": at}))
+        pipe.zadd(keys.ALLOW_INDEX, {member: at})
+        self._history_entry(pipe, number, at=at, action="allow", by=clean_text(by), role=role,
+                            reason=clean_text(reason), scope=scope_)
+        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="allow", number=number, scope=scope_,
+                    reason=clean_text(reason))
+        pipe.execute()
+
+    def disallow(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, role: str = "manager",
+                 at: int | None = None) -> bool:
+        number = self._identity(raw_number)
+        scope_ = self._scope(scope, self.default_region)
+        at = at or now_ms()
+        member = f"{scope_}|{number}"
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(keys.ALLOW, member)
+        pipe.zrem(keys.ALLOW_INDEX, member)
+        self._history_entry(pipe, number, at=at, action="disallow", by=clean_text(by), role=role,
+                            reason=clean_text(reason), scope=scope_)
+        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="disallow", number=number, scope=scope_,
+                    reason=clean_text(reason))
+        return bool(pipe.execute()[0])
+
+    def allowed(self, raw_number: str, scope: str | None = None) -> dict[str, Any] | None:
+        number = self._identity(raw_number)
+        raw = self.r.hget(keys.ALLOW, f"{self._scope(scope, self.default_region)}|{number}")
+        return json.loads(raw) if raw else None
+
+    def list_allowed(self, start: int = 0, count: int = 100) -> list[dict[str, Any]]:
+        members = self.r.zrevrange(keys.ALLOW_INDEX, start, start + count - 1)
+        values = self.r.hmget(keys.ALLOW, members) if members else []
+        out = []
+        for member, raw in zip(members, values, strict=True):
+            if raw:
+                scope_, number = member.split("|", 1)
+                out.append({"number": number, "scope": scope_, **json.loads(raw)})
+        return out
+
+    # ---- prefix (range) rules -------------------------------------------------------------------
+    def add_prefix(self, raw_prefix: str, *, by: str, reason: str, scope: str | None = None, treatment: str = "",
+                   role: str = "manager", at: int | None = None) -> str:
+        prefix = normalize_prefix(raw_prefix)
+        scope_ = self._scope(scope, self.default_region)
+        at = at or now_ms()
+        meta = {"treatment": self._treatment(treatment), "by": clean_text(by), "reason": clean_text(reason), "at": at}
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.PREFIXES, f"{scope_}|{prefix}", json.dumps(meta))
+        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="add_prefix", number=prefix, scope=scope_,
+                    reason=clean_text(reason))
+        pipe.execute()
+        return prefix
+
+    def remove_prefix(self, raw_prefix: str, *, by: str, reason: str, scope: str | None = None,
+                      role: str = "manager", at: int | None = None) -> bool:
+        prefix = normalize_prefix(raw_prefix)
+        scope_ = self._scope(scope, self.default_region)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(keys.PREFIXES, f"{scope_}|{prefix}")
+        self._audit(pipe, ts=at or now_ms(), by=clean_text(by), role=role, action="remove_prefix", number=prefix,
+                    scope=scope_, reason=clean_text(reason))
+        return bool(pipe.execute()[0])
+
+    def list_prefixes(self) -> list[dict[str, Any]]:
+        out = []
+        for member, raw in self.r.hscan_iter(keys.PREFIXES, count=1000):
+            scope_, prefix = member.split("|", 1)
+            out.append({"prefix": prefix, "scope": scope_, **json.loads(raw)})
+        return sorted(out, key=lambda item: (item["scope"], item["prefix"]))
+
+    # ---- policy set by managers ----------------------------------------------------------------
+    def set_line_setting(self, line: str, name: str, value: str, *, by: str, role: str = "manager") -> None:
+        """Override one setting for one line (or globally with line '*')."""
+        if name not in LINE_SETTINGS:
+            raise ValueError(f"unknown line setting {name!r}: use one of {', '.join(LINE_SETTINGS)}")
+        _validate_setting(name, value)
+        scope_ = self._scope(line, self.default_region)
+        key = keys.SETTINGS if scope_ == keys.GLOBAL else keys.line(scope_)
+        pipe = self.r.pipeline(transaction=True)
+        if value == "":
+            pipe.hdel(key, name)
+        else:
+            pipe.hset(key, name, value)
+        self._audit(pipe, ts=now_ms(), by=clean_text(by), role=role, action="setting", number="", scope=scope_,
+                    reason=f"{name}={value}")
+        pipe.execute()
+
+    def line_settings(self, line: str) -> dict[str, str]:
+        scope_ = self._scope(line, self.default_region)
+        return dict(self.r.hgetall(keys.SETTINGS if scope_ == keys.GLOBAL else keys.line(scope_)))
+
+    def review_list(self, count: int = 100) -> list[dict[str, Any]]:
+        members = self.r.zrevrange(keys.REVIEW, 0, count - 1)
+        values = self.r.hmget(keys.REVIEW_INFO, members) if members else []
+        return [json.loads(v) for v in values if v]
+
+    def dismiss_review(self, number: str, line: str | None = None) -> bool:
+        subject = f"{line or keys.GLOBAL}|{number}"
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(keys.REVIEW, subject)
+        pipe.hdel(keys.REVIEW_INFO, subject)
+        return bool(pipe.execute()[0])
+
+
+def _validate_setting(name: str, value: str) -> None:
+    if value == "":
+        return
+    if name == "blocked_treatment" and value not in TREATMENTS:
+        raise ValueError(f"blocked_treatment must be one of {', '.join(TREATMENTS)}")
+    if name == "withheld_policy" and value not in ("allow", "linefault", "isolation", "reject"):
+        raise ValueError("withheld_policy must be allow, linefault, isolation or reject")
+    if name == "burst_action" and value not in ("review", *TREATMENTS):
+        raise ValueError(f"burst_action must be review or one of {', '.join(TREATMENTS)}")
+    if name in ("burst_calls", "burst_minutes") and not value.isdigit():
+        raise ValueError(f"{name} must be a whole number (0 turns the burst rule off)")
+    if name == "language" and value not in ("en", "af", "zh", "pt", "vi", "fi"):
+        raise ValueError("language must be one of en, af, zh, pt, vi, fi")
+
+
+def _entry_from(number: str, scope_: str, data: dict[str, str]) -> Entry:
+    until = data.get("until") or ""
+    return Entry(
+        number=number,
+        scope=scope_,
+        treatment=data.get("treatment", ""),
+        reason=data.get("reason", ""),
+        by=data.get("by", ""),
+        at=int(data.get("at") or 0),
+        until_ms=int(until) if until else None,
+        step=int(data.get("step") or 0),
+        via=data.get("via", ""),
+        call_sid=data.get("call_sid", ""),
+    )
+
+
+def with_expiries(items: list[dict[str, Any]], at: int) -> list[dict[str, Any]]:
+    """Insert the expiries Redis carried out by itself (key TTL) into a number's history."""
+    out: list[dict[str, Any]] = []
+    active: dict[str, dict[str, Any]] = {}  # scope -> block entry in force
+
+    def expire_until(moment: int) -> None:
+        for scope_, block in list(active.items()):
+            until = block.get("until")
+            if until and int(until) <= moment:
+                out.append({"at": int(until), "action": "expire", "by": "system", "role": "system",
+                            "reason": "block period ended", "scope": scope_})
+                del active[scope_]
+
+    for item in items:
+        expire_until(int(item.get("at", 0)))
+        out.append(item)
+        scope_ = item.get("scope", keys.GLOBAL)
+        if item.get("action") == "block":
+            active[scope_] = item
+        elif item.get("action") == "unblock":
+            active.pop(scope_, None)
+        elif item.get("action") in ("permanent", "temporary") and scope_ in active:
+            active[scope_] = {**active[scope_], "until": item.get("until") or None}
+    expire_until(at)
+    return out

@@ -1,0 +1,139 @@
+-- Screen one incoming call: read every rule, decide, record the call and its event. One round trip.
+-- Read-decide-write must be atomic (burst window, idempotent replay by CallSid), hence Lua.
+--
+-- KEYS: 1 allow hash, 2 global block, 3 line block, 4 prefix hash, 5 settings hash, 6 line hash,
+--       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash
+-- ARGV: 1 number|anonymous, 2 line, 3 now ms, 4 CallSid, 5 write (1|0), 6 default treatment,
+--       7 default withheld policy, 8 burst calls, 9 burst minutes, 10 burst action, 11 call ttl ms,
+--       12 event stream max age ms (0 = none), 13 n prefixes, then the prefixes (longest first),
+--       then name/value pairs stored on the call and on its event.
+local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local write = ARGV[5] == '1'
+
+if write and sid ~= '' then
+  local prev = redis.call('HMGET', KEYS[9], 'decision', 'rule', 'treatment', 'detail')
+  if prev[1] then
+    return {prev[1], prev[2] or '', prev[3] or '', prev[4] or '', 'replay'}
+  end
+end
+
+local line_cfg = redis.call('HGETALL', KEYS[6])
+local global_cfg = redis.call('HGETALL', KEYS[5])
+local function to_map(flat)
+  local m = {}
+  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
+  return m
+end
+line_cfg, global_cfg = to_map(line_cfg), to_map(global_cfg)
+local function setting(name, default)
+  local v = line_cfg[name]
+  if v and v ~= '' then return v end
+  v = global_cfg[name]
+  if v and v ~= '' then return v end
+  return default
+end
+
+local decision, rule, treatment, detail = 'allow', 'none', '', ''
+local withheld = number == 'anonymous'
+local allowlisted = false
+
+if not withheld then
+  local a = redis.call('HMGET', KEYS[1], line .. '|' .. number, '*|' .. number)
+  if a[1] or a[2] then
+    allowlisted = true
+    rule = 'allowlist'
+    detail = a[1] and ('line ' .. line) or 'all lines'
+  end
+end
+
+if not allowlisted and not withheld then
+  local scoped = {{KEYS[3], 'line ' .. line}, {KEYS[2], 'all lines'}}
+  for _, pair in ipairs(scoped) do
+    local t = redis.call('HGET', pair[1], 'treatment')
+    if t then
+      decision, rule, detail = 'treat', 'number', pair[2]
+      treatment = (t ~= '' and t) or setting('blocked_treatment', ARGV[6])
+      break
+    end
+  end
+  if decision == 'allow' then
+    local n = tonumber(ARGV[13])
+    if n > 0 then
+      local fields = {}
+      for i = 1, n do
+        fields[#fields + 1] = line .. '|' .. ARGV[13 + i]
+        fields[#fields + 1] = '*|' .. ARGV[13 + i]
+      end
+      local vals = redis.call('HMGET', KEYS[4], unpack(fields))
+      for i = 1, #fields do
+        if vals[i] then
+          local ok, meta = pcall(cjson.decode, vals[i])
+          local t = (ok and type(meta) == 'table' and meta.treatment) or ''
+          local prefix = ARGV[13 + math.floor((i + 1) / 2)]
+          decision, rule = 'treat', 'prefix'
+          detail = prefix .. ((i % 2 == 1) and (' on line ' .. line) or ' (all lines)')
+          treatment = (t ~= '' and t) or setting('blocked_treatment', ARGV[6])
+          break
+        end
+      end
+    end
+  end
+end
+
+if withheld then
+  local policy = setting('withheld_policy', ARGV[7])
+  if policy ~= 'allow' then
+    decision, rule, treatment, detail = 'treat', 'withheld', policy, 'withheld caller ID policy'
+  end
+end
+
+if decision == 'allow' and not allowlisted then
+  local limit = tonumber(setting('burst_calls', ARGV[8])) or 0
+  local minutes = tonumber(setting('burst_minutes', ARGV[9])) or 0
+  local action = setting('burst_action', ARGV[10])
+  if limit > 0 and minutes > 0 then
+    local window = minutes * 60000
+    local count
+    if write then
+      redis.call('ZADD', KEYS[7], now, sid ~= '' and sid or tostring(now))
+      redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (now - window))
+      redis.call('PEXPIRE', KEYS[7], window)
+      count = redis.call('ZCARD', KEYS[7])
+    else
+      count = redis.call('ZCOUNT', KEYS[7], now - window, '+inf') + 1
+    end
+    if count > limit then
+      detail = count .. ' calls in ' .. minutes .. ' min (limit ' .. limit .. ')'
+      rule = 'burst'
+      if action == 'review' then
+        if write then
+          local subject = (withheld and line or '*') .. '|' .. number
+          redis.call('ZADD', KEYS[10], now, subject)
+          redis.call('HSET', KEYS[11], subject, cjson.encode({number = number, line = line, calls = count,
+            minutes = minutes, at = now, call_sid = sid}))
+        end
+      else
+        decision, treatment = 'treat', action
+      end
+    end
+  end
+end
+
+if write then
+  local pairs_start = 14 + tonumber(ARGV[13])
+  local call = {'kind', 'caller', 'number', number, 'line', line, 'decision', decision, 'rule', rule,
+    'treatment', treatment, 'detail', detail, 'started', tostring(now)}
+  local ev = {'type', 'call', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', line,
+    'decision', decision, 'rule', rule, 'treatment', treatment}
+  for i = pairs_start, #ARGV - 1, 2 do
+    call[#call + 1] = ARGV[i]; call[#call + 1] = ARGV[i + 1]
+    ev[#ev + 1] = ARGV[i]; ev[#ev + 1] = ARGV[i + 1]
+  end
+  if sid ~= '' then
+    redis.call('HSET', KEYS[9], unpack(call))
+    redis.call('PEXPIRE', KEYS[9], tonumber(ARGV[11]))
+  end
+  redis.call('XADD', KEYS[8], '*', unpack(ev))
+end
+
+return {decision, rule, treatment, detail, 'new'}

@@ -1,0 +1,69 @@
+"""The app factory: settings, resources, blueprints, error handling. Nothing here runs at import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from ivr import extensions
+from ivr.config import Settings
+from ivr.logging_setup import configure_logging
+
+log = logging.getLogger("ivr.app")
+TWILIO_PREFIXES = ("/voice/", "/agent/", "/supervisor/")
+
+
+def build_app(config: dict[str, Any] | None = None) -> Flask:
+    settings = Settings.from_env(config)
+    configure_logging(settings)
+    app = Flask("ivr", instance_relative_config=False)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_body_bytes
+    app.config["MAX_FORM_PARTS"] = 200
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    extensions.init_app(app, settings)
+
+    from ivr import agent, api, blocklist_api, health, media, reports_api, voice
+
+    for blueprint in (voice.bp, agent.bp, api.bp, blocklist_api.bp, reports_api.bp, media.bp, health.bp):
+        app.register_blueprint(blueprint)
+    _error_handlers(app)
+    return app
+
+
+def _is_twilio_route() -> bool:
+    return request.path.startswith(TWILIO_PREFIXES)
+
+
+def _fail_safe_twiml() -> Response:
+    """What a caller hears when something inside us broke: never Twilio's application-error message."""
+    r = VoiceResponse()
+    r.say("Sorry, we could not connect your call. Please call again later.")
+    r.hangup()
+    return Response(str(r), status=200, mimetype="text/xml")
+
+
+def _error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            return jsonify({"error": exc.name.lower().replace(" ", "_"), "detail": exc.description}), exc.code
+        return Response(f"{exc.code} {exc.name}: {exc.description}\n", status=exc.code or 500,
+                        mimetype="text/plain")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        log.exception("unexpected error on %s", request.path)
+        extensions.resources().count("unexpected_error")
+        if _is_twilio_route():
+            return _fail_safe_twiml()
+        if request.path.startswith("/api/"):
+            return jsonify({"error": "internal", "detail": "the service logged this error; retry, and tell the "
+                                                           "operator if it persists"}), 500
+        return Response("Internal error: the service logged it; retry, and tell the operator if it persists.\n",
+                        status=500, mimetype="text/plain")

@@ -1,0 +1,7 @@
+"""(being written)"""
+import click
+
+
+@click.group()
+def group() -> None:
+    """(being written)"""

@@ -1,0 +1,209 @@
+"""Settings: every environment variable the service reads, with its default, in one place.
+
+Nothing here runs at import time; `Settings.from_env()` is called by the app factory and the CLI.
+The README's settings table mirrors `SETTINGS` below.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+TREATMENTS = ("reject", "isolation", "linefault", "hangup")
+WITHHELD_POLICIES = ("allow", "linefault", "isolation", "reject")
+BURST_ACTIONS = ("review", *TREATMENTS)
+
+# name -> (attribute, default, help). Secrets have no default.
+SETTINGS: dict[str, tuple[str, str, str]] = {
+    "REDIS_URL": ("redis_url", "", "Redis URL. Unset: `ivr serve` starts an embedded redis-server under IVR_DATA_DIR."),
+    "TWILIO_ACCOUNT_SID": ("twilio_account_sid", "", "Account SID for the REST API (queue setup, redirects)."),
+    "TWILIO_AUTH_TOKEN": ("twilio_auth_token", "", "Auth token: signs webhooks and authenticates REST calls."),
+    "PUBLIC_BASE_URL": ("public_base_url", "http://127.0.0.1:8000", "Base URL Twilio calls; signatures are checked against it."),
+    "TWILIO_API_BASE_URL": ("twilio_api_base_url", "https://api.twilio.com", "Where REST requests go (a local stand-in in tests)."),
+    "IVR_API_TOKEN": ("api_token", "", "Bearer token for the JSON API. Empty: the API refuses every request."),
+    "IVR_AGENTS": ("agents", "", "Comma-separated agent identities (E.164 numbers or client:NAME)."),
+    "IVR_DATA_DIR": ("data_dir", "var", "Folder for the embedded Redis data (AOF) and logs."),
+    "IVR_DEFAULT_REGION": ("default_region", "US", "Region for numbers written without a country code."),
+    "IVR_BLOCKED_TREATMENT": ("blocked_treatment", "reject", "Default treatment of a blocked caller: reject|isolation|linefault|hangup."),
+    "IVR_WITHHELD_POLICY": ("withheld_policy", "allow", "Withheld caller ID: allow|linefault|isolation|reject."),
+    "IVR_BURST_CALLS": ("burst_calls", "5", "Burst rule: more than this many calls ..."),
+    "IVR_BURST_MINUTES": ("burst_minutes", "10", "... within this many minutes ..."),
+    "IVR_BURST_ACTION": ("burst_action", "review", "... gets this: review (manager's list) or a treatment."),
+    "IVR_SANCTION_LADDER": ("sanction_ladder", "24h,7d,permanent", "Block length for the 1st, 2nd, 3rd... flag."),
+    "IVR_FLAG_WINDOW_SECONDS": ("flag_window_seconds", "5", "How long the agent has to press a key after `*` or a call."),
+    "IVR_BREATHER_SECONDS": ("breather_seconds", "20", "Pause an agent gets after flagging, before the next caller."),
+    "IVR_MAX_WAIT_SECONDS": ("max_wait_seconds", "900", "Longest wait in the agents' queue before the caller is let go."),
+    "IVR_AGENT_IDLE_SECONDS": ("agent_idle_seconds", "3600", "An agent leg waiting this long with no caller is ended."),
+    "IVR_DIAL_TIMEOUT": ("dial_timeout", "60", "Seconds an agent's Dial waits on an empty queue."),
+    "IVR_AGENTS_QUEUE": ("agents_queue", "agents", "Twilio queue name callers wait in."),
+    "IVR_ISOLATION_QUEUE": ("isolation_queue", "isolation", "Twilio queue name no agent serves."),
+    "IVR_HOLD_QUEUE_PREFIX": ("hold_queue_prefix", "hold-", "Prefix of the private per-call hold queues."),
+    "IVR_LINEFAULT_REPEATS": ("linefault_repeats", "3", "How often the line-fault message plays before hanging up."),
+    "IVR_DEFAULT_LANGUAGE": ("default_language", "en", "Prompt language when a line has none: en|af|zh|pt|vi|fi."),
+    "IVR_LINE_LANGUAGES": ("line_languages", "", "Per-line prompt language, e.g. +27215550100=af,+358955501=fi."),
+    "IVR_REDIS_TIMEOUT": ("redis_timeout", "0.5", "Socket timeout (s) on the webhook path; beyond it calls fail open."),
+    "IVR_MAX_BODY_BYTES": ("max_body_bytes", "65536", "Largest request body accepted (webhooks and API)."),
+    "IVR_REDIRECT_RETRIES": ("redirect_retries", "5", "Retries of a REST redirect after a transient Twilio failure."),
+    "IVR_REDIRECT_BACKOFF": ("redirect_backoff", "1,2,4,8,16", "Seconds between those retries."),
+    "IVR_LOG_NUMBERS": ("log_numbers", "masked", "Phone numbers in logs: masked|full."),
+    "IVR_WEB_WORKERS": ("web_workers", "0", "gunicorn workers for `ivr serve`; 0 = 2 x cores + 1."),
+    "IVR_PORT": ("port", "8000", "Port `ivr serve` listens on."),
+    "IVR_BIND": ("bind", "127.0.0.1", "Address `ivr serve` binds to."),
+}
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds for '90s', '15m', '24h', '7d', '2w' or a bare number; None for 'permanent'."""
+    text = text.strip().lower()
+    if text in ("permanent", "forever", "inf"):
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = int(float(number) * unit)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration: write e.g. 30s, 15m, 24h, 7d or permanent") from None
+    if seconds <= 0:
+        raise ValueError(f"{text!r} must be longer than zero seconds")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's settings, validated."""
+
+    redis_url: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    twilio_api_base_url: str = "https://api.twilio.com"
+    api_token: str = ""
+    agents: tuple[str, ...] = ()
+    data_dir: Path = Path("var")
+    default_region: str = "US"
+    blocked_treatment: str = "reject"
+    withheld_policy: str = "allow"
+    burst_calls: int = 5
+    burst_minutes: int = 10
+    burst_action: str = "review"
+    sanction_ladder: tuple[int | None, ...] = (86400, 604800, None)
+    flag_window_seconds: int = 5
+    breather_seconds: int = 20
+    max_wait_seconds: int = 900
+    agent_idle_seconds: int = 3600
+    dial_timeout: int = 60
+    agents_queue: str = "agents"
+    isolation_queue: str = "isolation"
+    hold_queue_prefix: str = "hold-"
+    linefault_repeats: int = 3
+    default_language: str = "en"
+    line_languages: dict[str, str] = field(default_factory=dict)
+    redis_timeout: float = 0.5
+    max_body_bytes: int = 65536
+    redirect_retries: int = 5
+    redirect_backoff: tuple[int, ...] = (1, 2, 4, 8, 16)
+    log_numbers: str = "masked"
+    web_workers: int = 0
+    port: int = 8000
+    bind: str = "127.0.0.1"
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment; `overrides` (by env name or attribute) win."""
+        env = dict(os.environ if environ is None else environ)
+        raw: dict[str, Any] = {}
+        for name, (attr, default, _help) in SETTINGS.items():
+            raw[attr] = env.get(name, default)
+        for key, value in (overrides or {}).items():
+            attr = SETTINGS[key][0] if key in SETTINGS else key
+            if attr not in {f.name for f in fields(cls)}:
+                raise ValueError(f"unknown setting {key!r}: see the settings table in README.md")
+            raw[attr] = value
+        return cls._coerce(raw)
+
+    @classmethod
+    def _coerce(cls, raw: dict[str, Any]) -> Settings:
+        out: dict[str, Any] = {}
+        for f in fields(cls):
+            value = raw.get(f.name, f.default)
+            name = next((n for n, spec in SETTINGS.items() if spec[0] == f.name), f.name)
+            try:
+                out[f.name] = _convert(f.name, value)
+            except ValueError as exc:
+                raise ValueError(f"setting {name}: {exc}") from None
+        settings = cls(**out)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ValueError naming the setting to fix."""
+        if self.blocked_treatment not in TREATMENTS:
+            raise ValueError(f"IVR_BLOCKED_TREATMENT must be one of {', '.join(TREATMENTS)}")
+        if self.withheld_policy not in WITHHELD_POLICIES:
+            raise ValueError(f"IVR_WITHHELD_POLICY must be one of {', '.join(WITHHELD_POLICIES)}")
+        if self.burst_action not in BURST_ACTIONS:
+            raise ValueError(f"IVR_BURST_ACTION must be one of {', '.join(BURST_ACTIONS)}")
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise ValueError("PUBLIC_BASE_URL must start with https:// (or http:// for local runs)")
+        if not self.sanction_ladder:
+            raise ValueError("IVR_SANCTION_LADDER needs at least one step, e.g. 24h,7d,permanent")
+        if self.log_numbers not in ("masked", "full"):
+            raise ValueError("IVR_LOG_NUMBERS must be masked or full")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url.rstrip("/")
+
+    def language_for_line(self, line: str) -> str:
+        """Prompt language configured for a line (the To number)."""
+        return self.line_languages.get(line, self.default_language)
+
+
+def _convert(attr: str, value: Any) -> Any:
+    if attr in ("agents",):
+        return value if isinstance(value, tuple) else _split(str(value)) if not isinstance(value, list) else tuple(value)
+    if attr == "data_dir":
+        return Path(value)
+    if attr == "sanction_ladder":
+        if isinstance(value, (tuple, list)):
+            return tuple(value)
+        return tuple(parse_duration(step) for step in _split(str(value)))
+    if attr == "redirect_backoff":
+        if isinstance(value, (tuple, list)):
+            return tuple(int(v) for v in value)
+        try:
+            return tuple(int(v) for v in _split(str(value)))
+        except ValueError:
+            raise ValueError("write whole seconds separated by commas, e.g. 1,2,4,8") from None
+    if attr == "line_languages":
+        if isinstance(value, dict):
+            return dict(value)
+        pairs = {}
+        for item in _split(str(value)):
+            line, sep, lang = item.partition("=")
+            if not sep:
+                raise ValueError(f"{item!r}: write LINE=LANG, e.g. +27215550100=af")
+            pairs[line.strip()] = lang.strip()
+        return pairs
+    if attr in ("redis_timeout",):
+        return float(value)
+    if attr in (
+        "burst_calls", "burst_minutes", "flag_window_seconds", "breather_seconds", "max_wait_seconds",
+        "agent_idle_seconds", "dial_timeout", "linefault_repeats", "max_body_bytes", "redirect_retries",
+        "web_workers", "port",
+    ):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a whole number") from None
+        if number < 0:
+            raise ValueError(f"{value!r} must not be negative")
+        return number
+    return str(value)

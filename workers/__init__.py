@@ -1,0 +1,1 @@
+"""RQ jobs and the rq cron schedule. No Flask in here."""

@@ -1,4 +1,207 @@
-"""(being written)"""
-from flask import Blueprint
+"""The agent's side: take the next caller, the flag window after `*` or after a call, the breather."""
 
-bp = Blueprint("agent", __name__)
+from __future__ import annotations
+
+import logging
+import re
+
+import redis
+from flask import Blueprint, Response, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from blocklist.calls import Calls, is_gone, valid_sid
+from blocklist.numbers import WITHHELD, normalize
+from blocklist.rules import now_ms
+from ivr import media, urls
+from ivr.extensions import resources
+from ivr.flagging import flag_call
+from ivr.security import twilio_webhook
+from ivr.twiml import twiml
+
+bp = Blueprint("agent", __name__, url_prefix="/agent")
+log = logging.getLogger("ivr.agent")
+
+REDIS_ERRORS = (redis.RedisError, OSError)
+CLIENT_ID = re.compile(r"^client:[A-Za-z0-9_.@\-]{1,64}$")
+REJOIN_ATTEMPTS = 10
+FLAG_KEY = "9"
+
+
+def identity_of(raw: str | None, region: str) -> str | None:
+    """An agent identity: E.164 or client:NAME; None for anything else."""
+    text = (raw or "").strip()
+    if text.startswith("client:"):
+        return text if CLIENT_ID.match(text) else None
+    try:
+        number = normalize(text, region)
+    except ValueError:
+        return None
+    return None if number == WITHHELD else number
+
+
+def registered_agents() -> set[str]:
+    s = resources().settings
+    return {ident for ident in (identity_of(a, s.default_region) for a in s.agents) if ident}
+
+
+def agent_lang() -> str:
+    return resources().settings.default_language
+
+
+def bad_request(message: str) -> Response:
+    return Response(f"Bad request: {message}\n", status=400, mimetype="text/plain")
+
+
+def dial_queue(r: VoiceResponse, queue_name: str) -> None:
+    """Take the next caller from `queue_name`; `*` breaks the bridge and runs the Dial action."""
+    s = resources().settings
+    dial = r.dial(hangup_on_star=True, timeout=s.dial_timeout, action=urls.external("agent.after_dial"),
+                  method="POST")
+    dial.queue(queue_name, url=urls.external("voice.bridge"), method="POST")
+
+
+def next_caller(r: VoiceResponse, pause: int = 0) -> None:
+    if pause:
+        r.pause(length=pause)
+    r.redirect(urls.external("agent.connect"), method="POST")
+
+
+@bp.post("/connect")
+@twilio_webhook
+def connect() -> Response:
+    """The URL an agent's phone or softphone leg runs to take the next caller."""
+    res = resources()
+    sid = request.form.get("CallSid", "")
+    if not valid_sid(sid):
+        return bad_request("CallSid missing or malformed")
+    identity = identity_of(request.form.get("From"), res.settings.default_region)
+    r = VoiceResponse()
+    if identity is None or identity not in registered_agents():
+        res.count("agent_refused")
+        log.warning("refused agent connect from %r (not in IVR_AGENTS; add it there to let it take calls)",
+                    (request.form.get("From") or "")[:40])
+        media.play(r, "agent_refused", agent_lang())
+        r.hangup()
+        return twiml(r)
+    try:
+        leg = Calls(res.fast).agent_dial(sid, identity)
+    except REDIS_ERRORS:
+        res.count("agent_state_lost")
+        leg = {}
+    now = now_ms()
+    last_activity = max(int(leg.get("connected") or now), int(leg.get("bridged_at") or 0))
+    if now - last_activity > res.settings.agent_idle_seconds * 1000:
+        media.play(r, "goodbye", agent_lang())
+        r.hangup()
+        return twiml(r)
+    dial_queue(r, res.settings.agents_queue)
+    return twiml(r)
+
+
+@bp.post("/after-dial")
+@twilio_webhook
+def after_dial() -> Response:
+    """Dial action: the bridge ended (`*`, caller hung up) or no caller came (empty queue, timeout)."""
+    res = resources()
+    sid = request.form.get("CallSid", "")
+    r = VoiceResponse()
+    if not valid_sid(sid):
+        return bad_request("CallSid missing or malformed")
+    try:
+        calls = Calls(res.fast)
+        leg = calls.agent_leg(sid)
+        caller = leg.get("caller", "")
+        had_caller = bool(caller) and int(leg.get("bridged_at") or 0) >= int(leg.get("dial_started") or 0)
+        call = calls.get(caller) if had_caller else {}
+    except REDIS_ERRORS:
+        next_caller(r, pause=2)
+        return twiml(r)
+    if not had_caller:
+        # Not a call: no flag window, just wait for the next caller.
+        media.play(r, "agent_waiting", agent_lang())
+        next_caller(r, pause=2)
+        return twiml(r)
+    if call.get("flagged"):
+        return breather(r)  # flagged from the desk during the call
+    gather = r.gather(num_digits=1, timeout=res.settings.flag_window_seconds, action_on_empty_result=True,
+                      action=urls.external("agent.menu", caller=caller), method="POST")
+    media.play(gather, "agent_flag_menu", agent_lang())
+    return twiml(r)
+
+
+def breather(r: VoiceResponse) -> Response:
+    """A short pause for the agent after a harassing call, then the next caller."""
+    media.play(r, "agent_breather", agent_lang())
+    next_caller(r, pause=max(1, resources().settings.breather_seconds))
+    return twiml(r)
+
+
+@bp.post("/menu")
+@twilio_webhook
+def menu() -> Response:
+    """Gather action of the flag window: 9 sends the caller to analysis; anything else back to the caller."""
+    res = resources()
+    agent_sid = request.form.get("CallSid", "")
+    caller = request.args.get("caller", "")
+    if not valid_sid(agent_sid) or not valid_sid(caller):
+        return bad_request("CallSid or caller missing or malformed")
+    digits = (request.form.get("Digits") or "")[:1]
+    r = VoiceResponse()
+    calls = Calls(res.store)
+    try:
+        leg = calls.agent_leg(agent_sid)
+        call = calls.get(caller)
+    except REDIS_ERRORS:
+        next_caller(r, pause=1)
+        return twiml(r)
+    alive = not is_gone(call)
+    if digits == FLAG_KEY:
+        try:
+            flagged = flag_call(res, caller, via="key", agent=leg.get("identity", ""), move_caller="decision")
+        except (LookupError, *REDIS_ERRORS) as exc:
+            log.error("flag by key failed for %s: %s", caller, exc)
+            res.count("flag_failed")
+            next_caller(r, pause=1)
+            return twiml(r)
+        media.play(r, "agent_flag_confirmed" if flagged.caller_alive else "agent_caller_gone_flagged", agent_lang())
+        return breather(r)
+    if alive:
+        calls.decide(caller, "resume")
+        r.redirect(urls.external("agent.rejoin", caller=caller, n=0), method="POST")
+        return twiml(r)
+    next_caller(r)
+    return twiml(r)
+
+
+@bp.post("/rejoin")
+@twilio_webhook
+def rejoin() -> Response:
+    """Back to the caller: bridge again once the caller really sits in its private hold queue."""
+    res = resources()
+    agent_sid = request.form.get("CallSid", "")
+    caller = request.args.get("caller", "")
+    try:
+        attempt = int(request.args.get("n", "0"))
+    except ValueError:
+        attempt = REJOIN_ATTEMPTS
+    r = VoiceResponse()
+    if not valid_sid(agent_sid) or not valid_sid(caller):
+        return bad_request("CallSid or caller missing or malformed")
+    try:
+        calls = Calls(res.fast)
+        call = calls.get(caller)
+    except REDIS_ERRORS:
+        next_caller(r, pause=1)
+        return twiml(r)
+    if is_gone(call) or attempt >= REJOIN_ATTEMPTS:
+        next_caller(r)
+        return twiml(r)
+    if call.get("held") != "1":
+        r.pause(length=1)
+        r.redirect(urls.external("agent.rejoin", caller=caller, n=attempt + 1), method="POST")
+        return twiml(r)
+    leg = calls.agent_leg(agent_sid)
+    calls.agent_dial(agent_sid, leg.get("identity", ""))
+    media.play(r, "agent_resume", agent_lang())
+    dial_queue(r, f"{res.settings.hold_queue_prefix}{caller}")
+    return twiml(r)

@@ -1,4 +1,99 @@
-"""(being written)"""
-from flask import Blueprint
+"""The JSON API of the call flow: flag a live call, see the caller bridged to an agent leg."""
 
-bp = Blueprint("api", __name__)
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from blocklist.calls import Calls, valid_sid
+from ivr.extensions import resources
+from ivr.flagging import call_view, flag_call
+from ivr.security import api_auth
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def error(status: int, code: str, detail: str) -> tuple[Any, int]:
+    return jsonify({"error": code, "detail": detail}), status
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or ValueError saying what to send."""
+    if not request.get_data():
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValueError("send a JSON object (Content-Type: application/json), e.g. {\"reason\": \"obscene\"}")
+    return data
+
+
+def text_field(data: dict[str, Any], name: str, limit: int) -> str:
+    value = data.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    if len(value) > limit:
+        raise ValueError(f"{name} is {len(value)} characters; keep it under {limit}")
+    return value
+
+
+@bp.post("/calls/<sid>/flag")
+@api_auth
+def flag(sid: str) -> Any:
+    """Flag a call from the desk: blocklist + event at once, the caller moved to isolation (retried)."""
+    if not valid_sid(sid):
+        return error(400, "bad_call_sid", "a CallSid is CA followed by 32 hex digits")
+    try:
+        data = json_body()
+        reason = text_field(data, "reason", 200)
+        note = text_field(data, "note", 2000)
+        agent = text_field(data, "agent", 80)
+    except ValueError as exc:
+        return error(400, "bad_request", str(exc))
+    try:
+        flagged = flag_call(resources(), sid, via="desk", agent=agent, reason=reason, note=note)
+    except LookupError as exc:
+        return error(404, "unknown_call", str(exc))
+    result = flagged.result
+    body = {
+        "call_sid": sid,
+        "status": "already_flagged" if result.status == "duplicate" else "flagged",
+        "number": flagged.number,
+        "blocked": result.blocked,
+        "until": result.until_ms,
+        "step": result.step,
+        "caller": "in call" if flagged.caller_alive else "gone",
+        "redirect": "queued" if flagged.redirect_job else ("not needed" if not flagged.caller_alive else "none"),
+    }
+    return jsonify(body), 200 if result.status == "duplicate" else 202
+
+
+@bp.get("/calls/<sid>")
+@api_auth
+def call(sid: str) -> Any:
+    """One call as the desk shows it, incl. the redirect state after a desk flag."""
+    if not valid_sid(sid):
+        return error(400, "bad_call_sid", "a CallSid is CA followed by 32 hex digits")
+    if not Calls(resources().store).get(sid):
+        return error(404, "unknown_call", f"no call {sid} is known here (calls are kept for 30 days)")
+    return jsonify(call_view(resources(), sid))
+
+
+@bp.get("/agents/<agent_sid>/call")
+@api_auth
+def agent_call(agent_sid: str) -> Any:
+    """The caller bridged to this agent leg, and the number's flag history."""
+    if not valid_sid(agent_sid):
+        return error(400, "bad_call_sid", "an agent leg's CallSid is CA followed by 32 hex digits")
+    leg = Calls(resources().store).agent_leg(agent_sid)
+    if not leg:
+        return error(404, "unknown_agent_leg", "no agent leg with this CallSid has connected (POST /agent/connect)")
+    caller = leg.get("caller", "")
+    body: dict[str, Any] = {"agent_call_sid": agent_sid, "agent": leg.get("identity", ""), "caller": None}
+    if caller:
+        view = call_view(resources(), caller)
+        view["current"] = not view["ended"] and int(leg.get("bridged_at") or 0) >= int(leg.get("dial_started") or 0)
+        body["caller"] = view
+    return jsonify(body)

@@ -30,7 +30,7 @@ def signature_ok() -> bool:
         return False
     try:
         params = request.form
-    except Exception:  # a body werkzeug cannot parse is not a Twilio request
+    except ValueError:  # a body werkzeug cannot parse is not a Twilio request
         return False
     return bool(RequestValidator(settings.twilio_auth_token).validate(signed_url(), params, signature))
 
@@ -42,6 +42,10 @@ def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if request.method != "POST":
             return Response("Twilio webhooks are POST requests.\n", status=405, mimetype="text/plain")
+        limit = resources().settings.max_body_bytes
+        if (request.content_length or 0) > limit:
+            return Response(f"Request body over {limit} bytes: Twilio's webhooks are far smaller; "
+                            "raise IVR_MAX_BODY_BYTES only if you know why.\n", status=413, mimetype="text/plain")
         if not signature_ok():
             resources().count("signature_refused")
             log.warning("refused %s: missing or wrong X-Twilio-Signature (check TWILIO_AUTH_TOKEN and "

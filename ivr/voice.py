@@ -1,4 +1,364 @@
-"""(being written)"""
-from flask import Blueprint
+"""The caller's side of the line: screen at the door, the agents' queue, the private hold after `*`,
+isolation, status callbacks. Every route is a signed Twilio webhook and answers TwiML, never a 500."""
 
-bp = Blueprint("voice", __name__)
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+import redis
+from flask import Blueprint, Response, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from blocklist.calls import Calls, valid_sid
+from blocklist.numbers import WITHHELD, normalize
+from blocklist.rules import now_ms
+from ivr import media, urls
+from ivr.extensions import resources
+from ivr.security import twilio_webhook
+from ivr.twiml import empty, twiml
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+log = logging.getLogger("ivr.voice")
+
+REDIS_ERRORS = (redis.RedisError, OSError)
+TWILIO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat", "CallerName")
+HOLD_GRACE_SECONDS = 15  # a held caller with no decision this long after the window is let go
+RESUME_GRACE_SECONDS = 30  # ... or, after "back to caller", if the agent never re-dials
+
+
+def lang_arg() -> str:
+    """The prompt language carried in our own URLs (signed by Twilio as part of the URL)."""
+    lang = request.args.get("lang", "")
+    return lang if lang in media.LANGUAGES else resources().settings.default_language
+
+
+def bad_request(message: str) -> Response:
+    return Response(f"Bad request: {message}\n", status=400, mimetype="text/plain")
+
+
+def caller_sid() -> str | None:
+    sid = request.form.get("CallSid", "")
+    return sid if valid_sid(sid) else None
+
+
+def queue_seconds() -> int:
+    try:
+        return max(0, int(request.form.get("QueueTime", "0")))
+    except ValueError:
+        return 0
+
+
+def enqueue_for_agents(r: VoiceResponse, lang: str) -> None:
+    s = resources().settings
+    r.enqueue(
+        s.agents_queue,
+        action=urls.external("voice.queue_exit", lang=lang),
+        method="POST",
+        wait_url=urls.external("voice.hold", lang=lang),
+        wait_url_method="POST",
+    )
+
+
+def enqueue_isolation(r: VoiceResponse, lang: str) -> None:
+    s = resources().settings
+    r.enqueue(
+        s.isolation_queue,
+        action=urls.external("voice.isolation_done", lang=lang),
+        method="POST",
+        wait_url=urls.external("voice.isolation_wait", lang=lang),
+        wait_url_method="POST",
+    )
+
+
+def treatment_twiml(treatment: str, lang: str) -> VoiceResponse:
+    """What a screened-out caller gets; every treatment ends within a bounded time."""
+    r = VoiceResponse()
+    if treatment == "reject":
+        r.reject(reason="busy")  # first verb: the call is refused unanswered and unbilled
+    elif treatment == "isolation":
+        enqueue_isolation(r, lang)
+    elif treatment == "linefault":
+        for _ in range(max(1, resources().settings.linefault_repeats)):
+            media.play(r, "line_fault", lang)
+            r.pause(length=1)
+        r.hangup()
+    else:
+        r.hangup()
+    return r
+
+
+def fail_open(reason: str, exc: BaseException | None = None) -> Response:
+    """Redis is down or hung: let the caller through to the agents (logged, counted)."""
+    res = resources()
+    res.count("fail_open")
+    log.warning("fail-open on %s: %s (%s); the caller is queued without screening", request.path, reason,
+                type(exc).__name__ if exc else "-")
+    r = VoiceResponse()
+    enqueue_for_agents(r, res.settings.default_language)
+    return twiml(r)
+
+
+@bp.route("/incoming", methods=["GET", "POST"])
+@twilio_webhook
+def incoming() -> Response:
+    """The number's Voice URL: screen, then treat at the door or queue for an agent."""
+    res = resources()
+    sid = caller_sid()
+    if not sid:
+        return bad_request("CallSid missing or malformed; this URL is for Twilio's incoming-call webhook")
+    raw_from = request.form.get("From")
+    try:
+        number = normalize(raw_from, res.settings.default_region)
+    except ValueError:
+        # An unparseable caller ID is no identity either: treat it like a withheld one.
+        number = WITHHELD
+    to_raw = request.form.get("To", "")
+    try:
+        line = normalize(to_raw, res.settings.default_region) if to_raw else "unknown"
+    except ValueError:
+        line = "unknown"
+    lang = media.language_for(line, request.form.get("FromCountry"))
+    extra = {name: request.form.get(name, "") for name in TWILIO_FIELDS if request.form.get(name)}
+    extra["lang"] = lang
+    if number == WITHHELD and raw_from:
+        extra["from_raw"] = raw_from
+    started = time.monotonic()
+    try:
+        decision = res.fast_blocklist.screen(number, line, sid, extra=extra)
+    except REDIS_ERRORS as exc:
+        return fail_open("Redis unreachable", exc)
+    elapsed = time.monotonic() - started
+    if elapsed > 0.5:
+        log.warning("screen took %.0f ms", elapsed * 1000)
+    if decision.blocked:
+        return twiml(treatment_twiml(decision.treatment, lang))
+    r = VoiceResponse()
+    enqueue_for_agents(r, lang)
+    return twiml(r)
+
+
+@bp.route("/fallback", methods=["GET", "POST"])
+@twilio_webhook
+def fallback() -> Response:
+    """The number's Voice Fallback URL: queue the caller whatever state the service is in."""
+    resources().count("fallback")
+    log.warning("fallback URL used for %s (ErrorCode %s)", request.form.get("CallSid", "?"),
+                request.form.get("ErrorCode", "?"))
+    r = VoiceResponse()
+    enqueue_for_agents(r, resources().settings.default_language)
+    return twiml(r)
+
+
+@bp.post("/hold")
+@twilio_webhook
+def hold() -> Response:
+    """Wait URL of the agents' queue: hold message and position, never past the longest wait."""
+    lang = lang_arg()
+    r = VoiceResponse()
+    if queue_seconds() >= resources().settings.max_wait_seconds:
+        r.leave()  # the Enqueue action then says goodbye: nobody waits without end
+        return twiml(r)
+    media.play(r, "hold_agents", lang)
+    try:
+        position = int(request.form.get("QueuePosition", "0"))
+    except ValueError:
+        position = 0
+    if position > 1:
+        media.play(r, "queue_position", lang, position=position)
+    r.pause(length=8)
+    return twiml(r)
+
+
+def park_in_private_hold(r: VoiceResponse, sid: str, lang: str) -> None:
+    """After `*` the caller waits alone in a queue of its own until the agent decides."""
+    s = resources().settings
+    r.enqueue(
+        f"{s.hold_queue_prefix}{sid}",
+        action=urls.external("voice.held_exit", lang=lang),
+        method="POST",
+        wait_url=urls.external("voice.held_wait", lang=lang),
+        wait_url_method="POST",
+    )
+
+
+def goodbye(prompt: str, lang: str) -> Response:
+    r = VoiceResponse()
+    media.play(r, prompt, lang)
+    r.hangup()
+    return twiml(r)
+
+
+@bp.post("/queue-exit")
+@twilio_webhook
+def queue_exit() -> Response:
+    """Enqueue action of the agents' queue: the caller left it (bridge over, hung up, gave up, moved)."""
+    sid = caller_sid()
+    if not sid:
+        return bad_request("CallSid missing or malformed")
+    lang = lang_arg()
+    result = request.form.get("QueueResult", "")
+    if result == "bridged":
+        # The bridge ended: the agent pressed `*` (or hung up). Park the caller; the agent decides.
+        r = VoiceResponse()
+        park_in_private_hold(r, sid, lang)
+        return twiml(r)
+    if result == "leave":
+        return goodbye("busy_goodbye", lang)
+    if result in ("queue-full", "error", "system-error"):
+        resources().count(f"queue_{result}")
+        log.error("agents' queue answered %s for %s", result, sid)
+        return goodbye("service_unavailable", lang)
+    if result == "hangup":
+        mark_hung_up(sid)
+    return empty()  # hangup, redirected, redirected-from-bridged: the call is elsewhere now
+
+
+def mark_hung_up(sid: str) -> None:
+    """The caller hung up while queued or held: the agent side must not wait for it."""
+    try:
+        Calls(resources().fast).update(sid, hung_up=now_ms())
+    except REDIS_ERRORS:
+        resources().count("state_lost")
+
+
+@bp.post("/bridge")
+@twilio_webhook
+def bridge() -> Response:
+    """<Queue url> of the agent's Dial: runs on the CALLER's leg just before the bridge.
+
+    Records who talks to whom. The caller hears this, so it never mentions flags.
+    """
+    sid = caller_sid()
+    agent_sid = request.form.get("DequeingCallSid", "")
+    lang = lang_arg()
+    if sid and valid_sid(agent_sid):
+        try:
+            call = Calls(resources().fast).pair(sid, agent_sid)
+            lang = call.get("lang") or lang
+        except REDIS_ERRORS as exc:
+            resources().count("pairing_lost")
+            log.warning("could not record the pairing %s <-> %s (%s)", sid, agent_sid, type(exc).__name__)
+    r = VoiceResponse()
+    media.play(r, "connecting", lang if lang in media.LANGUAGES else resources().settings.default_language)
+    return twiml(r)
+
+
+@bp.post("/held-wait")
+@twilio_webhook
+def held_wait() -> Response:
+    """Wait URL of a private hold queue: polls the agent's decision about once a second."""
+    sid = caller_sid()
+    lang = lang_arg()
+    s = resources().settings
+    r = VoiceResponse()
+    if not sid:
+        r.leave()
+        return twiml(r)
+    try:
+        state = Calls(resources().fast).hold_poll(sid)
+    except REDIS_ERRORS:
+        r.leave()  # cannot learn the decision: end politely rather than hold forever
+        return twiml(r)
+    waited = queue_seconds()
+    if state.decision in ("isolate", "end") or state.decision == "resume" and waited > s.flag_window_seconds + RESUME_GRACE_SECONDS or not state.decision and waited > s.flag_window_seconds + HOLD_GRACE_SECONDS:
+        r.leave()
+    else:
+        if waited == 0 and not state.decision:
+            media.play(r, "hold_private", lang)
+        r.pause(length=1)
+    return twiml(r)
+
+
+@bp.post("/held-exit")
+@twilio_webhook
+def held_exit() -> Response:
+    """Enqueue action of a private hold queue: re-bridge over, or the agent's decision carried out."""
+    sid = caller_sid()
+    if not sid:
+        return bad_request("CallSid missing or malformed")
+    lang = lang_arg()
+    result = request.form.get("QueueResult", "")
+    if result == "bridged":
+        r = VoiceResponse()
+        park_in_private_hold(r, sid, lang)  # `*` again on the re-bridged call
+        return twiml(r)
+    if result == "hangup":
+        mark_hung_up(sid)
+    if result != "leave":
+        return empty()
+    try:
+        decision = Calls(resources().fast).decision(sid)
+    except REDIS_ERRORS:
+        decision = ""
+    if decision == "isolate":
+        r = VoiceResponse()
+        enqueue_isolation(r, lang)
+        with contextlib.suppress(REDIS_ERRORS):
+            Calls(resources().fast).isolation_started(sid)
+        return twiml(r)
+    if decision == "end":
+        return goodbye("limit_goodbye", lang)
+    return goodbye("goodbye", lang)
+
+
+@bp.post("/isolation")
+@twilio_webhook
+def isolation() -> Response:
+    """Entry of the isolation queue, where the REST redirect of a desk flag sends the caller."""
+    sid = caller_sid()
+    lang = lang_arg()
+    if sid:
+        with contextlib.suppress(REDIS_ERRORS):
+            Calls(resources().fast).isolation_started(sid)
+    r = VoiceResponse()
+    enqueue_isolation(r, lang)
+    return twiml(r)
+
+
+@bp.post("/isolation/wait")
+@twilio_webhook
+def isolation_wait() -> Response:
+    """Wait URL of the isolation queue: analysis start, signal tone, analysis complete, then leave."""
+    r = VoiceResponse()
+    media.isolation_sequence(r, lang_arg())
+    r.leave()  # ends the wait: the Enqueue action learns QueueResult=leave (played to the end)
+    return twiml(r)
+
+
+@bp.post("/isolation/done")
+@twilio_webhook
+def isolation_done() -> Response:
+    """Enqueue action of the isolation queue: played to the end (leave) or abandoned (hangup)."""
+    sid = caller_sid()
+    result = request.form.get("QueueResult", "")
+    outcome = "complete" if result == "leave" else "abandoned" if result == "hangup" else ""
+    if sid and outcome:
+        try:
+            Calls(resources().fast).isolation_done(sid, outcome)
+        except REDIS_ERRORS:
+            resources().count("isolation_event_lost")
+    r = VoiceResponse()
+    r.hangup()
+    return twiml(r)
+
+
+@bp.post("/status")
+@twilio_webhook
+def status() -> Response:
+    """Status callback: call end and duration against the CallSid."""
+    sid = caller_sid()
+    if not sid:
+        return bad_request("CallSid missing or malformed")
+    call_status = request.form.get("CallStatus", "")
+    if call_status in ("completed", "busy", "failed", "no-answer", "canceled"):
+        try:
+            known = Calls(resources().fast).ended(sid, call_status, request.form.get("CallDuration", "0"))
+        except REDIS_ERRORS:
+            resources().count("status_lost")
+            return empty()
+        if not known:
+            log.info("status callback for unknown call %s ignored", sid)
+    return empty()
+

@@ -1,0 +1,157 @@
+"""Live call state in Redis: the caller/agent pairing recorded at the bridge, the private hold, the
+agent's decision after `*`, call ends. Every method is one round trip (a pipeline or a small script)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from blocklist import keys
+from blocklist.rules import clean_text, now_ms
+
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+LEG_TTL_S = 86400
+CALL_TTL_S = 30 * 86400
+DECISIONS = ("isolate", "resume", "end")
+
+# Write only to calls we know: a forged or stale CallSid must not create keys.
+_UPDATE_IF_KNOWN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# Status callback: mark the end once, and log it as an event carrying the call's number and line.
+_CALL_ENDED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local first = redis.call('HSETNX', KEYS[1], 'ended', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'duration', ARGV[3])
+if first == 1 then
+  local info = redis.call('HMGET', KEYS[1], 'number', 'line', 'kind')
+  redis.call('XADD', KEYS[2], '*', 'type', 'status', 'ts', ARGV[1], 'call_sid', ARGV[4], 'number', info[1] or '',
+    'line', info[2] or '', 'status', ARGV[2], 'duration', ARGV[3], 'kind', info[3] or '')
+end
+return first
+"""
+
+# Isolation finished (played to the end, or the caller hung up): one event per call.
+_ISOLATION_DONE = """
+if redis.call('HSETNX', KEYS[1], 'isolation_done', ARGV[1]) == 0 then return 0 end
+local info = redis.call('HMGET', KEYS[1], 'number', 'line', 'isolation_started')
+local started = tonumber(info[3] or '') or tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], 'isolation_outcome', ARGV[2])
+redis.call('XADD', KEYS[2], '*', 'type', 'isolation', 'ts', ARGV[1], 'call_sid', ARGV[3], 'number', info[1] or '',
+  'line', info[2] or '', 'outcome', ARGV[2], 'seconds', tostring(math.floor((tonumber(ARGV[1]) - started) / 1000)))
+return 1
+"""
+
+
+def valid_sid(sid: str | None) -> bool:
+    return bool(sid) and bool(CALL_SID.match(sid or ""))
+
+
+def is_gone(call: dict[str, str]) -> bool:
+    """The caller's leg is over (status callback, or hung up while queued or held)."""
+    return not call or bool(call.get("ended") or call.get("hung_up"))
+
+
+@dataclass(frozen=True)
+class HoldState:
+    decision: str  # '' | isolate | resume | end
+    flagged: bool
+    ended: bool
+
+
+class Calls:
+    """Caller and agent legs."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.r = connection
+        self._update = connection.register_script(_UPDATE_IF_KNOWN)
+        self._ended = connection.register_script(_CALL_ENDED)
+        self._isolation_done = connection.register_script(_ISOLATION_DONE)
+
+    def get(self, sid: str) -> dict[str, str]:
+        return dict(self.r.hgetall(keys.call(sid)))
+
+    def update(self, sid: str, **fields: Any) -> bool:
+        """Set fields on a known call; False (and no write) for an unknown CallSid."""
+        args: list[Any] = []
+        for name, value in fields.items():
+            args.extend((name, "" if value is None else str(value)))
+        return bool(self._update(keys=[keys.call(sid)], args=args))
+
+    # ---- agents ---------------------------------------------------------------------------------
+    def agent_dial(self, agent_sid: str, identity: str, at: int | None = None) -> dict[str, str]:
+        """An agent leg starts (another) Dial to the queue; returns the leg as it was before."""
+        at = at or now_ms()
+        key = keys.agent_leg(agent_sid)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.hsetnx(key, "connected", at)
+        pipe.hset(key, mapping={"identity": identity, "dial_started": at})
+        pipe.expire(key, LEG_TTL_S)
+        return dict(pipe.execute()[0])
+
+    def agent_leg(self, agent_sid: str) -> dict[str, str]:
+        return dict(self.r.hgetall(keys.agent_leg(agent_sid)))
+
+    def pair(self, caller_sid: str, agent_sid: str, at: int | None = None) -> dict[str, str]:
+        """Record the bridge (caller leg <-> agent leg); clears any earlier decision. Returns the caller's call."""
+        at = at or now_ms()
+        call_key, leg_key = keys.call(caller_sid), keys.agent_leg(agent_sid)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(leg_key)
+        pipe.hgetall(call_key)
+        pipe.hset(leg_key, mapping={"caller": caller_sid, "bridged_at": at})
+        pipe.expire(leg_key, LEG_TTL_S)
+        pipe.delete(keys.decision(caller_sid))
+        leg, call = pipe.execute()[:2]
+        if call:
+            # The caller's hash only gets written for calls the screen has seen.
+            self.r.hset(call_key, mapping={"agent_leg": agent_sid, "agent": leg.get("identity", ""),
+                                           "bridged_at": at, "held": "0", "bridges": int(call.get("bridges", 0)) + 1})
+        return dict(call)
+
+    # ---- the private hold after `*` ----------------------------------------------------------------
+    def hold_poll(self, caller_sid: str, at: int | None = None) -> HoldState:
+        """The held caller's wait URL: mark them held and read the agent's decision, in one trip."""
+        at = at or now_ms()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.get(keys.decision(caller_sid))
+        pipe.hmget(keys.call(caller_sid), "flagged", "ended")
+        pipe.exists(keys.call(caller_sid))
+        decision, (flagged, ended), exists = pipe.execute()
+        if exists:
+            marks = self.r.pipeline(transaction=False)
+            marks.hsetnx(keys.call(caller_sid), "held_at", at)
+            marks.hset(keys.call(caller_sid), "held", "1")
+            marks.execute()
+        return HoldState(decision or "", bool(flagged), bool(ended))
+
+    def decide(self, caller_sid: str, decision: str, ttl: int = 600) -> None:
+        """The agent's choice after `*`, read by the held caller's next poll."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
+        self.r.set(keys.decision(caller_sid), decision, ex=ttl)
+
+    def decision(self, caller_sid: str) -> str:
+        return str(self.r.get(keys.decision(caller_sid)) or "")
+
+    # ---- call ends -------------------------------------------------------------------------------
+    def ended(self, sid: str, status: str, duration: str, at: int | None = None) -> bool:
+        """Status callback: record the end once (plus a status event); False for an unknown CallSid."""
+        return bool(self._ended(keys=[keys.call(sid), keys.EVENTS],
+                                args=[at or now_ms(), clean_text(status, 32), clean_text(duration, 12), sid]))
+
+    def isolation_started(self, sid: str, at: int | None = None) -> bool:
+        return self.update(sid, isolation_started=at or now_ms())
+
+    def isolation_done(self, sid: str, outcome: str, at: int | None = None) -> bool:
+        """Isolation played to the end (complete) or the caller hung up (abandoned): one event per call."""
+        if not self.r.exists(keys.call(sid)):
+            return False
+        return bool(self._isolation_done(keys=[keys.call(sid), keys.EVENTS], args=[at or now_ms(), outcome, sid]))

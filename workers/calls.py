@@ -1,0 +1,89 @@
+"""Jobs that move live calls through Twilio's REST API, and the upkeep of Twilio queues."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from rq import Retry, get_current_job
+
+from blocklist import keys
+from blocklist.calls import Calls
+from ivr.config import Settings
+from workers import context, twilio_rest
+from workers.queues import CALLS, queue
+
+log = logging.getLogger("ivr.jobs")
+
+
+def redirect_call(call_sid: str, url: str) -> str:
+    """Move a live call to `url` (e.g. the isolation entry). Caller gone: recorded, not retried."""
+    calls = Calls(context.store())
+    calls.update(call_sid, redirect="in_progress")
+    try:
+        twilio_rest.client(context.settings()).calls(call_sid).update(url=url, method="POST")
+    except Exception as exc:
+        if twilio_rest.is_call_gone(exc):
+            calls.update(call_sid, redirect="caller_gone")
+            log.info("redirect of %s: the caller already hung up", call_sid)
+            return "caller_gone"
+        job = get_current_job()
+        transient = twilio_rest.is_transient(exc)
+        if job is not None and not transient:
+            job.retries_left = 0  # a 4xx will not get better by retrying
+            job.save()
+        left = job.retries_left if job is not None else 0
+        calls.update(call_sid, redirect="retrying" if transient and left else "failed", redirect_error=str(exc)[:200])
+        context.store().hincrby(keys.COUNTERS, "rest_redirect_errors", 1)
+        raise
+    calls.update(call_sid, redirect="done")
+    return "done"
+
+
+def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url: str) -> str:
+    """Queue the redirect with bounded retries and backoff; one job per call (deterministic id)."""
+    retry = Retry(max=settings.redirect_retries, interval=list(settings.redirect_backoff) or [0])
+    job = queue(CALLS, rq_connection).enqueue(
+        redirect_call, call_sid, url, job_id=f"redirect-{call_sid}", retry=retry, job_timeout=30,
+        result_ttl=86400, failure_ttl=7 * 86400,
+    )
+    return str(job.id)
+
+
+def ensure_standing_queues() -> list[str]:
+    """Create the agents' and isolation queues in Twilio if they are missing."""
+    s = context.settings()
+    created = twilio_rest.ensure_queues(s, [s.agents_queue, s.isolation_queue])
+    if created:
+        log.info("created Twilio queues: %s", ", ".join(created))
+    return created
+
+
+def cleanup_hold_queues(min_age_seconds: int = 300) -> int:
+    """Delete empty private hold queues older than `min_age_seconds` (Twilio keeps queues until deleted)."""
+    s = context.settings()
+    api = twilio_rest.client(s)
+    cutoff = datetime.now(UTC) - timedelta(seconds=min_age_seconds)
+    deleted = 0
+    for q in api.queues.list():
+        if not (q.friendly_name or "").startswith(s.hold_queue_prefix) or q.current_size:
+            continue
+        created = q.date_created
+        if isinstance(created, str):
+            created = parsedate_to_datetime(created)
+        if created and created > cutoff:
+            continue
+        try:
+            api.queues(q.sid).delete()
+            deleted += 1
+        except Exception as exc:
+            if not twilio_rest.is_call_gone(exc):
+                raise
+    return deleted
+
+
+def prune_block_index() -> int:
+    """Drop listing-index members of blocks that expired (expiry itself needs no job)."""
+    return context.blocklist().prune_index()

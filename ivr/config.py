@@ -15,6 +15,7 @@ from typing import Any
 TREATMENTS = ("reject", "isolation", "linefault", "hangup")
 WITHHELD_POLICIES = ("allow", "linefault", "isolation", "reject")
 BURST_ACTIONS = ("review", *TREATMENTS)
+LANGUAGES = ("en", "af", "zh", "pt", "vi", "fi")
 
 # name -> (attribute, default, help). Secrets have no default.
 SETTINGS: dict[str, tuple[str, str, str]] = {
@@ -44,6 +45,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_LINEFAULT_REPEATS": ("linefault_repeats", "3", "How often the line-fault message plays before hanging up."),
     "IVR_DEFAULT_LANGUAGE": ("default_language", "en", "Prompt language when a line has none: en|af|zh|pt|vi|fi."),
     "IVR_LINE_LANGUAGES": ("line_languages", "", "Per-line prompt language, e.g. +27215550100=af,+358955501=fi."),
+    "IVR_COUNTRY_LANGUAGES": ("country_languages", "", "Prompt language by caller country (FromCountry) on lines with none, e.g. ZA=af,FI=fi."),
     "IVR_REDIS_TIMEOUT": ("redis_timeout", "0.5", "Socket timeout (s) on the webhook path; beyond it calls fail open."),
     "IVR_MAX_BODY_BYTES": ("max_body_bytes", "65536", "Largest request body accepted (webhooks and API)."),
     "IVR_REDIRECT_RETRIES": ("redirect_retries", "5", "Retries of a REST redirect after a transient Twilio failure."),
@@ -105,6 +107,7 @@ class Settings:
     linefault_repeats: int = 3
     default_language: str = "en"
     line_languages: dict[str, str] = field(default_factory=dict)
+    country_languages: dict[str, str] = field(default_factory=dict)
     redis_timeout: float = 0.5
     max_body_bytes: int = 65536
     redirect_retries: int = 5
@@ -154,6 +157,13 @@ class Settings:
             raise ValueError("PUBLIC_BASE_URL must start with https:// (or http:// for local runs)")
         if not self.sanction_ladder:
             raise ValueError("IVR_SANCTION_LADDER needs at least one step, e.g. 24h,7d,permanent")
+        if self.default_language not in LANGUAGES:
+            raise ValueError(f"IVR_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
+        for name, mapping in (("IVR_LINE_LANGUAGES", self.line_languages),
+                              ("IVR_COUNTRY_LANGUAGES", self.country_languages)):
+            bad = sorted(set(mapping.values()) - set(LANGUAGES))
+            if bad:
+                raise ValueError(f"{name}: unknown language {', '.join(bad)}; use one of {', '.join(LANGUAGES)}")
         if self.log_numbers not in ("masked", "full"):
             raise ValueError("IVR_LOG_NUMBERS must be masked or full")
 
@@ -182,6 +192,16 @@ def _convert(attr: str, value: Any) -> Any:
             return tuple(int(v) for v in _split(str(value)))
         except ValueError:
             raise ValueError("write whole seconds separated by commas, e.g. 1,2,4,8") from None
+    if attr == "country_languages":
+        if isinstance(value, dict):
+            return {str(k).upper(): str(v) for k, v in value.items()}
+        countries = {}
+        for item in _split(str(value)):
+            country, sep, lang = item.partition("=")
+            if not sep or len(country.strip()) != 2:
+                raise ValueError(f"{item!r}: write COUNTRY=LANG with a two-letter country code, e.g. ZA=af")
+            countries[country.strip().upper()] = lang.strip()
+        return countries
     if attr == "line_languages":
         if isinstance(value, dict):
             return dict(value)

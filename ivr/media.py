@@ -1,4 +1,221 @@
-"""(being written by the prompts work) Serves prompt recordings; builds <Play>/<Say> for a prompt."""
-from flask import Blueprint
+"""Serves prompt recordings; builds <Play>/<Say> for a prompt; picks a line's language; manager uploads."""
 
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+import prompts
+from blocklist import keys
+from blocklist.rules import clean_text, now_ms
+from ivr.extensions import resources
+from ivr.security import api_auth
+from ivr.urls import external
+from prompts import catalog as catalog_mod
+from prompts.catalog import Catalog, Recording
+from prompts.wav import MAX_BYTES
+
+log = logging.getLogger("ivr.media")
 bp = Blueprint("media", __name__)
+
+LANGUAGES: tuple[str, ...] = prompts.LANGUAGES
+PROMPT_IDS: tuple[str, ...] = prompts.PROMPT_IDS
+# Read when an app first needs its catalog, so tests can point it at another folder.
+SHIPPED_DIR: Path = prompts.AUDIO_DIR
+OVERRIDE_RECHECK_SECONDS = 5.0
+ISOLATION_PAUSE_SECONDS = 2
+# The URL carries the content hash, so a cached copy can never be stale.
+IMMUTABLE = "public, max-age=31536000, immutable"
+_EXTENSION = "ivr.media.catalog"
+
+
+def override_dir() -> Path:
+    """Where managers' own recordings go: IVR_DATA_DIR/prompts/<lang>/<id>.wav."""
+    return Path(resources().settings.data_dir) / "prompts"
+
+
+def catalog() -> Catalog:
+    """This app's catalog of recordings (built on first use, then cached with the app)."""
+    found = current_app.extensions.get(_EXTENSION)
+    if found is None:
+        found = Catalog(SHIPPED_DIR, override_dir(), OVERRIDE_RECHECK_SECONDS)
+        current_app.extensions[_EXTENSION] = found
+    return found  # type: ignore[no-any-return]
+
+
+def _language(lang: str) -> str:
+    return lang if lang in LANGUAGES else prompts.DEFAULT_LANGUAGE
+
+
+def _recording_key(prompt_id: str, fmt: dict[str, Any]) -> str | None:
+    """Which recording stands for this prompt with these values; None when only <Say> can speak it."""
+    if prompt_id not in PROMPT_IDS:
+        raise ValueError(f"unknown prompt {prompt_id!r}: use one of {', '.join(PROMPT_IDS)}")
+    if prompt_id != "queue_position":
+        if fmt:
+            raise ValueError(f"prompt {prompt_id!r} takes no values, got {', '.join(sorted(fmt))}")
+        return prompt_id
+    if set(fmt) != {"position"}:
+        raise ValueError("queue_position needs exactly position=N (the caller's place in the queue, from 1)")
+    try:
+        position = int(fmt["position"])
+    except (TypeError, ValueError):
+        raise ValueError(f"position must be a whole number, got {fmt['position']!r}") from None
+    if position < 1:
+        raise ValueError(f"position must be 1 or more, got {position}")
+    fmt["position"] = position
+    return prompts.position_key(position) if position in prompts.RECORDED_POSITIONS else None
+
+
+def play(target: Any, prompt_id: str, lang: str, **fmt: Any) -> None:
+    """Append the prompt to a VoiceResponse/Gather: <Play> of its hashed URL, else <Say> in the language."""
+    lang = _language(lang)
+    key = _recording_key(prompt_id, fmt)
+    found = catalog().recording(lang, key) if key else None
+    if found is not None:
+        target.play(url=prompt_url(found))
+        return
+    voice = prompts.voice(lang)
+    target.say(prompts.text(prompt_id, lang, **fmt), voice=voice.say_voice, language=voice.say_language)
+
+
+def prompt_url(found: Recording) -> str:
+    """Absolute URL of a recording under PUBLIC_BASE_URL; a new recording gets a new URL."""
+    return external("media.prompt", lang=found.lang, prompt_id=found.key, digest=found.digest)
+
+
+def isolation_sequence(target: Any, lang: str) -> None:
+    """The isolation queue's treatment: analysis start, a pause, the signal tone, analysis complete."""
+    play(target, "analysis_start", lang)
+    target.pause(length=ISOLATION_PAUSE_SECONDS)
+    play(target, "signal_tone", lang)
+    play(target, "analysis_complete", lang)
+
+
+def language_for(line: str, caller_country: str | None = None) -> str:
+    """A call's prompt language: line override (Redis), IVR_LINE_LANGUAGES, caller country, default."""
+    res = resources()
+    settings = res.settings
+    line_override = global_override = None
+    try:
+        # One round trip on the webhook path (fast client, short timeout); a failure falls back to settings.
+        pipe = res.fast.pipeline(transaction=False)
+        pipe.hget(keys.line(line), "language")
+        pipe.hget(keys.SETTINGS, "language")
+        line_override, global_override = pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        res.count("language_lookup_failed")
+        log.warning("line language lookup failed (%s); using the configured language", type(exc).__name__)
+    countries: dict[str, str] = getattr(settings, "country_languages", None) or {}
+    country = (caller_country or "").strip().upper()
+    for choice in (line_override, settings.line_languages.get(line), countries.get(country) if country else None,
+                   global_override, settings.default_language):
+        if choice in LANGUAGES:
+            return str(choice)
+    return prompts.DEFAULT_LANGUAGE
+
+
+def _not_found(message: str) -> Response:
+    return Response(message + "\n", status=404, mimetype="text/plain")
+
+
+@bp.get("/media/<lang>/<prompt_id>.<digest>.wav")
+def prompt(lang: str, prompt_id: str, digest: str) -> ResponseReturnValue:
+    """A recording, by content hash; public, because Twilio fetches media without signing."""
+    if lang not in LANGUAGES:
+        return _not_found(f"No prompts in language {lang!r}: languages are {', '.join(LANGUAGES)}.")
+    try:
+        prompts.split_key(prompt_id)
+    except ValueError:
+        return _not_found(f"No prompt {prompt_id!r}: prompt ids are {', '.join(PROMPT_IDS)}.")
+    found = catalog().recording(lang, prompt_id)
+    if found is None:
+        return _not_found(f"No recording of {lang}/{prompt_id}: calls speak it with <Say>; "
+                          "run `ivr prompts build` or install one with `ivr prompts install`.")
+    if found.digest != digest:
+        return _not_found(f"{lang}/{prompt_id} has no version {digest!r} (it was replaced); the current one is "
+                          f"{prompt_url(found)}")
+    resp = Response(catalog().read(found), mimetype="audio/wav")
+    resp.headers["Cache-Control"] = IMMUTABLE
+    resp.set_etag(found.digest)
+    return resp.make_conditional(request)
+
+
+# ---- managers: their own recordings --------------------------------------------------------------
+
+def _api_error(status: int, code: str, detail: str) -> tuple[Response, int]:
+    return jsonify({"error": code, "detail": detail}), status
+
+
+def _describe(lang: str, key: str) -> dict[str, Any]:
+    found = catalog().recording(lang, key)
+    return {
+        "lang": lang,
+        "prompt": key,
+        "source": found.source if found else "say",
+        "url": prompt_url(found) if found else None,
+    }
+
+
+def _check_target(lang: str, key: str) -> None:
+    prompts.check_language(lang)
+    prompts.split_key(key)
+
+
+def _audit(action: str, lang: str, key: str, detail: str) -> None:
+    try:
+        resources().store.xadd(keys.AUDIT, {
+            "ts": now_ms(), "by": clean_text(request.args.get("by", "api"), 80), "role": "manager",
+            "action": action, "number": "", "scope": lang, "reason": f"{key}: {detail}",
+        })
+    except (redis.RedisError, OSError) as exc:
+        # The file change has happened; losing its audit line must not turn it into an error.
+        log.error("could not audit %s of prompt %s/%s: %s", action, lang, key, exc)
+
+
+@bp.get("/api/prompts")
+@api_auth
+def list_prompts() -> Any:
+    """Every prompt recording per language, and whether a manager's own or the shipped one plays."""
+    return jsonify({"prompts": [_describe(lang, key) for lang in LANGUAGES for key in prompts.all_recording_keys()]})
+
+
+@bp.put("/api/prompts/<lang>/<key>")
+@api_auth
+def upload_prompt(lang: str, key: str) -> Any:
+    """Install a manager's recording (raw WAV body, or multipart field `file`) after checking it."""
+    try:
+        _check_target(lang, key)
+    except ValueError as exc:
+        return _api_error(404, "unknown_prompt", str(exc))
+    # Recordings are bigger than webhook bodies (IVR_MAX_BODY_BYTES); allow this one route more.
+    request.max_content_length = MAX_BYTES + 65536
+    upload = request.files.get("file")
+    data = upload.read() if upload is not None else request.get_data()
+    try:
+        path, info, digest = catalog_mod.install(override_dir(), lang, key, data)
+    except ValueError as exc:
+        return _api_error(400, "unusable_recording", f"{lang}/{key}: {exc}")
+    catalog().invalidate()
+    _audit("prompt_install", lang, key, f"{info.describe()}, sha256 {digest}")
+    return jsonify({**_describe(lang, key), "format": info.describe()}), 201
+
+
+@bp.delete("/api/prompts/<lang>/<key>")
+@api_auth
+def remove_prompt(lang: str, key: str) -> Any:
+    """Remove a manager's recording: the shipped one plays again."""
+    try:
+        _check_target(lang, key)
+    except ValueError as exc:
+        return _api_error(404, "unknown_prompt", str(exc))
+    if not catalog_mod.remove(override_dir(), lang, key):
+        return _api_error(404, "no_override", f"{lang}/{key} has no manager recording; the shipped one plays")
+    catalog().invalidate()
+    _audit("prompt_remove", lang, key, "back to the shipped recording")
+    return jsonify(_describe(lang, key)), 200

@@ -15,7 +15,7 @@ from blocklist.rules import clean_text, now_ms
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 LEG_TTL_S = 86400
 CALL_TTL_S = 30 * 86400
-DECISIONS = ("isolate", "resume", "end")
+DECISIONS = ("isolate", "resume", "end", "escalate", "warn", "callback")
 
 # Write only to calls we know: a forged or stale CallSid must not create keys.
 _UPDATE_IF_KNOWN = """
@@ -85,16 +85,26 @@ class Calls:
         return bool(self._update(keys=[keys.call(sid)], args=args))
 
     # ---- agents ---------------------------------------------------------------------------------
-    def agent_dial(self, agent_sid: str, identity: str, at: int | None = None) -> dict[str, str]:
+    def agent_dial(self, agent_sid: str, identity: str, at: int | None = None, role: str = "agent") -> dict[str, str]:
         """An agent leg starts (another) Dial to the queue; returns the leg as it was before."""
         at = at or now_ms()
         key = keys.agent_leg(agent_sid)
         pipe = self.r.pipeline(transaction=True)
         pipe.hgetall(key)
         pipe.hsetnx(key, "connected", at)
-        pipe.hset(key, mapping={"identity": identity, "dial_started": at})
+        pipe.hset(key, mapping={"identity": identity, "dial_started": at, "role": role})
         pipe.expire(key, LEG_TTL_S)
+        if identity:
+            pipe.set(keys.agent_current_leg(identity), agent_sid, ex=LEG_TTL_S)
+            pipe.zadd(keys.AGENTS_ONLINE, {identity: at})
         return dict(pipe.execute()[0])
+
+    def agents_online(self, within_ms: int, at: int | None = None) -> int:
+        """How many agent identities asked for a caller recently (an idle agent re-dials every Dial timeout)."""
+        return int(self.r.zcount(keys.AGENTS_ONLINE, (at or now_ms()) - within_ms, "+inf"))
+
+    def current_leg(self, identity: str) -> str:
+        return str(self.r.get(keys.agent_current_leg(identity)) or "")
 
     def agent_leg(self, agent_sid: str) -> dict[str, str]:
         return dict(self.r.hgetall(keys.agent_leg(agent_sid)))

@@ -11,32 +11,45 @@ if not redis.call('SET', KEYS[1], via, 'NX', 'EX', tonumber(ARGV[10])) then
   return {'duplicate', redis.call('GET', KEYS[1]) or '', '', '0'}
 end
 redis.call('HSET', KEYS[6], 'flagged', tostring(now), 'flag_via', via, 'flag_agent', agent)
+-- A flag may name a call this service never screened; its hash must not outlive the real ones.
+if redis.call('PTTL', KEYS[6]) == -1 then redis.call('EXPIRE', KEYS[6], tonumber(ARGV[10])) end
 
 local blocked, until_ms, step = '0', '', 0
 if number ~= 'anonymous' then
-  step = redis.call('HINCRBY', KEYS[4], number, 1)
-  local ladder = {}
-  for part in string.gmatch(ARGV[8], '[^,]+') do ladder[#ladder + 1] = part end
-  local rung = ladder[math.min(step, #ladder)]
   local existing_ttl = redis.call('PTTL', KEYS[2])
-  local treatment = redis.call('HGET', KEYS[2], 'treatment') or ''
-  local permanent = rung == 'p' or existing_ttl == -1
-  local expires = 0
-  if not permanent then
-    expires = now + tonumber(rung) * 1000
-    if existing_ttl > 0 and now + existing_ttl > expires then expires = now + existing_ttl end
-    until_ms = tostring(expires)
+  local current = redis.call('HMGET', KEYS[2], 'step', 'until', 'treatment')
+  local current_step = tonumber(current[1] or '0') or 0
+  if existing_ttl ~= -2 and current_step > 0 then
+    -- Flagged while a ladder block is still in force (parallel calls from one switchboard, or the
+    -- desk flagging the last caller late): same episode, so the ladder does not climb again.
+    step, until_ms, blocked = current_step, current[2] or '', '1'
+    redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'flag', by = agent, role = 'agent', via = via,
+      reason = reason, note = note, call_sid = sid, line = ARGV[9], step = step,
+      outcome = 'already blocked: the block in force stands'}))
+  else
+    step = redis.call('HINCRBY', KEYS[4], number, 1)
+    local ladder = {}
+    for part in string.gmatch(ARGV[8], '[^,]+') do ladder[#ladder + 1] = part end
+    local rung = ladder[math.min(step, #ladder)]
+    local treatment = current[3] or ''
+    local permanent = rung == 'p' or existing_ttl == -1
+    local expires = 0
+    if not permanent then
+      expires = now + tonumber(rung) * 1000
+      if existing_ttl > 0 and now + existing_ttl > expires then expires = now + existing_ttl end
+      until_ms = tostring(expires)
+    end
+    redis.call('HSET', KEYS[2], 'treatment', treatment, 'reason', reason, 'by', agent, 'via', via,
+      'call_sid', sid, 'at', tostring(now), 'step', tostring(step), 'until', until_ms, 'line', ARGV[9])
+    if permanent then redis.call('PERSIST', KEYS[2]) else redis.call('PEXPIREAT', KEYS[2], expires) end
+    redis.call('ZADD', KEYS[7], now, '*|' .. number)
+    redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'flag', by = agent, role = 'agent', via = via,
+      reason = reason, note = note, call_sid = sid, line = ARGV[9], step = step}))
+    redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'block', by = agent, role = 'agent', via = via,
+      reason = reason, call_sid = sid, scope = '*', step = step, ['until'] = until_ms, treatment = treatment,
+      permanent = permanent}))
+    blocked = '1'
   end
-  redis.call('HSET', KEYS[2], 'treatment', treatment, 'reason', reason, 'by', agent, 'via', via,
-    'call_sid', sid, 'at', tostring(now), 'step', tostring(step), 'until', until_ms, 'line', ARGV[9])
-  if permanent then redis.call('PERSIST', KEYS[2]) else redis.call('PEXPIREAT', KEYS[2], expires) end
-  redis.call('ZADD', KEYS[7], now, '*|' .. number)
-  redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'flag', by = agent, role = 'agent', via = via,
-    reason = reason, note = note, call_sid = sid, line = ARGV[9]}))
-  redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'block', by = agent, role = 'agent', via = via,
-    reason = reason, call_sid = sid, scope = '*', step = step, ['until'] = until_ms, treatment = treatment,
-    permanent = permanent}))
-  blocked = '1'
 end
 
 local ev = {'type', 'flag', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', ARGV[9],

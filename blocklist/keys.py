@@ -21,7 +21,10 @@ REVIEW_INFO = _k("review", "info")  # hash "<scope>|<subject>" -> JSON
 STRIKES = _k("strikes")  # hash e164 -> flags that led to a block (sanction ladder step)
 EVENTS = _k("events")  # stream: the append-only event log (reports fold it)
 AUDIT = _k("audit")  # stream: manager actions
-COUNTERS = _k("counters")  # hash of operational counters (fail-open, REST failures...)
+COUNTERS = _k("counters")
+AGENTS_ONLINE = _k("agents", "online")  # zset identity -> last time its leg asked for a caller
+ESCALATIONS = _k("escalations")  # zset caller CallSid -> time escalated (supervisors' queue view)
+CALLBACKS = _k("callbacks")  # zset callback id -> due time  # hash of operational counters (fail-open, REST failures...)
 
 
 def block(scope: str, number: str) -> str:
@@ -52,6 +55,21 @@ def call(call_sid: str) -> str:
 def agent_leg(call_sid: str) -> str:
     """Hash of one agent leg: identity, current and last caller."""
     return _k("agentleg", call_sid)
+
+
+def agent_current_leg(identity: str) -> str:
+    """String: the CallSid of the latest leg an agent identity connected with (desk live view)."""
+    return _k("agent", identity, "leg")
+
+
+def escalation(caller_sid: str) -> str:
+    """Hash of one escalation: who escalated, note, when; the supervisor reads it."""
+    return _k("escalation", caller_sid)
+
+
+def callback(callback_id: str) -> str:
+    """Hash of one scheduled callback: number, line, due time, attempts, outcome."""
+    return _k("callback", callback_id)
 
 
 def flag_once(call_sid: str) -> str:

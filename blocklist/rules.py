@@ -7,6 +7,7 @@ every other multi-key write is one MULTI/EXEC pipeline. History is append-only.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -22,6 +23,9 @@ CALL_TTL_MS = 30 * 86400 * 1000
 FLAG_ONCE_TTL_S = 30 * 86400
 MAX_FIELD = 200  # caller-controlled text is cut to this length before it is stored
 LINE_SETTINGS = ("blocked_treatment", "withheld_policy", "burst_calls", "burst_minutes", "burst_action", "language")
+WATCH_RETRIES = 5
+# Inside, a caller is E.164 or WITHHELD: the last guard before anything is keyed on it.
+_INSIDE_NUMBER = re.compile(r"^(?:\+[1-9][0-9]{1,14}|anonymous)$")
 
 
 def now_ms() -> int:
@@ -141,6 +145,17 @@ class Blocklist:
             raise ValueError("a withheld caller ID is not an identity and cannot be listed; block it by policy instead")
         return number
 
+    def line_scope(self, raw: str | None) -> str:
+        """A scope as stored: '*' for all lines (empty or '*'), else the line's E.164; ValueError otherwise."""
+        return self._scope(raw, self.default_region)
+
+    @staticmethod
+    def _inside(number: str) -> str:
+        if not isinstance(number, str) or not _INSIDE_NUMBER.match(number):
+            raise ValueError(f"{str(number)[:32]!r} is not a normalised number (E.164 or {WITHHELD!r}); "
+                             "normalise it with blocklist.numbers.normalize first")
+        return number
+
     @staticmethod
     def _scope(scope: str | None, region: str = "US") -> str:
         if not scope or scope == keys.GLOBAL:
@@ -188,6 +203,7 @@ class Blocklist:
     def screen(self, number: str, line: str, call_sid: str, extra: dict[str, str] | None = None,
                at: int | None = None, write: bool = True) -> Decision:
         """Decide for one call (number already normalised) and record it with its event."""
+        self._inside(number)
         region, kind, carrier_name = describe(number)
         fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
         script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, fields)
@@ -204,6 +220,9 @@ class Blocklist:
     def flag(self, number: str, *, call_sid: str, line: str, via: str, agent: str, reason: str = "",
              note: str = "", extra: dict[str, str] | None = None, at: int | None = None) -> FlagResult:
         """Flag one call: idempotent per CallSid; blocks the number on the sanction ladder."""
+        self._inside(number)
+        if not call_sid:
+            raise ValueError("a flag names the call it is about: pass its CallSid")
         ladder = ",".join("p" if step is None else str(int(step)) for step in self.policy.ladder)
         region, kind, carrier_name = describe(number)
         fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
@@ -233,33 +252,44 @@ class Blocklist:
         pipe.xadd(keys.AUDIT, {k: "" if v is None else str(v) for k, v in fields.items()})
 
     def block(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, treatment: str = "",
-              duration: int | None = None, role: str = "manager", at: int | None = None) -> Entry:
-        """Add or replace a block by hand; duration in seconds, None for permanent."""
+              duration: int | None = None, role: str = "manager", at: int | None = None,
+              until_ms: int | None = None) -> Entry:
+        """Add or replace a block by hand; duration in seconds (or an absolute until_ms), None for permanent."""
         number = self._identity(raw_number)
         scope_ = self._scope(scope, self.default_region)
         treatment = self._treatment(treatment)
+        if duration is not None and until_ms is not None:
+            raise ValueError("give the block a duration or an end time, not both")
         if duration is not None and duration <= 0:
             raise ValueError("a block's duration must be positive; leave it out for a permanent block")
         at = at or now_ms()
-        until = None if duration is None else at + duration * 1000
-        key = keys.block(scope_, number)
+        until = until_ms if duration is None else at + duration * 1000
+        if until is not None and until <= at:
+            raise ValueError("the block's end time is in the past; give a later time or make it permanent")
         entry = Entry(number, scope_, treatment, clean_text(reason), clean_text(by), at, until)
         pipe = self.r.pipeline(transaction=True)
+        self._block_ops(pipe, entry, role)
+        pipe.execute()
+        return entry
+
+    def _block_ops(self, pipe: Any, entry: Entry, role: str, source: str = "") -> None:
+        """Queue the writes of one manual block (replacing any in its scope) on a MULTI pipeline."""
+        number, scope_, at, until = entry.number, entry.scope, entry.at, entry.until_ms
+        key = keys.block(scope_, number)
         pipe.delete(key)
-        pipe.hset(key, mapping={"treatment": treatment, "reason": entry.reason, "by": entry.by, "via": role,
+        pipe.hset(key, mapping={"treatment": entry.treatment, "reason": entry.reason, "by": entry.by, "via": role,
                                 "call_sid": "", "at": at, "step": 0, "until": "" if until is None else until,
                                 "line": "" if scope_ == keys.GLOBAL else scope_})
         if until is not None:
             pipe.pexpireat(key, until)
         pipe.zadd(keys.BLOCK_INDEX, {f"{scope_}|{number}": at})
         self._history_entry(pipe, number, at=at, action="block", by=entry.by, role=role, reason=entry.reason,
-                            scope=scope_, treatment=treatment, until=until, permanent=until is None)
+                            scope=scope_, treatment=entry.treatment, until=until, permanent=until is None,
+                            **({"source": source} if source else {}))
         self._event(pipe, type="block", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
                     by=entry.by, reason=entry.reason, until=until)
         self._audit(pipe, ts=at, by=entry.by, role=role, action="block", number=number, scope=scope_,
                     reason=entry.reason)
-        pipe.execute()
-        return entry
 
     def entry(self, raw_number: str, scope: str | None = None) -> Entry | None:
         """The active block of a number in a scope, or None."""
@@ -285,25 +315,47 @@ class Blocklist:
             members.add(member)
         return sorted(members)
 
+    def _watched(self, key: str, work: Any) -> Any:
+        """Run read-then-MULTI `work(pipe)` under WATCH on `key`, retrying if a flag or expiry raced it."""
+        for _attempt in range(WATCH_RETRIES):
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)
+                    return work(pipe)
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"{key} kept changing while being updated; try again")
+
     def _update(self, number: str, scope_: str, action: str, by: str, reason: str, role: str,
                 mapping: dict[str, Any], expire: int | None | str, at: int) -> Entry:
         key = keys.block(scope_, number)
-        current = self.r.hgetall(key)
-        if not current:
-            raise LookupError(f"{number} is not blocked{'' if scope_ == keys.GLOBAL else ' on line ' + scope_}; "
-                              "nothing to change (see `ivr blocklist show`)")
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(key, mapping=mapping)
-        if expire == "persist":
-            pipe.persist(key)
-        elif isinstance(expire, int):
-            pipe.pexpireat(key, expire)
-        self._history_entry(pipe, number, at=at, action=action, by=clean_text(by), role=role,
-                            reason=clean_text(reason), scope=scope_, **{k: v for k, v in mapping.items() if k != "reason"})
-        self._audit(pipe, ts=at, by=clean_text(by), role=role, action=action, number=number, scope=scope_,
-                    reason=clean_text(reason))
-        pipe.execute()
-        return _entry_from(number, scope_, {**current, **{k: str(v) for k, v in mapping.items()}})
+
+        def work(pipe: Any) -> Entry:
+            current = pipe.hgetall(key)
+            if not current:
+                raise LookupError(f"{number} is not blocked{'' if scope_ == keys.GLOBAL else ' on line ' + scope_}; "
+                                  "nothing to change (see `ivr blocklist show`)")
+            merged = {**current, **{k: str(v) for k, v in mapping.items()}}
+            pipe.multi()
+            # The whole entry is written, and its old end time re-applied, so a block that expires
+            # during the update is removed again instead of coming back half-written and endless.
+            pipe.hset(key, mapping=merged)
+            if expire == "persist":
+                pipe.persist(key)
+            elif isinstance(expire, int):
+                pipe.pexpireat(key, expire)
+            elif current.get("until"):
+                pipe.pexpireat(key, int(current["until"]))
+            self._history_entry(pipe, number, at=at, action=action, by=clean_text(by), role=role,
+                                reason=clean_text(reason), scope=scope_,
+                                **{k: v for k, v in mapping.items() if k != "reason"})
+            self._audit(pipe, ts=at, by=clean_text(by), role=role, action=action, number=number, scope=scope_,
+                        reason=clean_text(reason))
+            pipe.execute()
+            return _entry_from(number, scope_, merged)
+
+        result: Entry = self._watched(key, work)
+        return result
 
     def make_permanent(self, raw_number: str, *, by: str, reason: str, scope: str | None = None,
                        role: str = "manager", at: int | None = None) -> Entry:
@@ -329,28 +381,35 @@ class Blocklist:
 
     def unblock(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, role: str = "manager",
                 forgive: bool = False, at: int | None = None) -> bool:
-        """Lift a block (appeal). History keeps it; `forgive` also steps the ladder back once."""
+        """Lift a block (appeal). History keeps it; `forgive` also steps the ladder back once.
+
+        False, and nothing written, when the number is not blocked in that scope.
+        """
         number = self._identity(raw_number)
         scope_ = self._scope(scope, self.default_region)
         if not reason.strip():
             raise ValueError("say why the number is unblocked (the appeal's outcome); it goes into its history")
         at = at or now_ms()
         key = keys.block(scope_, number)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.zrem(keys.BLOCK_INDEX, f"{scope_}|{number}")
-        if forgive:
-            pipe.hincrby(keys.STRIKES, number, -1)
-        self._history_entry(pipe, number, at=at, action="unblock", by=clean_text(by), role=role,
-                            reason=clean_text(reason), scope=scope_, forgive=forgive)
-        self._event(pipe, type="unblock", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
-                    by=clean_text(by), reason=clean_text(reason))
-        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="unblock", number=number, scope=scope_,
-                    reason=clean_text(reason))
-        results = pipe.execute()
-        if forgive and results[2] < 0:
-            self.r.hset(keys.STRIKES, number, 0)
-        return bool(results[0])
+
+        def work(pipe: Any) -> bool:
+            if not pipe.exists(key):
+                return False
+            strikes = int(pipe.hget(keys.STRIKES, number) or 0)
+            pipe.multi()
+            pipe.delete(key)
+            pipe.zrem(keys.BLOCK_INDEX, f"{scope_}|{number}")
+            if forgive and strikes > 0:
+                pipe.hincrby(keys.STRIKES, number, -1)
+            self._history_entry(pipe, number, at=at, action="unblock", by=clean_text(by), role=role,
+                                reason=clean_text(reason), scope=scope_, forgive=forgive)
+            self._event(pipe, type="unblock", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
+                        by=clean_text(by), reason=clean_text(reason))
+            self._audit(pipe, ts=at, by=clean_text(by), role=role, action="unblock", number=number, scope=scope_,
+                        reason=clean_text(reason))
+            return bool(pipe.execute()[0])
+
+        return bool(self._watched(key, work))
 
     def strikes(self, raw_number: str) -> int:
         return int(self.r.hget(keys.STRIKES, self._identity(raw_number)) or 0)
@@ -380,6 +439,22 @@ class Blocklist:
                     out.append(_entry_from(number, scope_, data))
         return out[:count]
 
+    def iter_blocks(self, batch: int = 500) -> list[Entry]:
+        """Every active block, sorted by scope then number (exports); expired ones are skipped."""
+        out: list[Entry] = []
+        members = [member for member, _score in self.r.zscan_iter(keys.BLOCK_INDEX, count=1000)]
+        for i in range(0, len(members), batch):
+            chunk = members[i:i + batch]
+            pipe = self.r.pipeline(transaction=False)
+            for member in chunk:
+                scope_, number = member.split("|", 1)
+                pipe.hgetall(keys.block(scope_, number))
+            for member, data in zip(chunk, pipe.execute(), strict=True):
+                if data:
+                    scope_, number = member.split("|", 1)
+                    out.append(_entry_from(number, scope_, data))
+        return sorted(out, key=lambda e: (e.scope, e.number))
+
     def prune_index(self) -> int:
         """Drop index members whose block has expired (cosmetic: expiry itself needs no job)."""
         removed = 0
@@ -392,33 +467,44 @@ class Blocklist:
     # ---- allowlist -----------------------------------------------------------------------------
     def allow(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, role: str = "manager",
               at: int | None = None) -> None:
+        """Put a number on the allowlist (all lines, or one line): the screen always lets it through."""
         number = self._identity(raw_number)
         scope_ = self._scope(scope, self.default_region)
-        at = at or now_ms()
-        member = f"{scope_}|{number}"
         pipe = self.r.pipeline(transaction=True)
+        self._allow_ops(pipe, number, scope_, by=by, reason=reason, role=role, at=at or now_ms())
+        pipe.execute()
+
+    def _allow_ops(self, pipe: Any, number: str, scope_: str, *, by: str, reason: str, role: str, at: int,
+                   source: str = "") -> None:
+        member = f"{scope_}|{number}"
         pipe.hset(keys.ALLOW, member, json.dumps({"by": clean_text(by), "reason": clean_text(reason), "at": at}))
         pipe.zadd(keys.ALLOW_INDEX, {member: at})
         self._history_entry(pipe, number, at=at, action="allow", by=clean_text(by), role=role,
-                            reason=clean_text(reason), scope=scope_)
+                            reason=clean_text(reason), scope=scope_, **({"source": source} if source else {}))
         self._audit(pipe, ts=at, by=clean_text(by), role=role, action="allow", number=number, scope=scope_,
                     reason=clean_text(reason))
-        pipe.execute()
 
     def disallow(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, role: str = "manager",
                  at: int | None = None) -> bool:
+        """Take a number off the allowlist; False, and nothing written, when it was not on it."""
         number = self._identity(raw_number)
         scope_ = self._scope(scope, self.default_region)
         at = at or now_ms()
         member = f"{scope_}|{number}"
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hdel(keys.ALLOW, member)
-        pipe.zrem(keys.ALLOW_INDEX, member)
-        self._history_entry(pipe, number, at=at, action="disallow", by=clean_text(by), role=role,
-                            reason=clean_text(reason), scope=scope_)
-        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="disallow", number=number, scope=scope_,
-                    reason=clean_text(reason))
-        return bool(pipe.execute()[0])
+
+        def work(pipe: Any) -> bool:
+            if not pipe.hexists(keys.ALLOW, member):
+                return False
+            pipe.multi()
+            pipe.hdel(keys.ALLOW, member)
+            pipe.zrem(keys.ALLOW_INDEX, member)
+            self._history_entry(pipe, number, at=at, action="disallow", by=clean_text(by), role=role,
+                                reason=clean_text(reason), scope=scope_)
+            self._audit(pipe, ts=at, by=clean_text(by), role=role, action="disallow", number=number, scope=scope_,
+                        reason=clean_text(reason))
+            return bool(pipe.execute()[0])
+
+        return bool(self._watched(keys.ALLOW, work))
 
     def allowed(self, raw_number: str, scope: str | None = None) -> dict[str, Any] | None:
         number = self._identity(raw_number)
@@ -426,6 +512,7 @@ class Blocklist:
         return json.loads(raw) if raw else None
 
     def list_allowed(self, start: int = 0, count: int = 100) -> list[dict[str, Any]]:
+        """Allowlist entries, newest first."""
         members = self.r.zrevrange(keys.ALLOW_INDEX, start, start + count - 1)
         values = self.r.hmget(keys.ALLOW, members) if members else []
         out = []
@@ -435,29 +522,67 @@ class Blocklist:
                 out.append({"number": number, "scope": scope_, **json.loads(raw)})
         return out
 
+    def iter_allowed(self) -> list[dict[str, Any]]:
+        """Every allowlist entry, sorted by scope then number (exports)."""
+        out = []
+        for member, raw in self.r.hscan_iter(keys.ALLOW, count=1000):
+            scope_, number = member.split("|", 1)
+            out.append({"number": number, "scope": scope_, **json.loads(raw)})
+        return sorted(out, key=lambda item: (item["scope"], item["number"]))
+
+    def allow_entries(self, raw_number: str) -> list[dict[str, Any]]:
+        """The allowlist entries of one number, in every scope."""
+        number = self._identity(raw_number)
+        out = []
+        for member, raw in self.r.hscan_iter(keys.ALLOW, match=f"*|{number}", count=1000):
+            scope_, _ = member.split("|", 1)
+            out.append({"number": number, "scope": scope_, **json.loads(raw)})
+        return sorted(out, key=lambda item: item["scope"])
+
     # ---- prefix (range) rules -------------------------------------------------------------------
     def add_prefix(self, raw_prefix: str, *, by: str, reason: str, scope: str | None = None, treatment: str = "",
                    role: str = "manager", at: int | None = None) -> str:
+        """Add or replace a range rule: every number starting with the prefix (longest prefix wins)."""
         prefix = normalize_prefix(raw_prefix)
         scope_ = self._scope(scope, self.default_region)
-        at = at or now_ms()
-        meta = {"treatment": self._treatment(treatment), "by": clean_text(by), "reason": clean_text(reason), "at": at}
+        treatment = self._treatment(treatment)
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.PREFIXES, f"{scope_}|{prefix}", json.dumps(meta))
-        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="add_prefix", number=prefix, scope=scope_,
-                    reason=clean_text(reason))
+        self._prefix_ops(pipe, prefix, scope_, treatment=treatment, by=by, reason=reason, role=role,
+                         at=at or now_ms())
         pipe.execute()
         return prefix
 
-    def remove_prefix(self, raw_prefix: str, *, by: str, reason: str, scope: str | None = None,
-                      role: str = "manager", at: int | None = None) -> bool:
+    def _prefix_ops(self, pipe: Any, prefix: str, scope_: str, *, treatment: str, by: str, reason: str, role: str,
+                    at: int) -> None:
+        meta = {"treatment": treatment, "by": clean_text(by), "reason": clean_text(reason), "at": at}
+        pipe.hset(keys.PREFIXES, f"{scope_}|{prefix}", json.dumps(meta))
+        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="add_prefix", number=prefix, scope=scope_,
+                    reason=clean_text(reason))
+
+    def prefix_rule(self, raw_prefix: str, scope: str | None = None) -> dict[str, Any] | None:
+        """One range rule as stored, or None."""
         prefix = normalize_prefix(raw_prefix)
         scope_ = self._scope(scope, self.default_region)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hdel(keys.PREFIXES, f"{scope_}|{prefix}")
-        self._audit(pipe, ts=at or now_ms(), by=clean_text(by), role=role, action="remove_prefix", number=prefix,
-                    scope=scope_, reason=clean_text(reason))
-        return bool(pipe.execute()[0])
+        raw = self.r.hget(keys.PREFIXES, f"{scope_}|{prefix}")
+        return {"prefix": prefix, "scope": scope_, **json.loads(raw)} if raw else None
+
+    def remove_prefix(self, raw_prefix: str, *, by: str, reason: str, scope: str | None = None,
+                      role: str = "manager", at: int | None = None) -> bool:
+        """Drop a range rule; False, and nothing written, when there was none."""
+        prefix = normalize_prefix(raw_prefix)
+        scope_ = self._scope(scope, self.default_region)
+        member = f"{scope_}|{prefix}"
+
+        def work(pipe: Any) -> bool:
+            if not pipe.hexists(keys.PREFIXES, member):
+                return False
+            pipe.multi()
+            pipe.hdel(keys.PREFIXES, member)
+            self._audit(pipe, ts=at or now_ms(), by=clean_text(by), role=role, action="remove_prefix",
+                        number=prefix, scope=scope_, reason=clean_text(reason))
+            return bool(pipe.execute()[0])
+
+        return bool(self._watched(keys.PREFIXES, work))
 
     def list_prefixes(self) -> list[dict[str, Any]]:
         out = []
@@ -469,9 +594,7 @@ class Blocklist:
     # ---- policy set by managers ----------------------------------------------------------------
     def set_line_setting(self, line: str, name: str, value: str, *, by: str, role: str = "manager") -> None:
         """Override one setting for one line (or globally with line '*')."""
-        if name not in LINE_SETTINGS:
-            raise ValueError(f"unknown line setting {name!r}: use one of {', '.join(LINE_SETTINGS)}")
-        _validate_setting(name, value)
+        validate_line_setting(name, value)
         scope_ = self._scope(line, self.default_region)
         key = keys.SETTINGS if scope_ == keys.GLOBAL else keys.line(scope_)
         pipe = self.r.pipeline(transaction=True)
@@ -484,8 +607,24 @@ class Blocklist:
         pipe.execute()
 
     def line_settings(self, line: str) -> dict[str, str]:
+        """The overrides stored for one line ('*': the managers' global overrides)."""
         scope_ = self._scope(line, self.default_region)
         return dict(self.r.hgetall(keys.SETTINGS if scope_ == keys.GLOBAL else keys.line(scope_)))
+
+    def effective_settings(self, line: str) -> dict[str, str]:
+        """What the screen uses on a line: line override, else global override, else the policy default."""
+        scope_ = self._scope(line, self.default_region)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.SETTINGS)
+        pipe.hgetall(keys.line(scope_))
+        global_cfg, line_cfg = pipe.execute()
+        if scope_ == keys.GLOBAL:
+            line_cfg = {}
+        p = self.policy
+        defaults = {"blocked_treatment": p.blocked_treatment, "withheld_policy": p.withheld_policy,
+                    "burst_calls": str(p.burst_calls), "burst_minutes": str(p.burst_minutes),
+                    "burst_action": p.burst_action, "language": ""}
+        return {name: line_cfg.get(name) or global_cfg.get(name) or defaults[name] for name in LINE_SETTINGS}
 
     def review_list(self, count: int = 100) -> list[dict[str, Any]]:
         members = self.r.zrevrange(keys.REVIEW, 0, count - 1)
@@ -498,6 +637,13 @@ class Blocklist:
         pipe.zrem(keys.REVIEW, subject)
         pipe.hdel(keys.REVIEW_INFO, subject)
         return bool(pipe.execute()[0])
+
+
+def validate_line_setting(name: str, value: str) -> None:
+    """ValueError naming the fix when `name=value` is not a setting a line (or '*') can carry."""
+    if name not in LINE_SETTINGS:
+        raise ValueError(f"unknown line setting {name!r}: use one of {', '.join(LINE_SETTINGS)}")
+    _validate_setting(name, value)
 
 
 def _validate_setting(name: str, value: str) -> None:
@@ -516,6 +662,7 @@ def _validate_setting(name: str, value: str) -> None:
 
 
 def _entry_from(number: str, scope_: str, data: dict[str, str]) -> Entry:
+    """An Entry from a stored block hash."""
     until = data.get("until") or ""
     return Entry(
         number=number,

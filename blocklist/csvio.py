@@ -1,0 +1,385 @@
+"""CSV import and export of the blocklist and the allowlist.
+
+A file is checked whole before anything is written: by default one bad row imports nothing, and
+every bad row is reported with its line number. Rows already in force are left alone, so importing
+the same file twice changes nothing, and an export imports back to the same state.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from blocklist import keys
+from blocklist.numbers import WITHHELD, normalize_prefix
+from blocklist.rules import MAX_FIELD, TREATMENTS, Blocklist, Entry, _entry_from, clean_text, now_ms
+
+# (phase, done, total); phase is "checking" or "writing".
+Progress = Callable[[str, int, int], None]
+
+BLOCK_COLUMNS = ("number", "scope", "treatment", "reason", "until", "permanent")
+ALLOW_COLUMNS = ("number", "scope", "reason")
+# Written by export for people to read; import accepts and ignores them (the importer becomes `by`).
+INFO_COLUMNS = ("by", "added_at", "step")
+DEFAULT_REASON = "imported (no reason given)"
+CHUNK = 500
+ALL_LINES = ("", "*", "all")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_YES = {"yes", "y", "true", "1", "permanent"}
+_NO = {"no", "n", "false", "0"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One checked row, ready to write."""
+
+    line: int
+    kind: str  # block | prefix | allow
+    value: str  # E.164 number, or a prefix for kind prefix
+    scope: str
+    treatment: str = ""
+    reason: str = ""
+    until_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row that was not imported, and why."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ImportResult:
+    """What an import found and did."""
+
+    rows: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    skipped: list[RowError] = field(default_factory=list)  # rows with nothing to do (block already over)
+    written: bool = False
+    partial: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows, "added": self.added, "changed": self.changed, "unchanged": self.unchanged,
+            "written": self.written, "partial": self.partial,
+            "errors": [{"line": e.line, "reason": e.reason} for e in self.errors],
+            "skipped": [{"line": e.line, "reason": e.reason} for e in self.skipped],
+        }
+
+    def summary(self) -> str:
+        """One line a person can read."""
+        if self.errors and not self.written:
+            return (f"{len(self.errors)} bad row(s) of {self.rows}; nothing imported "
+                    "(fix them and import again, or import the good rows with partial mode)")
+        text = f"{self.rows} row(s): {self.added} added, {self.changed} changed, {self.unchanged} unchanged"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped"
+        if self.errors:
+            text += f", {len(self.errors)} bad row(s) not imported"
+        return text if self.written else text + " (checked only, nothing written)"
+
+
+# ---- time and text --------------------------------------------------------------------------------
+def format_time(ms: int | None) -> str:
+    """ISO 8601 in UTC with milliseconds ('' for None): exact, so an export imports back unchanged."""
+    if ms is None:
+        return ""
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> int:
+    """Milliseconds since the epoch of an ISO 8601 time with a zone; ValueError saying how to write it."""
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"until {value[:40]!r} is not a time: write it like 2030-01-31T18:00:00Z") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"until {value[:40]!r} has no time zone: add Z for UTC or an offset like +02:00")
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _escape(text: str) -> str:
+    # A cell starting like a formula would run in a spreadsheet; reasons come from agents and callers.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _unescape(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:2] and text[1] in _FORMULA_START else text
+
+
+def _yes_no(text: str) -> bool | None:
+    value = text.strip().lower()
+    if not value:
+        return None
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise ValueError(f"permanent {text[:20]!r} is not yes or no")
+
+
+# ---- reading a file ---------------------------------------------------------------------------------
+def decode(data: str | bytes) -> str:
+    """Text of an uploaded file: UTF-8, with or without the byte-order mark spreadsheets add."""
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the file is not UTF-8 text (byte {exc.start}): save it as 'CSV UTF-8' and try again") from None
+
+
+def _records(text: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, {column: cell}) for every non-empty row; ValueError for a file-level problem."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first:
+        raise ValueError(f"the file is empty: its first line must name the columns, e.g. {','.join(columns)}")
+    # Spreadsheets in many locales save with ';' (or tabs): take whichever the header uses.
+    delimiter = max((",", ";", "\t"), key=first.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    header_line = 0
+    out: list[tuple[int, dict[str, str]]] = []
+    allowed = set(columns) | set(INFO_COLUMNS)
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if header is None:
+                header = [cell.strip().lower() for cell in cells]
+                header_line = reader.line_num
+                unknown = [name for name in header if name not in allowed]
+                if "number" not in header or unknown:
+                    what = f"unknown column(s) {', '.join(map(repr, unknown))}" if unknown else "no 'number' column"
+                    raise ValueError(f"line {header_line}: {what}; the first line must name the columns, "
+                                     f"from: {', '.join(columns)}")
+                if len(set(header)) != len(header):
+                    raise ValueError(f"line {header_line}: a column is named twice")
+                continue
+            if len(cells) > len(header):
+                record = {"__extra__": f"has {len(cells)} fields but the header names {len(header)}"}
+            else:
+                record = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=True))
+            out.append((reader.line_num, record))
+    except csv.Error as exc:
+        raise ValueError(f"line {reader.line_num}: the file is not valid CSV ({exc})") from None
+    return out
+
+
+def _common(bl: Blocklist, record: dict[str, str]) -> tuple[str, str, str]:
+    """(raw number, scope, reason) checked the same way for both lists."""
+    if "__extra__" in record:
+        raise ValueError(f"{record['__extra__']}; quote cells that contain the separator")
+    raw = record.get("number", "").strip()
+    if not raw:
+        raise ValueError("number is empty")
+    scope_raw = record.get("scope", "").strip()
+    try:
+        scope = keys.GLOBAL if scope_raw.lower() in ALL_LINES else bl.line_scope(scope_raw)
+    except ValueError as exc:
+        raise ValueError(f"scope: {exc} (leave it empty or write * for all lines)") from None
+    reason = clean_text(_unescape(record.get("reason", "").strip()), limit=10 * MAX_FIELD).strip()
+    if len(reason) > MAX_FIELD:
+        raise ValueError(f"reason is {len(reason)} characters long; at most {MAX_FIELD}")
+    return raw, scope, reason or DEFAULT_REASON
+
+
+def _block_row(bl: Blocklist, line: int, record: dict[str, str], at: int) -> Row:
+    raw, scope, reason = _common(bl, record)
+    treatment = record.get("treatment", "").strip().lower()
+    if treatment and treatment not in TREATMENTS:
+        raise ValueError(f"treatment {treatment[:20]!r} unknown: use one of {', '.join(TREATMENTS)}, or leave it "
+                         "empty for the line's default")
+    until_raw = record.get("until", "").strip()
+    permanent = _yes_no(record.get("permanent", ""))
+    if raw.endswith("*"):
+        prefix = normalize_prefix(raw[:-1])
+        if until_raw or permanent is False:
+            raise ValueError("a range rule (a number ending in *) does not expire: leave until empty")
+        return Row(line, "prefix", prefix, scope, treatment, reason)
+    number = _number(bl, raw)
+    until = parse_time(until_raw) if until_raw else None
+    if permanent is True and until is not None:
+        raise ValueError("permanent is yes but until is set: keep one of them")
+    if permanent is False and until is None:
+        raise ValueError("permanent is no but until is empty: give the end time, e.g. 2030-01-31T18:00:00Z")
+    return Row(line, "block", number, scope, treatment, reason, until)
+
+
+def _allow_row(bl: Blocklist, line: int, record: dict[str, str], at: int) -> Row:
+    raw, scope, reason = _common(bl, record)
+    if raw.endswith("*"):
+        raise ValueError("the allowlist takes whole numbers, not ranges (a number ending in *)")
+    return Row(line, "allow", _number(bl, raw), scope, reason=reason)
+
+
+def _number(bl: Blocklist, raw: str) -> str:
+    try:
+        number = bl.number(raw)
+    except ValueError as exc:
+        raise ValueError(f"number: {exc}") from None
+    if number == WITHHELD:
+        raise ValueError(f"number {raw[:20]!r} is a withheld caller ID, not an identity: set the withheld policy "
+                         "instead")
+    return number
+
+
+# ---- importing --------------------------------------------------------------------------------------
+def import_blocklist(bl: Blocklist, data: str | bytes, *, by: str, partial: bool = False, write: bool = True,
+                     progress: Progress | None = None, at: int | None = None) -> ImportResult:
+    """Import blocks (number,scope,treatment,reason,until,permanent) and range rules (number ending in *)."""
+    return _import(bl, data, BLOCK_COLUMNS, _block_row, by=by, partial=partial, write=write, progress=progress,
+                   at=at)
+
+
+def import_allowlist(bl: Blocklist, data: str | bytes, *, by: str, partial: bool = False, write: bool = True,
+                     progress: Progress | None = None, at: int | None = None) -> ImportResult:
+    """Import allowlist entries (number,scope,reason)."""
+    return _import(bl, data, ALLOW_COLUMNS, _allow_row, by=by, partial=partial, write=write, progress=progress,
+                   at=at)
+
+
+def _import(bl: Blocklist, data: str | bytes, columns: tuple[str, ...],
+            row_fn: Callable[[Blocklist, int, dict[str, str], int], Row], *, by: str, partial: bool, write: bool,
+            progress: Progress | None, at: int | None) -> ImportResult:
+    by = clean_text(by).strip()
+    if not by:
+        raise ValueError("say who imports the file (by); it goes into every entry's history")
+    at = at or now_ms()
+    records = _records(decode(data), columns)
+    result = ImportResult(rows=len(records), partial=partial)
+    rows: list[Row] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, (line, record) in enumerate(records, 1):
+        try:
+            row = row_fn(bl, line, record, at)
+            where = (row.kind, row.scope, row.value)
+            if where in seen:
+                raise ValueError(f"{row.value} on {'all lines' if row.scope == keys.GLOBAL else row.scope} is "
+                                 f"already on line {seen[where]}: keep one row per number and line")
+            seen[where] = line
+            if row.until_ms is not None and row.until_ms <= at:
+                result.skipped.append(RowError(line, f"block ended {format_time(row.until_ms)}; nothing to import"))
+            else:
+                rows.append(row)
+        except ValueError as exc:
+            result.errors.append(RowError(line, str(exc)))
+        if progress and (i % 1000 == 0 or i == len(records)):
+            progress("checking", i, len(records))
+    if (result.errors and not partial) or not write:
+        return result
+    _write(bl, rows, by, at, result, progress)
+    result.written = True
+    return result
+
+
+def _write(bl: Blocklist, rows: list[Row], by: str, at: int, result: ImportResult,
+           progress: Progress | None) -> None:
+    # Chunks keep each MULTI short; a crash between chunks is repaired by importing the file again.
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        read = bl.r.pipeline(transaction=False)
+        for row in chunk:
+            if row.kind == "block":
+                read.hgetall(keys.block(row.scope, row.value))
+            elif row.kind == "prefix":
+                read.hget(keys.PREFIXES, f"{row.scope}|{row.value}")
+            else:
+                read.hget(keys.ALLOW, f"{row.scope}|{row.value}")
+        current = read.execute()
+        pipe = bl.r.pipeline(transaction=True)
+        for row, stored in zip(chunk, current, strict=True):
+            if _same(row, stored):
+                result.unchanged += 1
+                continue
+            if stored:
+                result.changed += 1
+            else:
+                result.added += 1
+            if row.kind == "block":
+                entry = Entry(row.value, row.scope, row.treatment, row.reason, by, at, row.until_ms)
+                bl._block_ops(pipe, entry, "manager", source="import")
+            elif row.kind == "prefix":
+                bl._prefix_ops(pipe, row.value, row.scope, treatment=row.treatment, by=by, reason=row.reason,
+                               role="manager", at=at)
+            else:
+                bl._allow_ops(pipe, row.value, row.scope, by=by, reason=row.reason, role="manager", at=at,
+                              source="import")
+        pipe.execute()
+        if progress:
+            progress("writing", start + len(chunk), len(rows))
+
+
+def _same(row: Row, stored: Any) -> bool:
+    if not stored:
+        return False
+    if row.kind == "block":
+        entry = _entry_from(row.value, row.scope, stored)
+        return (entry.treatment, entry.reason, entry.until_ms) == (row.treatment, row.reason, row.until_ms)
+    meta = json.loads(stored)
+    if row.kind == "prefix":
+        return bool(meta.get("treatment", "") == row.treatment and meta.get("reason", "") == row.reason)
+    return bool(meta.get("reason", "") == row.reason)
+
+
+# ---- exporting --------------------------------------------------------------------------------------
+def _scope_cell(scope: str) -> str:
+    return "*" if scope == keys.GLOBAL else scope
+
+
+def blocklist_rows(bl: Blocklist) -> Iterable[list[str]]:
+    """Header, then every active block and range rule, in a stable order."""
+    yield [*BLOCK_COLUMNS, *INFO_COLUMNS]
+    for e in bl.iter_blocks():
+        yield [e.number, _scope_cell(e.scope), e.treatment, _escape(e.reason), format_time(e.until_ms),
+               "yes" if e.until_ms is None else "no", _escape(e.by), format_time(e.at), str(e.step)]
+    for p in bl.list_prefixes():
+        yield [p["prefix"] + "*", _scope_cell(p["scope"]), p.get("treatment", ""), _escape(p.get("reason", "")), "",
+               "yes", _escape(p.get("by", "")), format_time(int(p.get("at") or 0)), ""]
+
+
+def allowlist_rows(bl: Blocklist) -> Iterable[list[str]]:
+    """Header, then every allowlist entry, in a stable order."""
+    yield [*ALLOW_COLUMNS, "by", "added_at"]
+    for a in bl.iter_allowed():
+        yield [a["number"], _scope_cell(a["scope"]), _escape(a.get("reason", "")), _escape(a.get("by", "")),
+               format_time(int(a.get("at") or 0))]
+
+
+def write_csv(rows: Iterable[list[str]], out: TextIO) -> int:
+    """Write rows as CSV; the number of data rows (without the header)."""
+    writer = csv.writer(out, lineterminator="\n")
+    count = -1
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    return max(count, 0)
+
+
+def export_blocklist(bl: Blocklist, out: TextIO) -> int:
+    """Write the blocklist as CSV that `import_blocklist` reads back to the same state."""
+    return write_csv(blocklist_rows(bl), out)
+
+
+def export_allowlist(bl: Blocklist, out: TextIO) -> int:
+    """Write the allowlist as CSV that `import_allowlist` reads back to the same state."""
+    return write_csv(allowlist_rows(bl), out)

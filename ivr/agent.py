@@ -12,7 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from blocklist.calls import Calls, is_gone, valid_sid
 from blocklist.numbers import WITHHELD, normalize
 from blocklist.rules import now_ms
-from ivr import media, urls
+from ivr import media, routing, urls
 from ivr.extensions import resources
 from ivr.flagging import flag_call
 from ivr.security import twilio_webhook
@@ -25,6 +25,7 @@ REDIS_ERRORS = (redis.RedisError, OSError)
 CLIENT_ID = re.compile(r"^client:[A-Za-z0-9_.@\-]{1,64}$")
 REJOIN_ATTEMPTS = 10
 FLAG_KEY = "9"
+MOVE_KEYS = ("1", "2", "3")
 
 
 def identity_of(raw: str | None, region: str) -> str | None:
@@ -60,31 +61,50 @@ def dial_queue(r: VoiceResponse, queue_name: str) -> None:
     dial.queue(queue_name, url=urls.external("voice.bridge"), method="POST")
 
 
-def next_caller(r: VoiceResponse, pause: int = 0) -> None:
+def next_caller(r: VoiceResponse, pause: int = 0, role: str = "agent") -> None:
     if pause:
         r.pause(length=pause)
-    r.redirect(urls.external("agent.connect"), method="POST")
+    endpoint = "agent.supervisor_connect" if role == "supervisor" else "agent.connect"
+    r.redirect(urls.external(endpoint), method="POST")
+
+
+def registered_supervisors() -> set[str]:
+    s = resources().settings
+    return {ident for ident in (identity_of(a, s.default_region) for a in s.supervisors) if ident}
 
 
 @bp.post("/connect")
 @twilio_webhook
 def connect() -> Response:
     """The URL an agent's phone or softphone leg runs to take the next caller."""
+    return take_calls("agent")
+
+
+@bp.route("/supervisor-connect", methods=["POST"])
+@twilio_webhook
+def supervisor_connect() -> Response:
+    """Same as /agent/connect for supervisors, on the supervisors' queue (also at /supervisor/connect)."""
+    return take_calls("supervisor")
+
+
+def take_calls(role: str) -> Response:
     res = resources()
     sid = request.form.get("CallSid", "")
     if not valid_sid(sid):
         return bad_request("CallSid missing or malformed")
     identity = identity_of(request.form.get("From"), res.settings.default_region)
+    allowed = registered_supervisors() if role == "supervisor" else registered_agents()
     r = VoiceResponse()
-    if identity is None or identity not in registered_agents():
-        res.count("agent_refused")
-        log.warning("refused agent connect from %r (not in IVR_AGENTS; add it there to let it take calls)",
-                    (request.form.get("From") or "")[:40])
+    if identity is None or identity not in allowed:
+        res.count(f"{role}_refused")
+        setting = "IVR_SUPERVISORS" if role == "supervisor" else "IVR_AGENTS"
+        log.warning("refused %s connect from %r (not in %s; add it there to let it take calls)", role,
+                    (request.form.get("From") or "")[:40], setting)
         media.play(r, "agent_refused", agent_lang())
         r.hangup()
         return twiml(r)
     try:
-        leg = Calls(res.fast).agent_dial(sid, identity)
+        leg = Calls(res.fast).agent_dial(sid, identity, role=role)
     except REDIS_ERRORS:
         res.count("agent_state_lost")
         leg = {}
@@ -94,7 +114,7 @@ def connect() -> Response:
         media.play(r, "goodbye", agent_lang())
         r.hangup()
         return twiml(r)
-    dial_queue(r, res.settings.agents_queue)
+    dial_queue(r, res.settings.supervisors_queue if role == "supervisor" else res.settings.agents_queue)
     return twiml(r)
 
 
@@ -112,27 +132,40 @@ def after_dial() -> Response:
         leg = calls.agent_leg(sid)
         caller = leg.get("caller", "")
         had_caller = bool(caller) and int(leg.get("bridged_at") or 0) >= int(leg.get("dial_started") or 0)
+        role = leg.get("role", "agent")
         call = calls.get(caller) if had_caller else {}
+        decision = calls.decision(caller) if had_caller else ""
     except REDIS_ERRORS:
         next_caller(r, pause=2)
         return twiml(r)
     if not had_caller:
         # Not a call: no flag window, just wait for the next caller.
         media.play(r, "agent_waiting", agent_lang())
-        next_caller(r, pause=2)
+        next_caller(r, pause=2, role=role)
         return twiml(r)
     if call.get("flagged"):
-        return breather(r)  # flagged from the desk during the call
+        return breather(r, role)  # flagged from the desk during the call
+    if decision == "resume":  # the desk played the warning: back to the same caller
+        r.redirect(urls.external("agent.rejoin", caller=caller, n=0), method="POST")
+        return twiml(r)
+    if decision in ("escalate", "callback", "end"):  # moved from the desk: next caller
+        next_caller(r, pause=1, role=role)
+        return twiml(r)
     gather = r.gather(num_digits=1, timeout=res.settings.flag_window_seconds, action_on_empty_result=True,
                       action=urls.external("agent.menu", caller=caller), method="POST")
     media.play(gather, "agent_flag_menu", agent_lang())
     return twiml(r)
 
 
-def breather(r: VoiceResponse) -> Response:
+def breather(r: VoiceResponse, role: str = "agent") -> Response:
     """A short pause for the agent after a harassing call, then the next caller."""
     media.play(r, "agent_breather", agent_lang())
-    next_caller(r, pause=max(1, resources().settings.breather_seconds))
+    next_caller(r, pause=max(1, resources().settings.breather_seconds), role=role)
+    return twiml(r)
+
+
+def back_to_caller(r: VoiceResponse, caller: str) -> Response:
+    r.redirect(urls.external("agent.rejoin", caller=caller, n=0), method="POST")
     return twiml(r)
 
 
@@ -155,6 +188,10 @@ def menu() -> Response:
         next_caller(r, pause=1)
         return twiml(r)
     alive = not is_gone(call)
+    role = leg.get("role", "agent")
+    identity = leg.get("identity", "")
+    if alive and digits in MOVE_KEYS:
+        return difficult_caller_move(r, digits, caller, identity, role)
     if digits == FLAG_KEY:
         try:
             flagged = flag_call(res, caller, via="key", agent=leg.get("identity", ""), move_caller="decision")
@@ -164,13 +201,48 @@ def menu() -> Response:
             next_caller(r, pause=1)
             return twiml(r)
         media.play(r, "agent_flag_confirmed" if flagged.caller_alive else "agent_caller_gone_flagged", agent_lang())
-        return breather(r)
+        return breather(r, role)
     if alive:
         calls.decide(caller, "resume")
-        r.redirect(urls.external("agent.rejoin", caller=caller, n=0), method="POST")
-        return twiml(r)
-    next_caller(r)
+        return back_to_caller(r, caller)
+    next_caller(r, role=role)
     return twiml(r)
+
+
+def difficult_caller_move(r: VoiceResponse, digit: str, caller: str, identity: str, role: str) -> Response:
+    """1 escalate, 2 set a limit, 3 call back: the caller (held) hears its part when it polls."""
+    res = resources()
+    calls = Calls(res.store)
+    try:
+        if digit == "1":
+            routing.escalate(res, caller, agent=identity, via="key")
+            calls.decide(caller, "escalate")
+            media.play(r, "agent_escalated", agent_lang())
+            next_caller(r, pause=1, role=role)
+            return twiml(r)
+        if digit == "2":
+            move = routing.warn(res, caller, agent=identity, via="key")
+            if move.kind == "end":
+                calls.decide(caller, "end")
+                return breather(r, role)
+            calls.update(caller, held="0")  # it leaves the hold to hear the warning, then comes back
+            calls.decide(caller, "warn")
+            return back_to_caller(r, caller)
+        try:
+            routing.schedule_callback(res, caller, agent=identity, via="key")
+        except ValueError:
+            media.play(r, "agent_callback_refused", agent_lang())
+            calls.decide(caller, "resume")
+            return back_to_caller(r, caller)
+        calls.decide(caller, "callback")
+        media.play(r, "agent_callback_scheduled", agent_lang())
+        next_caller(r, pause=1, role=role)
+        return twiml(r)
+    except (LookupError, *REDIS_ERRORS) as exc:
+        log.error("move %s failed for %s: %s", digit, caller, exc)
+        res.count("move_failed")
+        calls.decide(caller, "resume")
+        return back_to_caller(r, caller)
 
 
 @bp.post("/rejoin")
@@ -193,15 +265,16 @@ def rejoin() -> Response:
     except REDIS_ERRORS:
         next_caller(r, pause=1)
         return twiml(r)
+    leg = calls.agent_leg(agent_sid)
+    role = leg.get("role", "agent")
     if is_gone(call) or attempt >= REJOIN_ATTEMPTS:
-        next_caller(r)
+        next_caller(r, role=role)
         return twiml(r)
     if call.get("held") != "1":
         r.pause(length=1)
         r.redirect(urls.external("agent.rejoin", caller=caller, n=attempt + 1), method="POST")
         return twiml(r)
-    leg = calls.agent_leg(agent_sid)
-    calls.agent_dial(agent_sid, leg.get("identity", ""))
+    calls.agent_dial(agent_sid, leg.get("identity", ""), role=role)
     media.play(r, "agent_resume", agent_lang())
     dial_queue(r, f"{res.settings.hold_queue_prefix}{caller}")
     return twiml(r)

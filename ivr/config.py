@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from blocklist.hours import Hours, parse_hours
 
 TREATMENTS = ("reject", "isolation", "linefault", "hangup")
 WITHHELD_POLICIES = ("allow", "linefault", "isolation", "reject")
@@ -37,6 +40,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_FLAG_WINDOW_SECONDS": ("flag_window_seconds", "5", "How long the agent has to press a key after `*` or a call."),
     "IVR_BREATHER_SECONDS": ("breather_seconds", "20", "Pause an agent gets after flagging, before the next caller."),
     "IVR_MAX_WAIT_SECONDS": ("max_wait_seconds", "900", "Longest wait in the agents' queue before the caller is let go."),
+    "IVR_NO_AGENT_SECONDS": ("no_agent_seconds", "30", "A caller waiting this long while no agent is connected is offered a call back."),
     "IVR_AGENT_IDLE_SECONDS": ("agent_idle_seconds", "3600", "An agent leg waiting this long with no caller is ended."),
     "IVR_DIAL_TIMEOUT": ("dial_timeout", "60", "Seconds an agent's Dial waits on an empty queue."),
     "IVR_AGENTS_QUEUE": ("agents_queue", "agents", "Twilio queue name callers wait in."),
@@ -46,6 +50,17 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_DEFAULT_LANGUAGE": ("default_language", "en", "Prompt language when a line has none: en|af|zh|pt|vi|fi."),
     "IVR_LINE_LANGUAGES": ("line_languages", "", "Per-line prompt language, e.g. +27215550100=af,+358955501=fi."),
     "IVR_COUNTRY_LANGUAGES": ("country_languages", "", "Prompt language by caller country (FromCountry) on lines with none, e.g. ZA=af,FI=fi."),
+    "IVR_SUPERVISORS": ("supervisors", "", "Comma-separated supervisor identities (E.164 or client:NAME)."),
+    "IVR_SUPERVISORS_QUEUE": ("supervisors_queue", "supervisors", "Twilio queue escalated callers wait in."),
+    "IVR_SECOND_WARNING_ENDS": ("second_warning_ends", "1", "1: a second warning (key 2) on one call ends it politely."),
+    "IVR_CALLBACK_DELAY_SECONDS": ("callback_delay_seconds", "1800", "Call back this long after key 3 (the API may say when)."),
+    "IVR_CALLBACK_ATTEMPTS": ("callback_attempts", "3", "Attempts of a callback nobody answers before it is marked failed."),
+    "IVR_CALLBACK_RETRY_SECONDS": ("callback_retry_seconds", "600", "Wait between callback attempts."),
+    "IVR_CALLBACK_HOURS": ("callback_hours", "Mon-Sat 08:00-20:00", "When callbacks may ring, e.g. Mon-Fri 08:00-18:00|Sat 09:00-13:00."),
+    "IVR_LINE_CALLBACK_HOURS": ("line_callback_hours", "", "Per line, e.g. +18005551212=Mon-Fri 09:00-17:00."),
+    "IVR_OPEN_HOURS": ("open_hours", "", "When lines take calls (empty: always); outside them callers get the closed message."),
+    "IVR_LINE_OPEN_HOURS": ("line_open_hours", "", "Per line opening hours, e.g. +18005551212=Mon-Fri 08:00-18:00."),
+    "IVR_TIMEZONE": ("timezone", "UTC", "Time zone of all hours settings and the reports' hours (IANA name)."),
     "IVR_REDIS_TIMEOUT": ("redis_timeout", "0.5", "Socket timeout (s) on the webhook path; beyond it calls fail open."),
     "IVR_MAX_BODY_BYTES": ("max_body_bytes", "65536", "Largest request body accepted (webhooks and API)."),
     "IVR_REDIRECT_RETRIES": ("redirect_retries", "5", "Retries of a REST redirect after a transient Twilio failure."),
@@ -54,6 +69,10 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_WEB_WORKERS": ("web_workers", "0", "gunicorn workers for `ivr serve`; 0 = 2 x cores + 1."),
     "IVR_PORT": ("port", "8000", "Port `ivr serve` listens on."),
     "IVR_BIND": ("bind", "127.0.0.1", "Address `ivr serve` binds to."),
+    "IVR_SECRET_KEY": ("secret_key", "", "Signs desk session cookies. Empty: one is generated once and kept in IVR_DATA_DIR/secret_key (0600)."),
+    "IVR_SESSION_HOURS": ("session_hours", "12", "A desk login ends after this many hours without a request."),
+    "IVR_LOGIN_ATTEMPTS": ("login_attempts", "5", "Wrong passwords per username (4x per client address) before logins pause ..."),
+    "IVR_LOGIN_WINDOW_MINUTES": ("login_window_minutes", "15", "... for this many minutes."),
 }
 
 
@@ -99,6 +118,7 @@ class Settings:
     flag_window_seconds: int = 5
     breather_seconds: int = 20
     max_wait_seconds: int = 900
+    no_agent_seconds: int = 30
     agent_idle_seconds: int = 3600
     dial_timeout: int = 60
     agents_queue: str = "agents"
@@ -107,6 +127,17 @@ class Settings:
     linefault_repeats: int = 3
     default_language: str = "en"
     line_languages: dict[str, str] = field(default_factory=dict)
+    supervisors: tuple[str, ...] = ()
+    supervisors_queue: str = "supervisors"
+    second_warning_ends: bool = True
+    callback_delay_seconds: int = 1800
+    callback_attempts: int = 3
+    callback_retry_seconds: int = 600
+    callback_hours: str = "Mon-Sat 08:00-20:00"
+    line_callback_hours: dict[str, str] = field(default_factory=dict)
+    open_hours: str = ""
+    line_open_hours: dict[str, str] = field(default_factory=dict)
+    timezone: str = "UTC"
     country_languages: dict[str, str] = field(default_factory=dict)
     redis_timeout: float = 0.5
     max_body_bytes: int = 65536
@@ -116,6 +147,10 @@ class Settings:
     web_workers: int = 0
     port: int = 8000
     bind: str = "127.0.0.1"
+    secret_key: str = ""
+    session_hours: int = 12
+    login_attempts: int = 5
+    login_window_minutes: int = 15
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -164,8 +199,21 @@ class Settings:
             bad = sorted(set(mapping.values()) - set(LANGUAGES))
             if bad:
                 raise ValueError(f"{name}: unknown language {', '.join(bad)}; use one of {', '.join(LANGUAGES)}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"IVR_TIMEZONE {self.timezone!r} is not a time zone: use an IANA name like Africa/Johannesburg") from None
         if self.log_numbers not in ("masked", "full"):
             raise ValueError("IVR_LOG_NUMBERS must be masked or full")
+
+    def line_hours(self, line: str, kind: str) -> Hours:
+        """Opening ('open') or callback ('callback') hours of a line."""
+        if kind == "open":
+            return parse_hours(self.line_open_hours.get(line, self.open_hours))
+        return parse_hours(self.line_callback_hours.get(line, self.callback_hours))
+
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def base_url(self) -> str:
@@ -177,7 +225,23 @@ class Settings:
 
 
 def _convert(attr: str, value: Any) -> Any:
-    if attr in ("agents",):
+    if attr == "second_warning_ends":
+        return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+    if attr in ("line_callback_hours", "line_open_hours"):
+        if isinstance(value, dict):
+            return dict(value)
+        mapping = {}
+        for item in _split(str(value)):
+            line, sep, hours = item.partition("=")
+            if not sep:
+                raise ValueError(f"{item!r}: write LINE=HOURS, e.g. +18005551212=Mon-Fri 08:00-18:00")
+            parse_hours(hours)
+            mapping[line.strip()] = hours.strip()
+        return mapping
+    if attr in ("callback_hours", "open_hours"):
+        parse_hours(str(value))
+        return str(value)
+    if attr in ("agents", "supervisors"):
         return value if isinstance(value, tuple) else _split(str(value)) if not isinstance(value, list) else tuple(value)
     if attr == "data_dir":
         return Path(value)
@@ -215,9 +279,9 @@ def _convert(attr: str, value: Any) -> Any:
     if attr in ("redis_timeout",):
         return float(value)
     if attr in (
-        "burst_calls", "burst_minutes", "flag_window_seconds", "breather_seconds", "max_wait_seconds",
+        "burst_calls", "burst_minutes", "flag_window_seconds", "no_agent_seconds", "breather_seconds", "max_wait_seconds",
         "agent_idle_seconds", "dial_timeout", "linefault_repeats", "max_body_bytes", "redirect_retries",
-        "web_workers", "port",
+        "web_workers", "port", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
     ):
         try:
             number = int(value)

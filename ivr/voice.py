@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from datetime import datetime
 
 import redis
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from blocklist import keys
 from blocklist.calls import Calls, valid_sid
 from blocklist.numbers import WITHHELD, normalize
 from blocklist.rules import now_ms
@@ -24,6 +26,8 @@ log = logging.getLogger("ivr.voice")
 
 REDIS_ERRORS = (redis.RedisError, OSError)
 TWILIO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat", "CallerName")
+OVERFLOW_REASONS = ("long_wait", "closed", "no_agent")
+AGENT_SEEN_GRACE_SECONDS = 90  # an idle agent re-dials every Dial timeout; allow for that plus slack
 HOLD_GRACE_SECONDS = 15  # a held caller with no decision this long after the window is let go
 RESUME_GRACE_SECONDS = 30  # ... or, after "back to caller", if the agent never re-dials
 
@@ -51,9 +55,13 @@ def queue_seconds() -> int:
 
 
 def enqueue_for_agents(r: VoiceResponse, lang: str) -> None:
-    s = resources().settings
+    enqueue_to(r, resources().settings.agents_queue, lang)
+
+
+def enqueue_to(r: VoiceResponse, queue_name: str, lang: str) -> None:
+    """Wait for an agent (or supervisor) in `queue_name`, with the hold message and bounded wait."""
     r.enqueue(
-        s.agents_queue,
+        queue_name,
         action=urls.external("voice.queue_exit", lang=lang),
         method="POST",
         wait_url=urls.external("voice.hold", lang=lang),
@@ -124,6 +132,9 @@ def incoming() -> Response:
     extra["lang"] = lang
     if number == WITHHELD and raw_from:
         extra["from_raw"] = raw_from
+    closed = not res.settings.line_hours(line, "open").is_open(datetime.now(res.settings.tz()))
+    if closed:
+        extra["overflow"] = "closed"  # recorded with the call's own event, no extra write
     started = time.monotonic()
     try:
         decision = res.fast_blocklist.screen(number, line, sid, extra=extra)
@@ -134,6 +145,8 @@ def incoming() -> Response:
         log.warning("screen took %.0f ms", elapsed * 1000)
     if decision.blocked:
         return twiml(treatment_twiml(decision.treatment, lang))
+    if closed:
+        return overflow_menu("closed", lang)
     r = VoiceResponse()
     enqueue_for_agents(r, lang)
     return twiml(r)
@@ -156,9 +169,25 @@ def fallback() -> Response:
 def hold() -> Response:
     """Wait URL of the agents' queue: hold message and position, never past the longest wait."""
     lang = lang_arg()
+    res = resources()
     r = VoiceResponse()
-    if queue_seconds() >= resources().settings.max_wait_seconds:
-        r.leave()  # the Enqueue action then says goodbye: nobody waits without end
+    waited = queue_seconds()
+    sid = caller_sid()
+    reason = ""
+    if waited >= res.settings.max_wait_seconds:
+        reason = "long_wait"
+    elif waited >= res.settings.no_agent_seconds and sid:
+        try:
+            window = (res.settings.dial_timeout + AGENT_SEEN_GRACE_SECONDS) * 1000
+            if Calls(res.fast).agents_online(window) == 0:
+                reason = "no_agent"
+        except REDIS_ERRORS:
+            pass  # cannot tell: keep the caller waiting (bounded by the longest wait)
+    if reason:
+        if sid:
+            with contextlib.suppress(*REDIS_ERRORS):
+                Calls(res.fast).update(sid, overflow=reason)
+        r.leave()  # the Enqueue action offers a call back: nobody waits without end
         return twiml(r)
     media.play(r, "hold_agents", lang)
     try:
@@ -205,7 +234,14 @@ def queue_exit() -> Response:
         park_in_private_hold(r, sid, lang)
         return twiml(r)
     if result == "leave":
-        return goodbye("busy_goodbye", lang)
+        reason = "long_wait"
+        try:
+            calls = Calls(resources().fast)
+            reason = calls.get(sid).get("overflow") or reason
+            overflow_event(sid, reason)
+        except REDIS_ERRORS:
+            pass
+        return overflow_menu(reason, lang)
     if result in ("queue-full", "error", "system-error"):
         resources().count(f"queue_{result}")
         log.error("agents' queue answered %s for %s", result, sid)
@@ -295,12 +331,132 @@ def held_exit() -> Response:
     if decision == "isolate":
         r = VoiceResponse()
         enqueue_isolation(r, lang)
-        with contextlib.suppress(REDIS_ERRORS):
+        with contextlib.suppress(*REDIS_ERRORS):
             Calls(resources().fast).isolation_started(sid)
         return twiml(r)
+    return carry_out(sid, decision, lang)
+
+
+def carry_out(sid: str, decision: str, lang: str) -> Response:
+    """The caller's side of a move chosen by the agent (phone menu or desk)."""
+    r = VoiceResponse()
     if decision == "end":
         return goodbye("limit_goodbye", lang)
+    if decision == "escalate":
+        media.play(r, "supervisor_connecting", lang)
+        enqueue_to(r, resources().settings.supervisors_queue, lang)
+        return twiml(r)
+    if decision == "warn":
+        media.play(r, "limit_warning", lang)
+        with contextlib.suppress(*REDIS_ERRORS):
+            Calls(resources().fast).decide(sid, "resume")  # then back to the same agent
+        park_in_private_hold(r, sid, lang)
+        return twiml(r)
+    if decision == "callback":
+        return goodbye("callback_confirm", lang)
     return goodbye("goodbye", lang)
+
+
+@bp.post("/moves/<move>")
+@twilio_webhook
+def moves(move: str) -> Response:
+    """Where a desk move redirects the caller's live leg (escalate, warn, end, callback)."""
+    sid = caller_sid()
+    if not sid or move not in ("escalate", "warn", "end", "callback"):
+        return bad_request("unknown move or CallSid")
+    return carry_out(sid, move, lang_arg())
+
+
+def overflow_event(sid: str, reason: str) -> None:
+    call = Calls(resources().fast).get(sid)
+    resources().fast.xadd(keys.EVENTS, {"type": "overflow", "ts": str(now_ms()), "call_sid": sid,
+                                        "number": call.get("number", ""), "line": call.get("line", ""),
+                                        "reason": reason})
+
+
+def overflow_menu(reason: str, lang: str) -> Response:
+    """Long wait, closed, or no agent: offer a call back (key 1), else a polite goodbye."""
+    if reason not in OVERFLOW_REASONS:
+        reason = "long_wait"
+    r = VoiceResponse()
+    gather = r.gather(num_digits=1, timeout=6, action=urls.external("voice.overflow_choice", lang=lang, reason=reason),
+                      method="POST", action_on_empty_result=True)
+    media.play(gather, f"overflow_{reason}", lang)
+    return twiml(r)
+
+
+@bp.post("/overflow-choice")
+@twilio_webhook
+def overflow_choice() -> Response:
+    """Gather action of the overflow message: 1 = call me back; anything else = goodbye."""
+    sid = caller_sid()
+    lang = lang_arg()
+    if sid and (request.form.get("Digits") or "")[:1] == "1":
+        from ivr.routing import schedule_callback
+
+        try:
+            schedule_callback(resources(), sid, agent="", via="overflow")
+            return goodbye("callback_confirm", lang)
+        except (ValueError, LookupError) as exc:
+            log.info("overflow call back not possible for %s: %s", sid, exc)
+        except REDIS_ERRORS:
+            resources().count("callback_lost")
+    return goodbye("busy_goodbye", lang)
+
+
+@bp.post("/callback/answer")
+@twilio_webhook
+def callback_answer() -> Response:
+    """The outbound call of a scheduled callback was answered: a person joins the agents' queue."""
+    from workers.callbacks import attempt_ended
+
+    cb_id = request.args.get("cb", "")
+    answered_by = request.form.get("AnsweredBy", "unknown")
+    r = VoiceResponse()
+    sid = caller_sid()
+    if not cb_id.startswith("cb-") or not resources().store.exists(keys.callback(cb_id)):
+        r.hangup()
+        return twiml(r)
+    if answered_by.startswith("machine") or answered_by == "fax":
+        resources().store.hset(keys.callback(cb_id), "status", "machine")
+        attempt_ended(cb_id, answered_by)
+        r.hangup()
+        return twiml(r)
+    record = resources().store.hgetall(keys.callback(cb_id))
+    resources().store.hset(keys.callback(cb_id), mapping={"status": "connected", "answered_by": answered_by})
+    lang = lang_arg()
+    if sid:
+        # The outbound leg is a caller like any other from here on: screenable, flaggable.
+        decision = resources().fast_blocklist.screen(record.get("number", ""), record.get("line", ""), sid,
+                                                     extra={"lang": lang, "callback": cb_id})
+        if decision.blocked:  # blocked since the callback was agreed: do not connect
+            r.hangup()
+            return twiml(r)
+    media.play(r, "callback_intro", lang)
+    enqueue_for_agents(r, lang)
+    return twiml(r)
+
+
+@bp.post("/callback/status")
+@twilio_webhook
+def callback_status() -> Response:
+    """Status callback of a callback's outbound call: retry when nobody answered."""
+    from workers.callbacks import attempt_ended
+
+    cb_id = request.args.get("cb", "")
+    status_ = request.form.get("CallStatus", "")
+    if cb_id.startswith("cb-") and resources().store.exists(keys.callback(cb_id)):
+        current = resources().store.hget(keys.callback(cb_id), "status")
+        if status_ in ("no-answer", "busy", "failed", "canceled"):
+            attempt_ended(cb_id, status_)
+        elif status_ == "completed" and current == "connected":
+            resources().store.hset(keys.callback(cb_id), "status", "done")
+            cb = resources().store.hgetall(keys.callback(cb_id))
+            resources().store.xadd(keys.EVENTS, {"type": "callback_result", "ts": str(now_ms()),
+                                                 "call_sid": cb.get("call_sid", ""), "number": cb.get("number", ""),
+                                                 "line": cb.get("line", ""), "callback": cb_id, "status": "done",
+                                                 "attempts": cb.get("attempts", "0")})
+    return empty()
 
 
 @bp.post("/isolation")
@@ -310,7 +466,7 @@ def isolation() -> Response:
     sid = caller_sid()
     lang = lang_arg()
     if sid:
-        with contextlib.suppress(REDIS_ERRORS):
+        with contextlib.suppress(*REDIS_ERRORS):
             Calls(resources().fast).isolation_started(sid)
     r = VoiceResponse()
     enqueue_isolation(r, lang)

@@ -135,7 +135,7 @@ class Calls:
         pipe.hmget(keys.call(caller_sid), "flagged", "ended")
         pipe.exists(keys.call(caller_sid))
         decision, (flagged, ended), exists = pipe.execute()
-        if exists:
+        if exists and (decision or "") in ("", "resume"):  # a caller about to leave is not "held"
             marks = self.r.pipeline(transaction=False)
             marks.hsetnx(keys.call(caller_sid), "held_at", at)
             marks.hset(keys.call(caller_sid), "held", "1")

@@ -19,6 +19,7 @@ from ivr.security import twilio_webhook
 from ivr.twiml import twiml
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
+supervisor_bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
 log = logging.getLogger("ivr.agent")
 
 REDIS_ERRORS = (redis.RedisError, OSError)
@@ -64,7 +65,7 @@ def dial_queue(r: VoiceResponse, queue_name: str) -> None:
 def next_caller(r: VoiceResponse, pause: int = 0, role: str = "agent") -> None:
     if pause:
         r.pause(length=pause)
-    endpoint = "agent.supervisor_connect" if role == "supervisor" else "agent.connect"
+    endpoint = "supervisor.supervisor_connect" if role == "supervisor" else "agent.connect"
     r.redirect(urls.external(endpoint), method="POST")
 
 
@@ -80,10 +81,10 @@ def connect() -> Response:
     return take_calls("agent")
 
 
-@bp.route("/supervisor-connect", methods=["POST"])
+@supervisor_bp.post("/connect")
 @twilio_webhook
 def supervisor_connect() -> Response:
-    """Same as /agent/connect for supervisors, on the supervisors' queue (also at /supervisor/connect)."""
+    """Same as /agent/connect for supervisors (IVR_SUPERVISORS), on the supervisors' queue."""
     return take_calls("supervisor")
 
 

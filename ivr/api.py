@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from blocklist.calls import Calls, valid_sid
+from blocklist.calls import Calls, is_gone, valid_sid
+from ivr import routing, urls
 from ivr.extensions import resources
 from ivr.flagging import call_view, flag_call
 from ivr.security import api_auth
@@ -97,3 +98,74 @@ def agent_call(agent_sid: str) -> Any:
         view["current"] = not view["ended"] and int(leg.get("bridged_at") or 0) >= int(leg.get("dial_started") or 0)
         body["caller"] = view
     return jsonify(body)
+
+
+@bp.post("/calls/<sid>/<move>")
+@api_auth
+def move(sid: str, move: str) -> Any:
+    """Escalate, warn or call back from the desk; the caller's live leg is moved (REST, retried)."""
+    if move not in routing.MOVES:
+        return error(404, "unknown_move", f"moves are {', '.join(routing.MOVES)} (and flag)")
+    if not valid_sid(sid):
+        return error(400, "bad_call_sid", "a CallSid is CA followed by 32 hex digits")
+    try:
+        data = json_body()
+        note = text_field(data, "note", 2000)
+        agent = text_field(data, "agent", 80)
+        delay = data.get("delay_seconds")
+        if delay is not None and (not isinstance(delay, int) or isinstance(delay, bool)):
+            raise ValueError("delay_seconds must be a whole number of seconds")
+        at = None
+        if data.get("at"):
+            from datetime import datetime
+
+            try:
+                at = datetime.fromisoformat(text_field(data, "at", 40))
+            except ValueError:
+                raise ValueError("at must be an ISO time with zone, e.g. 2026-11-25T09:30:00+02:00") from None
+    except ValueError as exc:
+        return error(400, "bad_request", str(exc))
+    res = resources()
+    calls = Calls(res.store)
+    try:
+        if move == "escalate":
+            result = routing.escalate(res, sid, agent=agent, note=note, via="desk")
+        elif move == "warn":
+            result = routing.warn(res, sid, agent=agent, note=note, via="desk")
+        else:
+            result = routing.schedule_callback(res, sid, agent=agent, note=note, via="desk", delay_seconds=delay, at=at)
+    except LookupError as exc:
+        return error(404, "unknown_call", str(exc))
+    except ValueError as exc:
+        return error(400, "not_possible", str(exc))
+    kind = result.kind
+    # The caller's side: where its leg goes; the agent's Dial action reads the decision.
+    decision = {"escalate": "escalate", "warn": "resume", "end": "end", "callback": "callback"}[kind]
+    redirect = "not needed"
+    if not is_gone(result.call):
+        calls.decide(sid, decision)
+        from workers.calls import enqueue_redirect
+
+        enqueue_redirect(res.rq_connection, res.settings, sid,
+                         urls.external("voice.moves", move=kind, lang=result.call.get("lang", "")), tag=kind)
+        redirect = "queued"
+    return jsonify({"call_sid": sid, "move": kind, "redirect": redirect,
+                    "detail": {k: v for k, v in result.detail.items() if k != "note"}}), 202
+
+
+@bp.get("/supervisors/queue")
+@api_auth
+def supervisors_queue() -> Any:
+    """Escalated callers with who escalated, the note and the number's history."""
+    rows = []
+    for record in routing.escalations(resources()):
+        view = call_view(resources(), record["call_sid"])
+        rows.append({"escalation": record, "call": view})
+    return jsonify({"escalations": rows})
+
+
+@bp.get("/callbacks")
+@api_auth
+def callbacks() -> Any:
+    """Scheduled callbacks with their outcome."""
+    return jsonify({"callbacks": routing.callbacks(resources())})

@@ -29,8 +29,11 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     extensions.init_app(app, settings)
 
     from ivr import agent, api, blocklist_api, health, media, reports_api, voice
+    from ivr.desk import views_agent, views_auth, views_manager, web
 
-    for blueprint in (voice.bp, agent.bp, api.bp, blocklist_api.bp, reports_api.bp, media.bp, health.bp):
+    web.configure(app, settings)  # session cookie, secret key, security headers
+    for blueprint in (voice.bp, agent.bp, agent.supervisor_bp, api.bp, blocklist_api.bp, reports_api.bp, media.bp, health.bp,
+                      views_auth.bp, views_agent.bp, views_manager.bp):
         app.register_blueprint(blueprint)
     _error_handlers(app)
     return app

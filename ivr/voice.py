@@ -27,6 +27,7 @@ log = logging.getLogger("ivr.voice")
 REDIS_ERRORS = (redis.RedisError, OSError)
 TWILIO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat", "CallerName")
 OVERFLOW_REASONS = ("long_wait", "closed", "no_agent")
+LEAVING_DECISIONS = ("isolate", "end", "escalate", "warn", "callback")
 AGENT_SEEN_GRACE_SECONDS = 90  # an idle agent re-dials every Dial timeout; allow for that plus slack
 HOLD_GRACE_SECONDS = 15  # a held caller with no decision this long after the window is let go
 RESUME_GRACE_SECONDS = 30  # ... or, after "back to caller", if the agent never re-dials
@@ -298,13 +299,22 @@ def held_wait() -> Response:
         r.leave()  # cannot learn the decision: end politely rather than hold forever
         return twiml(r)
     waited = queue_seconds()
-    if state.decision in ("isolate", "end") or state.decision == "resume" and waited > s.flag_window_seconds + RESUME_GRACE_SECONDS or not state.decision and waited > s.flag_window_seconds + HOLD_GRACE_SECONDS:
+    if held_caller_leaves(state.decision, waited, s.flag_window_seconds):
         r.leave()
-    else:
-        if waited == 0 and not state.decision:
-            media.play(r, "hold_private", lang)
-        r.pause(length=1)
+        return twiml(r)
+    if waited == 0 and not state.decision:
+        media.play(r, "hold_private", lang)
+    r.pause(length=1)
     return twiml(r)
+
+
+def held_caller_leaves(decision: str, waited: int, window: int) -> bool:
+    """Leave the private hold for a move, or when the agent never decided (hung up) or never came back."""
+    if decision in LEAVING_DECISIONS:
+        return True
+    if decision == "resume":
+        return waited > window + RESUME_GRACE_SECONDS
+    return waited > window + HOLD_GRACE_SECONDS
 
 
 @bp.post("/held-exit")

@@ -71,6 +71,7 @@ class Decision:
     treatment: str  # '' when allowed
     detail: str
     replay: bool = False
+    language: str = ""
 
     @property
     def blocked(self) -> bool:
@@ -174,7 +175,8 @@ class Blocklist:
         return treatment
 
     # ---- the screen --------------------------------------------------------------------------
-    def _screen_args(self, number: str, line: str, call_sid: str, at: int, write: bool, extra: dict[str, str]) -> tuple[list[str], list[Any]]:
+    def _screen_args(self, number: str, line: str, call_sid: str, at: int, write: bool, extra: dict[str, str],
+                     languages: str = "||") -> tuple[list[str], list[Any]]:
         withheld = number == WITHHELD
         burst_scope = line if withheld else keys.GLOBAL
         script_keys = [
@@ -194,21 +196,26 @@ class Blocklist:
         p = self.policy
         args: list[Any] = [
             number, line, at, call_sid, "1" if write else "0", p.blocked_treatment, p.withheld_policy,
-            p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, 0, len(prefixes), *prefixes,
+            p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, languages, len(prefixes), *prefixes,
         ]
         for name, value in extra.items():
             args.extend((name, clean_text(value)))
         return script_keys, args
 
     def screen(self, number: str, line: str, call_sid: str, extra: dict[str, str] | None = None,
-               at: int | None = None, write: bool = True) -> Decision:
-        """Decide for one call (number already normalised) and record it with its event."""
+               at: int | None = None, write: bool = True, languages: tuple[str, str, str] = ("", "", "")) -> Decision:
+        """Decide for one call (number already normalised) and record it with its event.
+
+        `languages` = (configured line language, caller-country language, default): the script
+        picks the call's prompt language with the managers' overrides in the same round trip.
+        """
         self._inside(number)
         region, kind, carrier_name = describe(number)
         fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
-        script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, fields)
-        d, rule, treatment, detail, origin = self._screen(keys=script_keys, args=args)
-        return Decision(d, rule, treatment, detail, replay=origin == "replay")
+        script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, fields,
+                                              "|".join(languages))
+        d, rule, treatment, detail, origin, lang = self._screen(keys=script_keys, args=args)
+        return Decision(d, rule, treatment, detail, replay=origin == "replay", language=lang)
 
     def check(self, raw_number: str, line: str) -> Decision:
         """The decision the screen would take for a call now, without recording anything."""

@@ -5,15 +5,16 @@
 --       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash
 -- ARGV: 1 number|anonymous, 2 line, 3 now ms, 4 CallSid, 5 write (1|0), 6 default treatment,
 --       7 default withheld policy, 8 burst calls, 9 burst minutes, 10 burst action, 11 call ttl ms,
---       12 event stream max age ms (0 = none), 13 n prefixes, then the prefixes (longest first),
+--       12 languages 'line|country|default' from the settings (the managers' Redis overrides win),
+--       13 n prefixes, then the prefixes (longest first),
 --       then name/value pairs stored on the call and on its event.
 local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local write = ARGV[5] == '1'
 
 if write and sid ~= '' then
-  local prev = redis.call('HMGET', KEYS[9], 'decision', 'rule', 'treatment', 'detail')
+  local prev = redis.call('HMGET', KEYS[9], 'decision', 'rule', 'treatment', 'detail', 'lang')
   if prev[1] then
-    return {prev[1], prev[2] or '', prev[3] or '', prev[4] or '', 'replay'}
+    return {prev[1], prev[2] or '', prev[3] or '', prev[4] or '', 'replay', prev[5] or ''}
   end
 end
 
@@ -31,6 +32,17 @@ local function setting(name, default)
   v = global_cfg[name]
   if v and v ~= '' then return v end
   return default
+end
+
+-- Prompt language: manager's line override, configured line language, caller country, manager's
+-- global override, configured default.
+local known = {en = true, af = true, zh = true, pt = true, vi = true, fi = true}
+local conf = {}
+for part in string.gmatch(ARGV[12] .. '|', '([^|]*)|') do conf[#conf + 1] = part end
+local lang = ''
+for _, choice in ipairs({line_cfg['language'] or '', conf[1] or '', conf[2] or '', global_cfg['language'] or '',
+                         conf[3] or ''}) do
+  if known[choice] then lang = choice; break end
 end
 
 local decision, rule, treatment, detail = 'allow', 'none', '', ''
@@ -122,7 +134,7 @@ end
 if write then
   local pairs_start = 14 + tonumber(ARGV[13])
   local call = {'kind', 'caller', 'number', number, 'line', line, 'decision', decision, 'rule', rule,
-    'treatment', treatment, 'detail', detail, 'started', tostring(now)}
+    'treatment', treatment, 'detail', detail, 'started', tostring(now), 'lang', lang}
   local ev = {'type', 'call', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', line,
     'decision', decision, 'rule', rule, 'treatment', treatment}
   for i = pairs_start, #ARGV - 1, 2 do
@@ -136,4 +148,4 @@ if write then
   redis.call('XADD', KEYS[8], '*', unpack(ev))
 end
 
-return {decision, rule, treatment, detail, 'new'}
+return {decision, rule, treatment, detail, 'new', lang}

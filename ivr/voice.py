@@ -98,14 +98,14 @@ def treatment_twiml(treatment: str, lang: str) -> VoiceResponse:
     return r
 
 
-def fail_open(reason: str, exc: BaseException | None = None) -> Response:
+def fail_open(reason: str, exc: BaseException | None = None, lang: str = "") -> Response:
     """Redis is down or hung: let the caller through to the agents (logged, counted)."""
     res = resources()
     res.count("fail_open")
     log.warning("fail-open on %s: %s (%s); the caller is queued without screening", request.path, reason,
                 type(exc).__name__ if exc else "-")
     r = VoiceResponse()
-    enqueue_for_agents(r, res.settings.default_language)
+    enqueue_for_agents(r, lang or res.settings.default_language)
     return twiml(r)
 
 
@@ -128,9 +128,11 @@ def incoming() -> Response:
         line = normalize(to_raw, res.settings.default_region) if to_raw else "unknown"
     except ValueError:
         line = "unknown"
-    lang = media.language_for(line, request.form.get("FromCountry"))
+    country = (request.form.get("FromCountry") or "").strip().upper()
+    languages = (res.settings.line_languages.get(line, ""), res.settings.country_languages.get(country, ""),
+                 res.settings.default_language)
+    lang = next(choice for choice in (*languages, "en") if choice in media.LANGUAGES)  # until Redis says more
     extra = {name: request.form.get(name, "") for name in TWILIO_FIELDS if request.form.get(name)}
-    extra["lang"] = lang
     if number == WITHHELD and raw_from:
         extra["from_raw"] = raw_from
     closed = not res.settings.line_hours(line, "open").is_open(datetime.now(res.settings.tz()))
@@ -138,9 +140,10 @@ def incoming() -> Response:
         extra["overflow"] = "closed"  # recorded with the call's own event, no extra write
     started = time.monotonic()
     try:
-        decision = res.fast_blocklist.screen(number, line, sid, extra=extra)
+        decision = res.fast_blocklist.screen(number, line, sid, extra=extra, languages=languages)
     except REDIS_ERRORS as exc:
-        return fail_open("Redis unreachable", exc)
+        return fail_open("Redis unreachable", exc, lang)
+    lang = decision.language or lang
     elapsed = time.monotonic() - started
     if elapsed > 0.5:
         log.warning("screen took %.0f ms", elapsed * 1000)

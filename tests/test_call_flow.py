@@ -306,3 +306,22 @@ def test_isolation_treatment_at_the_door(twilio: Any, app: Any) -> None:
     caller = cf.place_call(twilio, HARASSER)
     assert caller.enqueue.text == "isolation"
     assert cf.wait_in_queue(twilio, caller).verbs()[-1] == "Leave"
+
+
+def test_isolation_plays_the_three_prompts_in_order_in_each_line_language(twilio: Any, app: Any,
+                                                                          redis_conn: redis.Redis) -> None:
+    from ivr.media import LANGUAGES
+
+    bl = app.extensions["ivr"].blocklist
+    for i, lang in enumerate(LANGUAGES):
+        line = f"+1800555{1300 + i:04d}"
+        bl.set_line_setting(line, "language", lang, by="manager")
+        bl.block(HARASSER, by="manager", reason="test", treatment="isolation", scope=line)
+        caller = cf.place_call(twilio, HARASSER, line=line)
+        assert redis_conn.hget(keys.call(caller.sid), "lang") == lang
+        wait = cf.wait_in_queue(twilio, caller)
+        urls = [p.text for p in wait.all("Play")]
+        names = [u.rsplit("/", 1)[1].split(".", 1)[0] for u in urls]
+        assert names == ["analysis_start", "signal_tone", "analysis_complete"], (lang, urls)
+        assert all(f"/media/{lang}/" in u for u in urls)
+        assert wait.verbs()[-1] == "Leave"

@@ -306,7 +306,7 @@ def _write(bl: Blocklist, rows: list[Row], by: str, at: int, result: ImportResul
             else:
                 read.hget(keys.ALLOW, f"{row.scope}|{row.value}")
         current = read.execute()
-        pipe = bl.r.pipeline(transaction=True)
+        pipe = bl._pipeline()
         for row, stored in zip(chunk, current, strict=True):
             if _same(row, stored):
                 result.unchanged += 1

@@ -7,6 +7,7 @@ every other multi-key write is one MULTI/EXEC pipeline. History is append-only.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,9 @@ import redis
 
 from blocklist import keys
 from blocklist.numbers import WITHHELD, describe, normalize, normalize_prefix, prefixes_of
+from blocklist.store import AckPipeline, ack_pipeline
 
+log = logging.getLogger("ivr.blocklist")
 TREATMENTS = ("reject", "isolation", "linefault", "hangup")
 CALL_TTL_MS = 30 * 86400 * 1000
 FLAG_ONCE_TTL_S = 30 * 86400
@@ -121,6 +124,12 @@ class Entry:
         return data
 
 
+def for_settings(connection: redis.Redis, settings: Any) -> Blocklist:
+    """A Blocklist configured from the service's Settings (policy, region, replica acknowledgement)."""
+    return Blocklist(connection, Policy.from_settings(settings), settings.default_region,
+                     wait_replicas=settings.wait_replicas, wait_timeout_ms=settings.wait_timeout_ms)
+
+
 def _script(name: str) -> str:
     return resources.files("blocklist").joinpath(name).read_text()
 
@@ -128,12 +137,26 @@ def _script(name: str) -> str:
 class Blocklist:
     """All screening data of one Redis database."""
 
-    def __init__(self, connection: redis.Redis, policy: Policy | None = None, default_region: str = "US") -> None:
+    def __init__(self, connection: redis.Redis, policy: Policy | None = None, default_region: str = "US",
+                 wait_replicas: int = 0, wait_timeout_ms: int = 500) -> None:
         self.r = connection
         self.policy = policy or Policy()
         self.default_region = default_region
         self._screen = connection.register_script(_script("screen.lua"))
         self._flag = connection.register_script(_script("flag.lua"))
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+        self.last_acknowledged: int | None = None
+
+    def _pipeline(self) -> AckPipeline:
+        """A MULTI/EXEC pipeline whose writes wait for IVR_WAIT_REPLICAS replicas where there are replicas."""
+        return ack_pipeline(self.r, self.wait_replicas, self.wait_timeout_ms)
+
+    def _acked(self, pipe: AckPipeline) -> None:
+        self.last_acknowledged = pipe.acknowledged
+        if self.wait_replicas and (pipe.acknowledged or 0) < self.wait_replicas:
+            log.warning("write acknowledged by %s of %s replicas within %s ms: it is on the primary (AOF) but "
+                        "a failover now could lose it", pipe.acknowledged, self.wait_replicas, self.wait_timeout_ms)
 
     # ---- normalisation -------------------------------------------------------------------
     def number(self, raw: str) -> str:
@@ -239,11 +262,15 @@ class Blocklist:
         ]
         for name, value in fields.items():
             args.extend((name, clean_text(value)))
-        status, blocked, until, step = self._flag(
+        pipe = ack_pipeline(self.r, self.wait_replicas, self.wait_timeout_ms, transaction=False)
+        self._flag(
             keys=[keys.flag_once(call_sid), keys.block(keys.GLOBAL, number), keys.history(number), keys.STRIKES,
                   keys.EVENTS, keys.call(call_sid), keys.BLOCK_INDEX],
             args=args,
+            client=pipe,
         )
+        status, blocked, until, step = pipe.execute()[0]
+        self._acked(pipe)
         if status == "duplicate":
             return FlagResult("duplicate", False, None, 0, via=blocked)
         return FlagResult(status, blocked == "1", int(until) if until else None, int(step), via=via)
@@ -274,7 +301,7 @@ class Blocklist:
         if until is not None and until <= at:
             raise ValueError("the block's end time is in the past; give a later time or make it permanent")
         entry = Entry(number, scope_, treatment, clean_text(reason), clean_text(by), at, until)
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self._pipeline()
         self._block_ops(pipe, entry, role)
         pipe.execute()
         return entry
@@ -325,7 +352,7 @@ class Blocklist:
     def _watched(self, key: str, work: Any) -> Any:
         """Run read-then-MULTI `work(pipe)` under WATCH on `key`, retrying if a flag or expiry raced it."""
         for _attempt in range(WATCH_RETRIES):
-            with self.r.pipeline(transaction=True) as pipe:
+            with self._pipeline() as pipe:
                 try:
                     pipe.watch(key)
                     return work(pipe)
@@ -477,7 +504,7 @@ class Blocklist:
         """Put a number on the allowlist (all lines, or one line): the screen always lets it through."""
         number = self._identity(raw_number)
         scope_ = self._scope(scope, self.default_region)
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self._pipeline()
         self._allow_ops(pipe, number, scope_, by=by, reason=reason, role=role, at=at or now_ms())
         pipe.execute()
 
@@ -553,7 +580,7 @@ class Blocklist:
         prefix = normalize_prefix(raw_prefix)
         scope_ = self._scope(scope, self.default_region)
         treatment = self._treatment(treatment)
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self._pipeline()
         self._prefix_ops(pipe, prefix, scope_, treatment=treatment, by=by, reason=reason, role=role,
                          at=at or now_ms())
         pipe.execute()
@@ -604,7 +631,7 @@ class Blocklist:
         validate_line_setting(name, value)
         scope_ = self._scope(line, self.default_region)
         key = keys.SETTINGS if scope_ == keys.GLOBAL else keys.line(scope_)
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self._pipeline()
         if value == "":
             pipe.hdel(key, name)
         else:
@@ -640,7 +667,7 @@ class Blocklist:
 
     def dismiss_review(self, number: str, line: str | None = None) -> bool:
         subject = f"{line or keys.GLOBAL}|{number}"
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self._pipeline()
         pipe.zrem(keys.REVIEW, subject)
         pipe.hdel(keys.REVIEW_INFO, subject)
         return bool(pipe.execute()[0])

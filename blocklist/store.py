@@ -1,22 +1,94 @@
-"""Redis connections: one place decides timeouts and client options."""
+"""Redis connections: one place decides timeouts, client options and Sentinel discovery."""
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+def sentinel_url(sentinels: str, service: str, db: int = 0) -> str:
+    """REDIS_SENTINELS ('host:26379,host2:26379') + service name as one URL connect() understands."""
+    hosts = [h.strip() for h in sentinels.split(",") if h.strip()]
+    for host in hosts:
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit():
+            raise ValueError(f"REDIS_SENTINELS entry {host!r}: write host:port, e.g. 10.0.0.5:26379")
+    if not service:
+        raise ValueError("REDIS_SENTINEL_SERVICE is empty: name the monitored primary, e.g. mymaster")
+    return f"{SENTINEL_SCHEME}://{','.join(hosts)}/{service}/{db}"
+
+
+def _options(socket_timeout: float | None, decode: bool) -> dict[str, object]:
+    return {
+        "decode_responses": decode,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout if socket_timeout is not None else 5,
+        "health_check_interval": 30,
+        # The webhook path must answer within Twilio's 15 s, so no silent retries on it.
+        "retry": Retry(NoBackoff(), 0) if socket_timeout is not None else Retry(NoBackoff(), 1),
+    }
 
 
 def connect(url: str, socket_timeout: float | None = None, decode: bool = True) -> redis.Redis:
-    """A client for `url`; short timeouts on the call path so a hung Redis fails fast."""
+    """A client for `url` (redis://, rediss://, unix:// or redis+sentinel://hosts/service/db)."""
     if not url:
         raise ValueError("no Redis URL: set REDIS_URL, or start the service with `ivr serve` (embedded Redis)")
-    return redis.Redis.from_url(
-        url,
-        decode_responses=decode,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout if socket_timeout is not None else 5,
-        health_check_interval=30,
-        # The webhook path must answer within Twilio's 15 s, so no silent retries on it.
-        retry=Retry(NoBackoff(), 0) if socket_timeout is not None else Retry(NoBackoff(), 1),
-    )
+    if url.startswith(SENTINEL_SCHEME + "://"):
+        parts = urlsplit(url)
+        hosts = [(h.rpartition(":")[0], int(h.rpartition(":")[2])) for h in parts.netloc.split("@")[-1].split(",")]
+        path = [p for p in parts.path.split("/") if p]
+        service, db = (path + ["mymaster", "0"])[:2] if len(path) < 2 else path[:2]
+        password = unquote(parts.password) if parts.password else None
+        sentinel = Sentinel(hosts, socket_timeout=socket_timeout or 5, sentinel_kwargs={"socket_timeout": 1})
+        client: redis.Redis = sentinel.master_for(service, db=int(db), password=password,
+                                                  **_options(socket_timeout, decode))  # type: ignore[arg-type]
+        return client
+    return redis.Redis.from_url(url, **_options(socket_timeout, decode))  # type: ignore[arg-type]
+
+
+def replicas_acknowledge(connection: redis.Redis, replicas: int, timeout_ms: int) -> int:
+    """WAIT for `replicas` replicas to have the writes made so far on this connection; returns how many did."""
+    if replicas <= 0:
+        return 0
+    return int(connection.execute_command("WAIT", replicas, timeout_ms))
+
+
+class AckPipeline(redis.client.Pipeline):
+    """A pipeline that, after its writes, WAITs on the same connection for `replicas` replicas.
+
+    WAIT only covers writes made on the connection it runs on, so it must run before the pipeline
+    hands its connection back to the pool.
+    """
+
+    replicas = 0
+    timeout_ms = 500
+    acknowledged: int | None = None
+    _ack_due = False
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        self._ack_due = bool(self.command_stack) and self.replicas > 0
+        return super().execute(raise_on_error)  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        if self._ack_due and self.connection is not None:
+            self._ack_due = False
+            try:
+                self.connection.send_command("WAIT", self.replicas, self.timeout_ms)
+                self.acknowledged = int(self.connection.read_response())
+            except redis.RedisError:
+                self.acknowledged = -1
+        super().reset()
+
+
+def ack_pipeline(connection: redis.Redis, replicas: int, timeout_ms: int, transaction: bool = True) -> AckPipeline:
+    """A pipeline on `connection` whose writes wait for `replicas` replicas (none: a plain pipeline)."""
+    pipe = AckPipeline(connection.connection_pool, connection.response_callbacks, transaction, None)
+    pipe.replicas, pipe.timeout_ms = replicas, timeout_ms
+    return pipe

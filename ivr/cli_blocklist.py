@@ -15,7 +15,7 @@ import click
 import redis
 
 from blocklist import csvio, dryrun, keys
-from blocklist.rules import TREATMENTS, Blocklist, Decision, Entry, Policy
+from blocklist.rules import TREATMENTS, Blocklist, Decision, Entry, for_settings
 from blocklist.store import connect
 from ivr.config import Settings, parse_duration
 
@@ -60,11 +60,14 @@ def _bl() -> Blocklist:
     cached = ctx.meta.get("ivr.blocklist")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    from ivr.cli import resolve_redis_url  # lazily: ivr.cli mounts this module's groups
+
     settings = Settings.from_env()
-    if not settings.redis_url:
-        raise CliError(NO_REDIS)
-    bl = Blocklist(connect(settings.redis_url, socket_timeout=30), Policy.from_settings(settings),
-                   settings.default_region)
+    try:
+        url = resolve_redis_url(settings)  # REDIS_URL, else the embedded Redis of a running `ivr serve`
+    except click.ClickException:
+        raise CliError(NO_REDIS) from None
+    bl = for_settings(connect(url, socket_timeout=30), settings)
     ctx.meta["ivr.blocklist"] = bl
     return bl
 

@@ -23,6 +23,10 @@ LANGUAGES = ("en", "af", "zh", "pt", "vi", "fi")
 # name -> (attribute, default, help). Secrets have no default.
 SETTINGS: dict[str, tuple[str, str, str]] = {
     "REDIS_URL": ("redis_url", "", "Redis URL. Unset: `ivr serve` starts an embedded redis-server under IVR_DATA_DIR."),
+    "REDIS_SENTINELS": ("redis_sentinels", "", "Sentinels host:port,host:port; with it the primary is discovered (REDIS_URL unused)."),
+    "REDIS_SENTINEL_SERVICE": ("redis_sentinel_service", "mymaster", "The primary's name the Sentinels monitor."),
+    "IVR_WAIT_REPLICAS": ("wait_replicas", "auto", "Flag and blocklist writes wait for this many replicas (WAIT); auto = 1 with Sentinels, else 0."),
+    "IVR_WAIT_TIMEOUT_MS": ("wait_timeout_ms", "500", "Longest wait for that replica acknowledgement."),
     "TWILIO_ACCOUNT_SID": ("twilio_account_sid", "", "Account SID for the REST API (queue setup, redirects)."),
     "TWILIO_AUTH_TOKEN": ("twilio_auth_token", "", "Auth token: signs webhooks and authenticates REST calls."),
     "PUBLIC_BASE_URL": ("public_base_url", "http://127.0.0.1:8000", "Base URL Twilio calls; signatures are checked against it."),
@@ -101,6 +105,10 @@ class Settings:
     """The service's settings, validated."""
 
     redis_url: str = ""
+    redis_sentinels: str = ""
+    redis_sentinel_service: str = "mymaster"
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 500
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
@@ -168,6 +176,16 @@ class Settings:
 
     @classmethod
     def _coerce(cls, raw: dict[str, Any]) -> Settings:
+        raw = dict(raw)
+        if raw.get("redis_sentinels"):
+            from blocklist.store import sentinel_url
+
+            try:
+                raw["redis_url"] = sentinel_url(str(raw["redis_sentinels"]), str(raw.get("redis_sentinel_service") or ""))
+            except ValueError as exc:
+                raise ValueError(f"setting REDIS_SENTINELS: {exc}") from None
+        if str(raw.get("wait_replicas", "auto")) == "auto":
+            raw["wait_replicas"] = 1 if raw.get("redis_sentinels") else 0
         out: dict[str, Any] = {}
         for f in fields(cls):
             value = raw.get(f.name, f.default)
@@ -281,7 +299,7 @@ def _convert(attr: str, value: Any) -> Any:
     if attr in (
         "burst_calls", "burst_minutes", "flag_window_seconds", "no_agent_seconds", "breather_seconds", "max_wait_seconds",
         "agent_idle_seconds", "dial_timeout", "linefault_repeats", "max_body_bytes", "redirect_retries",
-        "web_workers", "port", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
+        "web_workers", "port", "wait_replicas", "wait_timeout_ms", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
     ):
         try:
             number = int(value)

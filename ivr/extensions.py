@@ -9,7 +9,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue
 
-from blocklist.rules import Blocklist, Policy
+from blocklist.rules import Blocklist, Policy, for_settings
 from blocklist.store import connect
 from ivr.config import Settings
 from workers.queues import ALL_QUEUES, queue
@@ -47,7 +47,7 @@ def init_app(app: Flask, settings: Settings) -> Resources:
         fast=fast,
         store=store,
         rq_connection=rq_conn,
-        blocklist=Blocklist(store, policy, settings.default_region),
+        blocklist=for_settings(store, settings),
         fast_blocklist=Blocklist(fast, policy, settings.default_region),
     )
     app.extensions["ivr"] = res

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import redis
 
-from blocklist.rules import Blocklist, Policy
+from blocklist.rules import Blocklist, for_settings
 from blocklist.store import connect
 from ivr.config import Settings
 
@@ -29,8 +29,7 @@ def store() -> redis.Redis:
 
 
 def blocklist() -> Blocklist:
-    s = settings()
-    return Blocklist(store(), Policy.from_settings(s), s.default_region)
+    return for_settings(store(), settings())
 
 
 def reset() -> None:

@@ -1,0 +1,135 @@
+"""Redis Sentinel: a real primary, replica and three Sentinels (the embedded redis-server binary).
+Flags wait for the replica (WAIT); the primary dies mid-stream; calls keep being answered, and once
+Sentinel has promoted the replica the service screens against it without a restart."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from blocklist import keys
+from ivr.embedded import EmbeddedRedis, free_port, redis_server_binary
+from tests import callflow as cf
+from tests.conftest import AUTH_TOKEN, BASE_URL
+from tests.twilio_player import TwilioPlayer
+
+SERVICE = "ivrprimary"
+
+
+class Cluster:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.primary = EmbeddedRedis(folder / "primary").start()
+        self.replica = EmbeddedRedis(folder / "replica",
+                                     extra=["--replicaof", "127.0.0.1", str(self.primary.port)]).start()
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+        for i, port in enumerate(self.sentinel_ports):
+            conf = folder / f"sentinel{i}.conf"
+            conf.write_text("\n".join([
+                f"port {port}", "bind 127.0.0.1", f"dir {folder}",
+                f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary.port} 2",
+                f"sentinel down-after-milliseconds {SERVICE} 1000",
+                f"sentinel failover-timeout {SERVICE} 4000",
+                f"sentinel parallel-syncs {SERVICE} 1", "",
+            ]))
+            self.sentinels.append(subprocess.Popen([redis_server_binary(), str(conf), "--sentinel"],
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        replica = redis.Redis(port=self.replica.port)
+        deadline = time.monotonic() + 20
+        while replica.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "replica did not sync"
+            time.sleep(0.1)
+        for port in self.sentinel_ports:
+            s = redis.Redis(port=port, socket_timeout=1)
+            while True:
+                try:
+                    if s.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE):
+                        break
+                except redis.ConnectionError:
+                    pass
+                assert time.monotonic() < deadline, "sentinel did not start"
+                time.sleep(0.1)
+
+    @property
+    def sentinels_setting(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
+
+    def master_port(self) -> int:
+        s = redis.Redis(port=self.sentinel_ports[0], socket_timeout=1)
+        _host, port = s.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+        return int(port)
+
+    def stop(self) -> None:
+        for proc in self.sentinels:
+            proc.kill()
+            proc.wait()
+        self.primary.kill()
+        self.replica.kill()
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    c = Cluster(Path(tempfile.mkdtemp(prefix="ivr-sentinel-")))
+    yield c
+    c.stop()
+
+
+def test_flags_wait_for_the_replica_and_calls_survive_a_failover(cluster: Cluster, app_env: dict[str, str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr import create_app
+
+    env = {**app_env, "REDIS_SENTINELS": cluster.sentinels_setting, "REDIS_SENTINEL_SERVICE": SERVICE}
+    env.pop("REDIS_URL")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    app = create_app()
+    assert app.config["SETTINGS"].wait_replicas == 1
+    tw = TwilioPlayer(app.test_client(), AUTH_TOKEN, BASE_URL, env["TWILIO_ACCOUNT_SID"])
+    headers = {"Authorization": f"Bearer {env['IVR_API_TOKEN']}"}
+    harasser = "+14155550123"
+
+    caller = cf.place_call(tw, harasser)
+    assert caller.reply.verbs() == ["Enqueue"]
+    flagged = app.test_client().post(f"/api/calls/{caller.sid}/flag", json={"reason": "x"}, headers=headers)
+    assert flagged.status_code == 202
+    assert app.extensions["ivr"].blocklist.last_acknowledged == 1  # WAIT saw the replica take it
+    replica = redis.Redis(port=cluster.replica.port, decode_responses=True)
+    assert replica.hget(keys.block("*", harasser), "call_sid") == caller.sid
+
+    old_port = cluster.master_port()
+    cluster.primary.kill()  # SIGKILL mid-stream
+    answered: list[list[str]] = []
+    deadline = time.monotonic() + 45
+    while cluster_master(cluster) == old_port:
+        assert time.monotonic() < deadline, "Sentinel did not fail over"
+        reply = cf.place_call(tw, "+14155550177")  # calls keep being answered (fail-open while no primary)
+        assert reply.reply.status == 200 and reply.reply.verbs() in (["Enqueue"],)
+        answered.append(reply.reply.verbs())
+        time.sleep(0.2)
+    assert answered, "no call was placed during the failover"
+    assert cluster.master_port() == cluster.replica.port
+    # the promoted replica has the flag; the same app (no restart) screens against it
+    def rejected() -> bool:
+        return cf.place_call(tw, harasser).reply.verbs() == ["Reject"]
+
+    deadline = time.monotonic() + 20
+    while not rejected():
+        assert time.monotonic() < deadline, "the service did not reconnect to the new primary"
+        time.sleep(0.3)
+    assert app.extensions["ivr"].counters.get("fail_open", 0) >= 1  # the dead primary was failed open, not a 500
+
+
+def cluster_master(cluster: Cluster) -> Any:
+    try:
+        return cluster.master_port()
+    except redis.RedisError:
+        return None

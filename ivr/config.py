@@ -65,6 +65,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_OPEN_HOURS": ("open_hours", "", "When lines take calls (empty: always); outside them callers get the closed message."),
     "IVR_LINE_OPEN_HOURS": ("line_open_hours", "", "Per line opening hours, e.g. +18005551212=Mon-Fri 08:00-18:00."),
     "IVR_TIMEZONE": ("timezone", "UTC", "Time zone of all hours settings and the reports' hours (IANA name)."),
+    "IVR_EVENT_RETENTION_DAYS": ("event_retention_days", "90", "Days screened calls stay in the event stream; older days' report totals are frozen."),
+    "IVR_REPORT_MASK_NUMBERS": ("report_mask_numbers", "0", "1: reports hide the last 4 digits of caller numbers (no request can lift it)."),
+    "IVR_REPORT_SHIFTS": ("report_shifts", "night=22-06,day=06-14,evening=14-22", "Agent shifts in local hours (IVR_TIMEZONE) for the agents report."),
     "IVR_REDIS_TIMEOUT": ("redis_timeout", "0.5", "Socket timeout (s) on the webhook path; beyond it calls fail open."),
     "IVR_MAX_BODY_BYTES": ("max_body_bytes", "65536", "Largest request body accepted (webhooks and API)."),
     "IVR_REDIRECT_RETRIES": ("redirect_retries", "5", "Retries of a REST redirect after a transient Twilio failure."),
@@ -146,6 +149,9 @@ class Settings:
     open_hours: str = ""
     line_open_hours: dict[str, str] = field(default_factory=dict)
     timezone: str = "UTC"
+    event_retention_days: int = 90
+    report_mask_numbers: bool = False
+    report_shifts: str = "night=22-06,day=06-14,evening=14-22"
     country_languages: dict[str, str] = field(default_factory=dict)
     redis_timeout: float = 0.5
     max_body_bytes: int = 65536
@@ -221,6 +227,11 @@ class Settings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"IVR_TIMEZONE {self.timezone!r} is not a time zone: use an IANA name like Africa/Johannesburg") from None
+        if self.event_retention_days < 1:
+            raise ValueError("IVR_EVENT_RETENTION_DAYS must be at least 1 (days of screened calls to keep)")
+        from workers.reports import parse_shifts
+
+        parse_shifts(self.report_shifts)
         if self.log_numbers not in ("masked", "full"):
             raise ValueError("IVR_LOG_NUMBERS must be masked or full")
 
@@ -243,8 +254,13 @@ class Settings:
 
 
 def _convert(attr: str, value: Any) -> Any:
-    if attr == "second_warning_ends":
-        return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+    if attr in ("second_warning_ends", "report_mask_numbers"):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise ValueError(f"{value!r} is not on or off: write 1 or 0")
+        return text in ("1", "true", "yes", "on")
     if attr in ("line_callback_hours", "line_open_hours"):
         if isinstance(value, dict):
             return dict(value)
@@ -299,7 +315,7 @@ def _convert(attr: str, value: Any) -> Any:
     if attr in (
         "burst_calls", "burst_minutes", "flag_window_seconds", "no_agent_seconds", "breather_seconds", "max_wait_seconds",
         "agent_idle_seconds", "dial_timeout", "linefault_repeats", "max_body_bytes", "redirect_retries",
-        "web_workers", "port", "wait_replicas", "wait_timeout_ms", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
+        "web_workers", "port", "event_retention_days", "wait_replicas", "wait_timeout_ms", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
     ):
         try:
             number = int(value)

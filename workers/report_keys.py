@@ -22,9 +22,10 @@ NUM_TREATED = "nt"  # zset: number -> calls treated at the door
 NUM_BLOCKED = "nb"  # zset: number -> calls attempted while the number was blocked
 PREFIX_FLAGS = "pf"  # zset: prefix (number without its last 4 digits) -> flags
 PREFIX_TREATED = "pt"  # zset: prefix -> calls treated at the door
+MOVES = "m"  # hash: "<move>|<hour>" and "<move>|agent|<agent>" -> n (escalate, warn, callback, overflow:...)
 WITHHELD = "wh"  # zset (day only): "<ts>|<line>|<CallSid>|<agent>" -> ts of each flagged withheld call
 
-HASH_FAMILIES = (COUNTS, HOURS, SOURCES, AGENTS)
+HASH_FAMILIES = (COUNTS, HOURS, SOURCES, AGENTS, MOVES)
 ZSET_FAMILIES = (NUM_FLAGS, NUM_TREATED, NUM_BLOCKED, PREFIX_FLAGS, PREFIX_TREATED)
 NUMBER_FAMILIES = {NUM_FLAGS: PREFIX_FLAGS, NUM_TREATED: PREFIX_TREATED, NUM_BLOCKED: ""}  # number zset -> its prefix zset
 ROLLED_UP = HASH_FAMILIES + ZSET_FAMILIES

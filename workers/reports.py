@@ -53,7 +53,8 @@ SHORT_STATE_TTL_S = 2 * 86400  # notable-call / call-status markers live this lo
 PAUSE_MS = 300_000  # a rebuild pauses incremental folds at most this long while it swaps
 DEFAULT_BATCH = 2000
 MAX_WATCH_RETRIES = 50
-REPORTS = ("frequency", "sources", "offenders", "deterrence", "agents", "withheld")
+REPORTS = ("frequency", "sources", "offenders", "deterrence", "agents", "withheld", "difficult")
+MOVE_TYPES = ("escalate", "warn", "callback", "overflow", "callback_result")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 DIMENSIONS = (  # source dimension -> event field (phonenumbers' facts, then Twilio's geography)
     ("region", "region"),
@@ -250,6 +251,8 @@ class Folder:
             self._flag(ev, ts, day, weekday, hour, line, number, sid)
         elif etype == "isolation":
             self._isolation(ev, ts, day, weekday, hour, line, number, sid)
+        elif etype in MOVE_TYPES:
+            self._move(ev, etype, hour, line, day)
         elif etype == "status":
             self.counts[(rk.COUNTS, line, day, f"status:{_clean(ev.get('status')) or 'unknown'}")] += 1
             self.counts[(rk.COUNTS, line, day, "status:seconds")] += max(0, _int(ev.get("duration")))
@@ -314,6 +317,22 @@ class Folder:
         elif _E164.match(number):
             c[(rk.NUM_FLAGS, line, day, number)] += 1
             c[(rk.PREFIX_FLAGS, line, day, prefix_of(number))] += 1
+
+    def _move(self, ev: dict[str, str], etype: str, hour: int, line: str, day: str) -> None:
+        """Difficult-caller moves and overflow, per hour and per agent (coaching and relief, not blame)."""
+        if etype == "overflow":
+            move = f"overflow:{_clean(ev.get('reason')) or 'unknown'}"
+        elif etype == "callback_result":
+            status = _clean(ev.get("status"))
+            if status not in ("done", "failed"):
+                return  # only outcomes count; attempts and retries are in the event log
+            move = f"callback:{status}"
+        else:
+            move = etype
+        self.counts[(rk.MOVES, line, day, f"{move}|{hour}")] += 1
+        if etype in ("escalate", "warn", "callback"):
+            agent = _clean(ev.get("agent")) or "unknown"
+            self.counts[(rk.MOVES, line, day, f"{move}|agent|{agent}")] += 1
 
     def _isolation(self, ev: dict[str, str], ts: int, day: str, wd: int, hour: int, line: str, number: str,
                    sid: str) -> None:
@@ -1335,9 +1354,40 @@ def withheld(r: Store, q: Query) -> dict[str, Any]:
             "per_line": [{"line": line, "flagged_withheld": n} for line, n in sorted(per_line.items())]}
 
 
+def difficult(r: Store, q: Query) -> dict[str, Any]:
+    """Difficult callers next to harassment: escalations, warnings, callbacks, overflow; per hour and agent."""
+    sums = _sum_hashes(r, rk.MOVES, [q.scope], q.periods())[q.scope]
+    counts = _sum_hashes(r, rk.COUNTS, [q.scope], q.periods())[q.scope]
+    totals: Counter[str] = Counter()
+    by_hour: dict[str, list[int]] = {}
+    per_agent: dict[str, Counter[str]] = defaultdict(Counter)
+    for name, n in sums.items():
+        parts = name.split("|")
+        move = parts[0]
+        if len(parts) == 3 and parts[1] == "agent":
+            per_agent[parts[2]][move] += n
+            continue
+        totals[move] += n
+        by_hour.setdefault(move, [0] * 24)[_int(parts[1]) % 24] += n
+    agents_rows = sorted(({"agent": a, "escalate": c["escalate"], "warn": c["warn"], "callback": c["callback"],
+                           "total": sum(c.values())} for a, c in per_agent.items()),
+                         key=lambda row: (-row["total"], row["agent"]))
+    overflow = {k.split(":", 1)[1]: v for k, v in sorted(totals.items()) if k.startswith("overflow:")}
+    return {
+        "totals": {"escalate": totals["escalate"], "warn": totals["warn"], "callback": totals["callback"],
+                   "callback_done": totals["callback:done"], "callback_failed": totals["callback:failed"],
+                   "overflow": sum(overflow.values()), "flags": counts.get("ev:flag", 0),
+                   "calls": counts.get("ev:call", 0)},
+        "overflow": overflow,
+        "by_hour": {move: hours for move, hours in sorted(by_hour.items())},
+        "agents": agents_rows,
+        "note": "Escalations per agent are for coaching and relief, not blame.",
+    }
+
+
 REPORT_FUNCS: dict[str, Callable[[redis.Redis, Query], dict[str, Any]]] = {
     "frequency": frequency, "sources": sources, "offenders": offenders, "deterrence": deterrence,
-    "agents": agents, "withheld": withheld,
+    "agents": agents, "withheld": withheld, "difficult": difficult,
 }
 
 
@@ -1387,6 +1437,10 @@ def tables(name: str, data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                                            for k, v in data["shifts"].items()]}
     if name == "withheld":
         return {"calls": data["calls"], "lines": data["per_line"]}
+    if name == "difficult":
+        hours = [{"move": move, **{f"h{h:02d}": row[h] for h in range(24)}} for move, row in data["by_hour"].items()]
+        return {"totals": [data["totals"]], "agents": data["agents"], "hours": hours,
+                "overflow": [{"reason": k, "callers": v} for k, v in data["overflow"].items()]}
     raise ValueError(f"unknown report {name!r}: one of {', '.join(REPORTS)}")
 
 

@@ -1369,9 +1369,11 @@ def difficult(r: Store, q: Query) -> dict[str, Any]:
             continue
         totals[move] += n
         by_hour.setdefault(move, [0] * 24)[_int(parts[1]) % 24] += n
-    agents_rows = sorted(({"agent": a, "escalate": c["escalate"], "warn": c["warn"], "callback": c["callback"],
-                           "total": sum(c.values())} for a, c in per_agent.items()),
-                         key=lambda row: (-row["total"], row["agent"]))
+    agents_rows: list[dict[str, Any]] = [
+        {"agent": a, "escalate": c["escalate"], "warn": c["warn"], "callback": c["callback"], "total": sum(c.values())}
+        for a, c in per_agent.items()
+    ]
+    agents_rows.sort(key=lambda row: (-int(row["total"]), str(row["agent"])))
     overflow = {k.split(":", 1)[1]: v for k, v in sorted(totals.items()) if k.startswith("overflow:")}
     return {
         "totals": {"escalate": totals["escalate"], "warn": totals["warn"], "callback": totals["callback"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
@@ -28,11 +29,11 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
 
-    from ivr import agent, api, blocklist_api, health, media, reports_api, voice
+    from ivr import agent, api, blocklist_api, health, media, openapi, reports_api, voice
     from ivr.desk import views_agent, views_auth, views_manager, web
 
     web.configure(app, settings)  # session cookie, secret key, security headers
-    for blueprint in (voice.bp, agent.bp, agent.supervisor_bp, api.bp, blocklist_api.bp, reports_api.bp, media.bp, health.bp,
+    for blueprint in (voice.bp, agent.bp, agent.supervisor_bp, api.bp, blocklist_api.bp, reports_api.bp, media.bp, health.bp, openapi.bp,
                       views_auth.bp, views_agent.bp, views_manager.bp):
         app.register_blueprint(blueprint)
     _error_handlers(app)
@@ -58,6 +59,20 @@ def _error_handlers(app: Flask) -> None:
             return jsonify({"error": exc.name.lower().replace(" ", "_"), "detail": exc.description}), exc.code
         return Response(f"{exc.code} {exc.name}: {exc.description}\n", status=exc.code or 500,
                         mimetype="text/plain")
+
+    @app.errorhandler(redis.RedisError)
+    def store_unavailable(exc: redis.RedisError) -> Any:
+        """Redis down or hung: webhooks fail open; the API and pages say so (503), nothing half-written."""
+        log.warning("Redis unavailable on %s: %s", request.path, type(exc).__name__)
+        extensions.resources().count("store_unavailable")
+        if _is_twilio_route():
+            return _fail_safe_twiml()
+        body = {"error": "store_unavailable",
+                "detail": "the data store (Redis) is unreachable; nothing was changed. Retry in a few seconds; "
+                          "if it persists, check that Redis is running (GET /readyz)."}
+        if request.path.startswith("/api/"):
+            return jsonify(body), 503, {"Retry-After": "5"}
+        return Response(body["detail"] + "\n", status=503, mimetype="text/plain", headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

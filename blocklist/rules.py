@@ -154,6 +154,9 @@ class Blocklist:
 
     def _acked(self, pipe: AckPipeline) -> None:
         self.last_acknowledged = pipe.acknowledged
+        if pipe.aof_ok is False:
+            log.warning("Redis had not written its AOF within %ss of a flag: the flag is in memory and will be "
+                        "in the AOF shortly, but a Redis crash right now could lose it", 3)
         if self.wait_replicas and (pipe.acknowledged or 0) < self.wait_replicas:
             log.warning("write acknowledged by %s of %s replicas within %s ms: it is on the primary (AOF) but "
                         "a failover now could lose it", pipe.acknowledged, self.wait_replicas, self.wait_timeout_ms)

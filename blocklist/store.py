@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -60,28 +61,56 @@ def replicas_acknowledge(connection: redis.Redis, replicas: int, timeout_ms: int
     return int(connection.execute_command("WAIT", replicas, timeout_ms))
 
 
-class AckPipeline(redis.client.Pipeline):
-    """A pipeline that, after its writes, WAITs on the same connection for `replicas` replicas.
+AOF_FLUSH_TIMEOUT_S = 3.0  # Redis postpones an AOF write by at most 2 s while a slow fsync runs
 
-    WAIT only covers writes made on the connection it runs on, so it must run before the pipeline
-    hands its connection back to the pool.
+
+def aof_written(connection: Any, timeout_s: float = AOF_FLUSH_TIMEOUT_S) -> bool:
+    """Wait until Redis has handed its AOF buffer to the OS, so the writes made so far survive a
+    SIGKILL of Redis (a host crash can still lose the last second: appendfsync everysec).
+
+    With everysec Redis may answer a write while its AOF buffer waits for a slow background fsync;
+    an empty buffer after our write means our write is in the file. True also when AOF is off.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if hasattr(connection, "send_command"):
+            connection.send_command("INFO", "persistence")
+            info = connection.read_response()
+        else:
+            info = connection.execute_command("INFO", "persistence")
+        text = info.decode() if isinstance(info, bytes) else str(info) if not isinstance(info, dict) else ""
+        fields = info if isinstance(info, dict) else dict(
+            line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if str(fields.get("aof_enabled", "0")) != "1" or int(fields.get("aof_buffer_length", 0) or 0) == 0:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+
+
+class AckPipeline(redis.client.Pipeline):
+    """A pipeline whose writes, before its connection goes back to the pool, are (1) in the AOF file
+    and (2) acknowledged by `replicas` replicas (WAIT only covers writes made on its own connection).
     """
 
     replicas = 0
     timeout_ms = 500
     acknowledged: int | None = None
+    aof_ok: bool | None = None
     _ack_due = False
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
-        self._ack_due = bool(self.command_stack) and self.replicas > 0
+        self._ack_due = bool(self.command_stack)
         return super().execute(raise_on_error)  # type: ignore[no-any-return]
 
     def reset(self) -> None:
         if self._ack_due and self.connection is not None:
             self._ack_due = False
             try:
-                self.connection.send_command("WAIT", self.replicas, self.timeout_ms)
-                self.acknowledged = int(self.connection.read_response())
+                self.aof_ok = aof_written(self.connection)
+                if self.replicas > 0:
+                    self.connection.send_command("WAIT", self.replicas, self.timeout_ms)
+                    self.acknowledged = int(self.connection.read_response())
             except redis.RedisError:
                 self.acknowledged = -1
         super().reset()

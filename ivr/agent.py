@@ -13,6 +13,7 @@ from blocklist.calls import Calls, is_gone, valid_sid
 from blocklist.numbers import WITHHELD, normalize
 from blocklist.rules import now_ms
 from ivr import media, routing, urls
+from ivr.desk.users import identity_registered
 from ivr.extensions import resources
 from ivr.flagging import flag_call
 from ivr.security import twilio_webhook
@@ -96,6 +97,8 @@ def take_calls(role: str) -> Response:
     identity = identity_of(request.form.get("From"), res.settings.default_region)
     allowed = registered_supervisors() if role == "supervisor" else registered_agents()
     r = VoiceResponse()
+    if identity is not None and identity not in allowed and role == "agent" and identity_registered(identity):
+        allowed = {identity}  # a desk user's phone identity (managed on the desk's users page)
     if identity is None or identity not in allowed:
         res.count(f"{role}_refused")
         setting = "IVR_SUPERVISORS" if role == "supervisor" else "IVR_AGENTS"

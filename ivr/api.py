@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from blocklist.calls import Calls, is_gone, valid_sid
-from ivr import routing, urls
+from blocklist.calls import Calls, valid_sid
+from ivr import routing
 from ivr.extensions import resources
 from ivr.flagging import call_view, flag_call
 from ivr.security import api_auth
@@ -125,32 +125,14 @@ def move(sid: str, move: str) -> Any:
                 raise ValueError("at must be an ISO time with zone, e.g. 2026-11-25T09:30:00+02:00") from None
     except ValueError as exc:
         return error(400, "bad_request", str(exc))
-    res = resources()
-    calls = Calls(res.store)
     try:
-        if move == "escalate":
-            result = routing.escalate(res, sid, agent=agent, note=note, via="desk")
-        elif move == "warn":
-            result = routing.warn(res, sid, agent=agent, note=note, via="desk")
-        else:
-            result = routing.schedule_callback(res, sid, agent=agent, note=note, via="desk", delay_seconds=delay, at=at)
+        result = routing.desk_move(resources(), sid, move, agent=agent, note=note, via="desk",
+                                   delay_seconds=delay, at=at)
     except LookupError as exc:
         return error(404, "unknown_call", str(exc))
     except ValueError as exc:
         return error(400, "not_possible", str(exc))
-    kind = result.kind
-    # The caller's side: where its leg goes; the agent's Dial action reads the decision.
-    decision = {"escalate": "escalate", "warn": "resume", "end": "end", "callback": "callback"}[kind]
-    redirect = "not needed"
-    if not is_gone(result.call):
-        calls.decide(sid, decision)
-        from workers.calls import enqueue_redirect
-
-        enqueue_redirect(res.rq_connection, res.settings, sid,
-                         urls.external("voice.moves", move=kind, lang=result.call.get("lang", "")), tag=kind)
-        redirect = "queued"
-    return jsonify({"call_sid": sid, "move": kind, "redirect": redirect,
-                    "detail": {k: v for k, v in result.detail.items() if k != "note"}}), 202
+    return jsonify({"call_sid": sid, "move": result.kind, "redirect": result.redirect, "detail": result.detail}), 202
 
 
 @bp.get("/supervisors/queue")

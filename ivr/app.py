@@ -28,6 +28,11 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_FORM_PARTS"] = 200
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     from ivr import agent, api, blocklist_api, health, media, openapi, reports_api, voice
     from ivr.desk import views_agent, views_auth, views_manager, web

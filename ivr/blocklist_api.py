@@ -17,7 +17,7 @@ from blocklist.numbers import WITHHELD
 from blocklist.rules import Blocklist, Decision, Entry, clean_text, validate_line_setting
 from ivr.config import parse_duration
 from ivr.extensions import resources
-from ivr.security import api_auth
+from ivr.security import api_auth, current_principal, require_role
 
 bp = Blueprint("blocklist_api", __name__)
 MAX_COUNT = 1000
@@ -63,6 +63,11 @@ def _text(body: dict[str, Any], name: str, default: str = "") -> str:
 
 
 def _by(body: dict[str, Any]) -> str:
+    """Who did it: a desk user or user token is recorded by name; only the service token may name
+    the person behind an integration (`by` in the body or query)."""
+    principal = current_principal()
+    if principal is not None and principal.kind != "service":
+        return principal.name
     return clean_text(_text(body, "by") or request.args.get("by", "") or "api")
 
 
@@ -146,6 +151,7 @@ def list_blocks() -> Any:
 
 @bp.post("/api/blocklist")
 @api_auth
+@require_role("manager")
 def add_block() -> Any:
     """Block a number: {number, reason, line?, treatment?, duration? | until? | permanent?, by?}."""
     body = _body()
@@ -187,6 +193,7 @@ def show_block(number: str) -> Any:
 
 @bp.delete("/api/blocklist/<number>")
 @api_auth
+@require_role("manager")
 def unblock(number: str) -> Any:
     """Lift a block (appeal): {reason, line?, forgive?, by?}; 404 if it was not blocked there."""
     body = _body()
@@ -201,6 +208,7 @@ def unblock(number: str) -> Any:
 
 @bp.patch("/api/blocklist/<number>")
 @api_auth
+@require_role("manager")
 def change_block(number: str) -> Any:
     """Edit a block: {reason?: new reason, permanent?: true, temporary?: '7d' or seconds, why?, line?, by?}."""
     body = _body()
@@ -262,6 +270,7 @@ def check() -> Any:
 
 @bp.post("/api/blocklist/import")
 @api_auth
+@require_role("manager")
 def import_blocks() -> Any:
     """CSV body or multipart 'file'; all or nothing unless ?partial=1."""
     data = _csv_upload()
@@ -273,6 +282,7 @@ def import_blocks() -> Any:
 
 @bp.get("/api/blocklist/export")
 @api_auth
+@require_role("manager")
 def export_blocks() -> Any:
     """Every active block and range rule as CSV (imports back to the same state)."""
     return _csv_reply(csvio.blocklist_rows(_bl()), "blocklist")
@@ -290,6 +300,7 @@ def list_allowed() -> Any:
 
 @bp.post("/api/allowlist")
 @api_auth
+@require_role("manager")
 def allow() -> Any:
     """Always let a number through: {number, reason, line?, by?}."""
     body = _body()
@@ -314,6 +325,7 @@ def show_allowed(number: str) -> Any:
 
 @bp.delete("/api/allowlist/<number>")
 @api_auth
+@require_role("manager")
 def disallow(number: str) -> Any:
     """Take a number off the allowlist: {reason, line?, by?}; 404 if it was not on it."""
     body = _body()
@@ -328,6 +340,7 @@ def disallow(number: str) -> Any:
 
 @bp.post("/api/allowlist/import")
 @api_auth
+@require_role("manager")
 def import_allowed() -> Any:
     """CSV (number,scope,reason) body or multipart 'file'; all or nothing unless ?partial=1."""
     data = _csv_upload()
@@ -339,6 +352,7 @@ def import_allowed() -> Any:
 
 @bp.get("/api/allowlist/export")
 @api_auth
+@require_role("manager")
 def export_allowed() -> Any:
     """The allowlist as CSV (imports back to the same state)."""
     return _csv_reply(csvio.allowlist_rows(_bl()), "allowlist")
@@ -354,6 +368,7 @@ def list_prefixes() -> Any:
 
 @bp.post("/api/prefixes")
 @api_auth
+@require_role("manager")
 def add_prefix() -> Any:
     """Treat every number starting with a prefix: {prefix, reason, line?, treatment?, by?}."""
     body = _body()
@@ -376,6 +391,7 @@ def show_prefix(prefix: str) -> Any:
 
 @bp.delete("/api/prefixes/<prefix>")
 @api_auth
+@require_role("manager")
 def remove_prefix(prefix: str) -> Any:
     """Drop a range rule: {reason, line?, by?}; 404 if there was none."""
     body = _body()
@@ -397,6 +413,7 @@ def review() -> Any:
 
 @bp.delete("/api/review/<number>")
 @api_auth
+@require_role("manager")
 def dismiss_review(number: str) -> Any:
     """Take a caller off the review list (?line= for a withheld-ID burst on that line); 404 if not on it."""
     bl = _bl()
@@ -412,6 +429,7 @@ def dismiss_review(number: str) -> Any:
 
 @bp.post("/api/dryrun")
 @api_auth
+@require_role("manager")
 def dry_run() -> Any:
     """What a rule would have done: {kind: number|prefix|withheld|burst, ..., line?, days?: 7}."""
     body = _body()
@@ -431,6 +449,7 @@ def line_settings(line: str) -> Any:
 
 @bp.put("/api/lines/<line>/settings")
 @api_auth
+@require_role("manager")
 def set_line_settings(line: str) -> Any:
     """Override settings of a line: {name: value, ..., by?}; '' or null clears an override."""
     body = _body()

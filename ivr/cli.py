@@ -210,7 +210,7 @@ def settings() -> None:
     s = load_settings()
     for name, (attr, _default, help_text) in SETTINGS.items():
         value = getattr(s, attr)
-        if name in ("TWILIO_AUTH_TOKEN", "IVR_API_TOKEN") and value:
+        if name in ("TWILIO_AUTH_TOKEN", "IVR_API_TOKEN", "IVR_SECRET_KEY") and value:
             value = "(set)"
         click.echo(f"{name:26} {value!s:30} {help_text}")
 
@@ -234,13 +234,14 @@ def ensure_queues_cmd() -> None:
 
 
 def _mount() -> None:
-    from ivr import cli_blocklist, cli_prompts, cli_report
+    from ivr import cli_blocklist, cli_prompts, cli_report, cli_users
 
     for name, obj in vars(cli_blocklist).items():
         if isinstance(obj, click.Group) and name.endswith("_group"):
             main.add_command(obj, name[: -len("_group")])
     main.add_command(cli_report.group, "report")
     main.add_command(cli_prompts.group, "prompts")
+    main.add_command(cli_users.group, "users")
 
 
 _mount()

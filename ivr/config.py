@@ -68,6 +68,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_EVENT_RETENTION_DAYS": ("event_retention_days", "90", "Days screened calls stay in the event stream; older days' report totals are frozen."),
     "IVR_REPORT_MASK_NUMBERS": ("report_mask_numbers", "0", "1: reports hide the last 4 digits of caller numbers (no request can lift it)."),
     "IVR_REPORT_SHIFTS": ("report_shifts", "night=22-06,day=06-14,evening=14-22", "Agent shifts in local hours (IVR_TIMEZONE) for the agents report."),
+    "IVR_TRUSTED_PROXIES": ("trusted_proxies", "0", "Reverse proxies in front of the web tier: their X-Forwarded-For gives the client address (login limits, logs)."),
     "IVR_REDIS_TIMEOUT": ("redis_timeout", "0.5", "Socket timeout (s) on the webhook path; beyond it calls fail open."),
     "IVR_MAX_BODY_BYTES": ("max_body_bytes", "65536", "Largest request body accepted (webhooks and API)."),
     "IVR_REDIRECT_RETRIES": ("redirect_retries", "5", "Retries of a REST redirect after a transient Twilio failure."),
@@ -112,6 +113,7 @@ class Settings:
     redis_sentinel_service: str = "mymaster"
     wait_replicas: int = 0
     wait_timeout_ms: int = 500
+    trusted_proxies: int = 0
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
@@ -315,7 +317,7 @@ def _convert(attr: str, value: Any) -> Any:
     if attr in (
         "burst_calls", "burst_minutes", "flag_window_seconds", "no_agent_seconds", "breather_seconds", "max_wait_seconds",
         "agent_idle_seconds", "dial_timeout", "linefault_repeats", "max_body_bytes", "redirect_retries",
-        "web_workers", "port", "event_retention_days", "wait_replicas", "wait_timeout_ms", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
+        "web_workers", "port", "trusted_proxies", "event_retention_days", "wait_replicas", "wait_timeout_ms", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
     ):
         try:
             number = int(value)

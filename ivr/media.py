@@ -14,7 +14,7 @@ import prompts
 from blocklist import keys
 from blocklist.rules import clean_text, now_ms
 from ivr.extensions import resources
-from ivr.security import api_auth
+from ivr.security import api_auth, require_role
 from ivr.urls import external
 from prompts import catalog as catalog_mod
 from prompts.catalog import Catalog, Recording
@@ -187,6 +187,7 @@ def list_prompts() -> Any:
 
 @bp.put("/api/prompts/<lang>/<key>")
 @api_auth
+@require_role("manager")
 def upload_prompt(lang: str, key: str) -> Any:
     """Install a manager's recording (raw WAV body, or multipart field `file`) after checking it."""
     try:
@@ -208,6 +209,7 @@ def upload_prompt(lang: str, key: str) -> Any:
 
 @bp.delete("/api/prompts/<lang>/<key>")
 @api_auth
+@require_role("manager")
 def remove_prompt(lang: str, key: str) -> Any:
     """Remove a manager's recording: the shipped one plays again."""
     try:

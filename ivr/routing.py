@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blocklist import keys
-from blocklist.calls import Calls
+from blocklist.calls import Calls, is_gone
 from blocklist.numbers import WITHHELD
 from blocklist.rules import clean_text, now_ms
+from ivr import urls
 from ivr.extensions import Resources
 
 MOVES = ("escalate", "warn", "callback")
@@ -134,3 +135,49 @@ def callbacks(res: Resources, count: int = 100) -> list[dict[str, Any]]:
     for cb in ids:
         pipe.hgetall(keys.callback(cb))
     return [json.loads(json.dumps(row)) for row in pipe.execute() if row]
+
+
+@dataclass(frozen=True)
+class DeskMove:
+    """A move made from the desk or the API: what happened and what to tell the agent."""
+
+    kind: str  # escalate | warn | end | callback
+    redirect: str  # queued | not needed
+    detail: dict[str, Any]
+
+    @property
+    def message(self) -> str:
+        return {
+            "escalate": "Escalated: a supervisor takes the caller, with your note.",
+            "warn": "The caller hears the polite limit, then comes back to you.",
+            "end": "Second warning: the call ends politely.",
+            "callback": "Callback agreed: the caller hears when, and the call ends.",
+        }[self.kind]
+
+
+# The caller's side of each move; the agent's Dial action reads the same decision.
+_DECISION = {"escalate": "escalate", "warn": "resume", "end": "end", "callback": "callback"}
+
+
+def desk_move(res: Resources, sid: str, move: str, *, agent: str, note: str = "", via: str = "desk",
+              delay_seconds: int | None = None, at: datetime | None = None) -> DeskMove:
+    """Escalate, warn or call back a live call from the desk/API: record it, then move the caller's leg
+    through Twilio's REST API (retried). LookupError: unknown call; ValueError: not possible."""
+    if move not in MOVES:
+        raise ValueError(f"moves are {', '.join(MOVES)}")
+    if move == "escalate":
+        result = escalate(res, sid, agent=agent, note=note, via=via)
+    elif move == "warn":
+        result = warn(res, sid, agent=agent, note=note, via=via)
+    else:
+        result = schedule_callback(res, sid, agent=agent, note=note, via=via, delay_seconds=delay_seconds, at=at)
+    redirect = "not needed"
+    if not is_gone(result.call):
+        from workers.calls import enqueue_redirect
+
+        Calls(res.store).decide(sid, _DECISION[result.kind])
+        enqueue_redirect(res.rq_connection, res.settings, sid,
+                         urls.external("voice.moves", move=result.kind, lang=result.call.get("lang", "")),
+                         tag=result.kind)
+        redirect = "queued"
+    return DeskMove(result.kind, redirect, {k: v for k, v in result.detail.items() if k != "note"})

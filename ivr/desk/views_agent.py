@@ -1,0 +1,279 @@
+"""The agent's desk: my live call (polled), the flag button, difficult-caller moves, withheld-call notes,
+the breather after a flag, and my own exposure this week."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from blocklist import keys
+from blocklist.calls import Calls, valid_sid
+from blocklist.numbers import WITHHELD
+from blocklist.rules import clean_text, now_ms
+from ivr import desk_keys as dk
+from ivr.desk.users import User
+from ivr.extensions import Resources, resources
+from ivr.flagging import call_view, flag_call
+from ivr.security import current_principal, require_role
+
+bp = Blueprint("desk_agent", __name__, url_prefix="/desk")
+log = logging.getLogger("ivr.desk.agent")
+
+FLAG_REASONS = ("nonsense", "obscene", "threat", "prank", "silent", "other")
+MOVES = ("escalate", "warn", "callback")
+HISTORY_SHOWN = 10
+
+
+def me() -> User:
+    p = current_principal()
+    if p is None or p.user is None:
+        abort(403, description="the desk's call pages are for logged-in desk users")
+    return p.user
+
+
+# ---- who is bridged to me -------------------------------------------------------------------------------
+def my_leg(res: Resources, user: User) -> tuple[str, dict[str, str]]:
+    """The latest agent leg of any of the user's phones (`ivr:agent:<identity>:leg`), and its state."""
+    if not user.identities:
+        return "", {}
+    sids = res.store.mget([keys.agent_current_leg(i) for i in user.identities])
+    found = [sid for sid in sids if sid]
+    if not found:
+        return "", {}
+    pipe = res.store.pipeline(transaction=False)
+    for sid in found:
+        pipe.hgetall(keys.agent_leg(sid))
+    legs = [(sid, leg) for sid, leg in zip(found, pipe.execute(), strict=True) if leg]
+    if not legs:
+        return "", {}
+
+    def last_activity(item: tuple[str, dict[str, str]]) -> int:
+        leg = item[1]
+        return max(int(leg.get("dial_started") or 0), int(leg.get("bridged_at") or 0))
+
+    return max(legs, key=last_activity)
+
+
+def live_state(res: Resources, user: User) -> dict[str, Any]:
+    """What the live-call panel shows: my phone's state and the caller bridged to it (or the last one)."""
+    leg_sid, leg = my_leg(res, user)
+    state: dict[str, Any] = {"leg": leg_sid, "identity": leg.get("identity", ""), "status": "offline",
+                             "caller": None}
+    if not user.identities:
+        state["status"] = "no_phone"
+        return state
+    if not leg_sid:
+        return state
+    caller_sid = leg.get("caller", "")
+    bridged_now = bool(caller_sid) and int(leg.get("bridged_at") or 0) >= int(leg.get("dial_started") or 0)
+    if not caller_sid:
+        state["status"] = "waiting"
+        return state
+    view = call_view(res, caller_sid)
+    call = Calls(res.store).get(caller_sid)
+    view["caller_name"] = call.get("CallerName", "")
+    view["zip"] = call.get("FromZip", "")
+    view["withheld"] = view["number"] == WITHHELD
+    view["noted_at"] = int(call["desk_noted"]) if call.get("desk_noted") else None
+    view["escalated"] = bool(call.get("escalated"))
+    view["warnings"] = int(call.get("warnings") or 0)
+    view["callback"] = call.get("callback", "")
+    view["history_shown"] = list(reversed(view["history"]))[:HISTORY_SHOWN]
+    state["caller"] = view
+    if view["ended"]:
+        state["status"] = "ended" if bridged_now else "waiting"
+    elif bridged_now:
+        state["status"] = "on_hold" if call.get("held") == "1" else "in_call"
+    else:
+        state["status"] = "waiting"
+    return state
+
+
+def _panel(res: Resources, user: User) -> tuple[str, str]:
+    """The live-call panel's HTML and a version of it (the page replaces the panel when it changes)."""
+    state = live_state(res, user)
+    html = render_template("desk/_live_panel.html", state=state, reasons=FLAG_REASONS)
+    return html, hashlib.sha256(html.encode()).hexdigest()[:16]
+
+
+@bp.get("/call")
+@require_role("agent")
+def call() -> Any:
+    """My live call: the caller bridged to me, their previous flags, the flag button and the moves."""
+    res = resources()
+    user = me()
+    html, version = _panel(res, user)
+    # The panel is our own template's output (already escaped), embedded as is.
+    return render_template("desk/call.html", panel=Markup(html), version=version, user=user,
+                           exposure=exposure(res, user), poll_ms=2000)
+
+
+@bp.get("/call/panel")
+@require_role("agent")
+def panel() -> Response:
+    """The panel alone, for the page's polling; unchanged panels cost one small response."""
+    html, version = _panel(resources(), me())
+    if request.args.get("v") == version:
+        return Response(status=204, headers={"X-Panel-Version": version})
+    return Response(html, mimetype="text/html", headers={"X-Panel-Version": version})
+
+
+def _my_caller(res: Resources, user: User, sid: str) -> dict[str, str]:
+    """The call `sid` when it is (or was) bridged to this user's phone; managers may act on any call."""
+    if not valid_sid(sid):
+        abort(400, description="a CallSid is CA followed by 32 hex digits")
+    call = Calls(res.store).get(sid)
+    if not call:
+        abort(404, description=f"no call {sid} is known here (calls are kept for 30 days)")
+    if user.at_least("manager"):
+        return call
+    _leg_sid, leg = my_leg(res, user)
+    if call.get("agent") in user.identities or leg.get("caller") == sid:
+        return call
+    abort(403, description="this call was not bridged to your phone: you can act only on your own callers")
+
+
+def _agent_identity(res: Resources, user: User, call: dict[str, str]) -> str:
+    """What goes into the flag event as the agent: the phone identity it was bridged to (as the phone key writes)."""
+    if call.get("agent") in user.identities:
+        return str(call["agent"])
+    _sid, leg = my_leg(res, user)
+    return leg.get("identity") or (user.identities[0] if user.identities else user.username)
+
+
+@bp.post("/call/<sid>/flag")
+@require_role("agent")
+def flag(sid: str) -> Any:
+    """The desk's flag button: the same path as the phone key (blocklist + event), the caller to isolation."""
+    res = resources()
+    user = me()
+    call = _my_caller(res, user, sid)
+    reason = clean_text(request.form.get("reason", ""), 200)
+    note = clean_text(request.form.get("note", ""), 2000)
+    if reason and reason not in FLAG_REASONS:
+        reason = "other"
+    try:
+        flagged = flag_call(res, sid, via="desk", agent=_agent_identity(res, user, call), reason=reason, note=note)
+    except LookupError as exc:
+        abort(404, description=str(exc))
+    if flagged.result.status == "duplicate":
+        flash("This caller was flagged already; nothing changed.")
+    elif flagged.caller_alive:
+        flash("Flagged. The caller is being moved to the analysis queue.")
+    else:
+        flash("Flagged. The caller had hung up already; the number is blocked.")
+    if request.headers.get("X-Requested-With") == "fetch":
+        return jsonify({"status": flagged.result.status, "breather": url_for("desk_agent.breather", call=sid)})
+    return redirect(url_for("desk_agent.breather", call=sid))
+
+
+@bp.post("/call/<sid>/move/<move>")
+@require_role("agent")
+def move(sid: str, move: str) -> Any:
+    """Escalate to a supervisor, set the polite limit, or agree a callback: the same moves as keys 1, 2, 3."""
+    if move not in MOVES:
+        abort(404, description=f"unknown move {clean_text(move, 20)!r}: one of {', '.join(MOVES)}")
+    res = resources()
+    user = me()
+    call = _my_caller(res, user, sid)
+    note = clean_text(request.form.get("note", ""), 2000)
+    try:
+        result = desk_move(res, sid, move, agent=_agent_identity(res, user, call), note=note)
+    except ValueError as exc:
+        flash(f"Not done: {exc}.", "error")
+        return redirect(url_for("desk_agent.call"))
+    except LookupError as exc:
+        abort(404, description=str(exc))
+    flash(result)
+    return redirect(url_for("desk_agent.call"))
+
+
+def desk_move(res: Resources, sid: str, move: str, *, agent: str, note: str) -> str:
+    """Run a difficult-caller move exactly as POST /api/calls/<sid>/<move> does; what to tell the agent."""
+    from ivr import routing
+
+    return routing.desk_move(res, sid, move, agent=agent, note=note, via="desk").message
+
+
+@bp.post("/call/<sid>/note-time")
+@require_role("agent")
+def note_time(sid: str) -> Any:
+    """Withheld caller: note this call's time for the manager (to match against the carrier's bill)."""
+    res = resources()
+    user = me()
+    call = _my_caller(res, user, sid)
+    if call.get("number", WITHHELD) != WITHHELD:
+        flash("This caller's number is known: flag it, or note it in the flag's note.", "error")
+        return redirect(url_for("desk_agent.call"))
+    at = now_ms()
+    started = call.get("started") or call.get("bridged_at") or str(at)
+    if call.get("desk_noted"):
+        flash("This call's time was noted already.")
+        return redirect(url_for("desk_agent.call"))
+    pipe = res.store.pipeline(transaction=True)
+    pipe.xadd(dk.WITHHELD_NOTES, {"ts": str(at), "call_started": str(started), "call_sid": sid,
+                                  "line": call.get("line", ""), "agent": call.get("agent", ""), "by": user.username,
+                                  "from_raw": clean_text(call.get("from_raw", ""), 40)})
+    pipe.xadd(keys.AUDIT, {"ts": str(at), "by": user.username, "role": user.role, "action": "withheld_note",
+                           "number": WITHHELD, "scope": call.get("line", ""), "subject": sid,
+                           "reason": "withheld call time noted for the carrier's bill"})
+    pipe.execute()
+    Calls(res.store).update(sid, desk_noted=at)
+    flash("Noted: the manager sees this call's time on the withheld-calls page.")
+    return redirect(url_for("desk_agent.call"))
+
+
+# ---- after a flag ------------------------------------------------------------------------------------------
+@bp.get("/breather")
+@require_role("agent")
+def breather() -> Any:
+    """A short pause before the next call, and my own exposure this week."""
+    res = resources()
+    user = me()
+    sid = request.args.get("call", "")
+    just_flagged = Calls(res.store).get(sid).get("flagged", "") if valid_sid(sid) else ""
+    return render_template("desk/breather.html", seconds=max(1, res.settings.breather_seconds),
+                           exposure=exposure(res, user, int(just_flagged or 0)), user=user)
+
+
+def exposure(res: Resources, user: User, just_flagged_ms: int = 0) -> dict[str, Any]:
+    """Harassment calls flagged on my phones in the last 7 days, from the folded reports.
+
+    A flag made a moment ago (`just_flagged_ms`) that the reports have not folded yet is counted too, so the
+    breather never says 0 right after the agent's own flag.
+    """
+    out: dict[str, Any] = {"flags": 0, "days": 7, "available": True}
+    if not user.identities:
+        return out
+    try:
+        from workers import reports
+
+        rs = dataclasses.replace(reports.ReportSettings.from_env(), data_dir=res.settings.data_dir,
+                                 default_region=res.settings.default_region)
+        q = reports.Query.build(settings=rs)
+        q = dataclasses.replace(q, start=q.end - timedelta(days=6))
+        data = reports.agents(res.store, q)
+    except Exception:  # reports are a convenience here: the desk works without them
+        log.exception("exposure report failed")
+        out["available"] = False
+        return out
+    mine = set(user.identities) | {user.username}
+    out["flags"] = sum(int(row.get("flags", 0)) for row in data.get("agents", []) if row.get("agent") in mine)
+    if just_flagged_ms and just_flagged_ms > _folded_through_ms(res):
+        out["flags"] += 1
+    return out
+
+
+def _folded_through_ms(res: Resources) -> int:
+    """Time of the last event the reports have folded (stream ids start with milliseconds)."""
+    from workers import report_keys
+
+    cursor = str(res.store.hget(report_keys.STATE, "cursor") or "")
+    head = cursor.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0

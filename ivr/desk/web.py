@@ -1,0 +1,118 @@
+"""Desk wiring for the app factory: the session cookie, its secret key, security headers, template helpers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask, Response, request
+
+from ivr.config import Settings
+
+log = logging.getLogger("ivr.desk")
+SECRET_FILE = "secret_key"
+# The report charts (workers/charts.py) carry one fixed inline style attribute; only that exact value is
+# allowed (CSP 'unsafe-hashes' + its hash), never inline styles in general and never inline scripts.
+CHART_STYLE = "max-width:100%;height:auto"
+_CHART_STYLE_HASH = base64.b64encode(hashlib.sha256(CHART_STYLE.encode()).digest()).decode()
+DESK_CSP = ("default-src 'none'; script-src 'self'; "
+            f"style-src 'self' 'unsafe-hashes' 'sha256-{_CHART_STYLE_HASH}'; img-src 'self' data:; "
+            "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+# Other HTML (the printable report): no scripts at all; its inline <style> stays allowed.
+OTHER_HTML_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'none'; "
+                  "frame-ancestors 'none'; base-uri 'none'")
+
+
+def secret_key(settings: Settings) -> str:
+    """IVR_SECRET_KEY, else the key kept in IVR_DATA_DIR/secret_key (made once, mode 0600)."""
+    if settings.secret_key:
+        if len(settings.secret_key) < 32:
+            raise ValueError("IVR_SECRET_KEY is shorter than 32 characters: make one with "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`, or unset it")
+        return settings.secret_key
+    path = Path(settings.data_dir) / SECRET_FILE
+    try:
+        return _read_or_create(path)
+    except OSError as exc:
+        log.warning("cannot keep a session key in %s (%s): desk logins end when the service restarts; set "
+                    "IVR_SECRET_KEY or make IVR_DATA_DIR writable", path, exc.strerror or exc)
+        return secrets.token_urlsafe(48)
+
+
+def _read_or_create(path: Path) -> str:
+    if path.exists():
+        key = path.read_text().strip()
+        if len(key) >= 32:
+            return key
+        raise OSError(f"{path} holds no usable key; delete it to make a new one")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(tmp, path)  # atomic create-if-absent: several web workers may start at once
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    """Session cookie and key, headers, and what every desk template may use."""
+    app.config["SECRET_KEY"] = secret_key(settings)
+    app.config["SESSION_COOKIE_NAME"] = "ivr_desk"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.public_base_url.startswith("https://")
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=max(1, settings.session_hours))
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.path.startswith("/desk"):
+            response.headers["Content-Security-Policy"] = DESK_CSP
+            response.headers.setdefault("Cache-Control", "no-store")
+        elif response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", OTHER_HTML_CSP)
+        return response
+
+    @app.context_processor
+    def desk_helpers() -> dict[str, Any]:
+        from ivr.security import csrf_token, current_principal
+
+        if not request.path.startswith("/desk"):
+            return {}
+        return {"csrf_token": csrf_token, "me": current_principal()}
+
+    zone = _zone(getattr(settings, "timezone", "UTC"))
+    app.jinja_env.filters["ms_time"] = lambda ms, with_seconds=False: fmt_time(ms, with_seconds, zone)
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def fmt_time(ms: Any, with_seconds: bool = False, zone: tzinfo = UTC) -> str:
+    """Milliseconds since the epoch as 'YYYY-MM-DD HH:MM <zone>' in the service's time zone ('' for nothing)."""
+    try:
+        value = int(ms)
+    except (TypeError, ValueError):
+        return ""
+    if value <= 0:
+        return ""
+    moment = datetime.fromtimestamp(value / 1000, zone)
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if with_seconds else "%Y-%m-%d %H:%M %Z")

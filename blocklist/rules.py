@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
@@ -31,8 +32,14 @@ WATCH_RETRIES = 5
 _INSIDE_NUMBER = re.compile(r"^(?:\+[1-9][0-9]{1,14}|anonymous)$")
 
 
+# A demo/simulation clock for one request (IVR_SIMULATION_CLOCK): off in production, where it is never set.
+clock_override: ContextVar[int | None] = ContextVar("ivr_clock_override", default=None)
+
+
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    """Milliseconds since the epoch: the wall clock, or the simulated time of the current request."""
+    override = clock_override.get()
+    return override if override is not None else int(time.time() * 1000)
 
 
 def clean_text(value: Any, limit: int = MAX_FIELD) -> str:

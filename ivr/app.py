@@ -42,7 +42,28 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
                       views_auth.bp, views_agent.bp, views_manager.bp):
         app.register_blueprint(blueprint)
     _error_handlers(app)
+    if settings.simulation_clock:
+        _simulation_clock(app)
     return app
+
+
+def _simulation_clock(app: Flask) -> None:
+    """Demo only: a request may carry its simulated time, so `ivr simulate` can play a day in a minute."""
+    from blocklist.rules import clock_override
+
+    log.warning("IVR_SIMULATION_CLOCK is on: requests may set the service's clock. Never run it in production.")
+
+    @app.before_request
+    def set_clock() -> None:
+        value = request.headers.get("X-Ivr-Sim-Time", "")
+        if value.isdigit() and 10**12 <= int(value) < 10**14:
+            request.environ["ivr.clock_token"] = clock_override.set(int(value))
+
+    @app.teardown_request
+    def reset_clock(_exc: BaseException | None) -> None:
+        token = request.environ.pop("ivr.clock_token", None)
+        if token is not None:
+            clock_override.reset(token)
 
 
 def _is_twilio_route() -> bool:

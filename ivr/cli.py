@@ -104,6 +104,22 @@ def web_workers(settings: Settings) -> int:
     return settings.web_workers or (2 * (os.cpu_count() or 1) + 1)
 
 
+def gunicorn_argv(settings: Settings, bind: str) -> list[str]:
+    """The production WSGI server with the service's settings (the same for serve, compose and bench)."""
+    return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(web_workers(settings)),
+            "--threads", "4", "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-",
+            "ivr:create_app()"]
+
+
+@main.command()
+@click.option("--bind", default=None, help="host:port (default IVR_BIND:IVR_PORT).")
+def web(bind: str | None) -> None:
+    """The web tier alone under gunicorn (2 x cores + 1 workers unless IVR_WEB_WORKERS)."""
+    settings = settings_with_redis()
+    argv = gunicorn_argv(settings, bind or f"{settings.bind}:{settings.port}")
+    os.execv(argv[0], argv)
+
+
 def twilio_urls(settings: Settings) -> str:
     b = settings.base_url
     return "\n".join([
@@ -136,9 +152,7 @@ def serve(no_worker: bool, no_cron: bool) -> None:
     env.setdefault("PYTHONUNBUFFERED", "1")
     sup = Supervisor(env)
     bind = f"{settings.bind}:{settings.port}"
-    sup.add("web", [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(web_workers(settings)),
-                    "--threads", "4", "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-",
-                    "ivr:create_app()"])
+    sup.add("web", gunicorn_argv(settings, bind))
     if not no_worker:
         sup.add("worker", [sys.executable, "-m", "ivr.cli", "worker"])
     if not no_cron:
@@ -234,7 +248,7 @@ def ensure_queues_cmd() -> None:
 
 
 def _mount() -> None:
-    from ivr import cli_blocklist, cli_prompts, cli_report, cli_users
+    from ivr import cli_blocklist, cli_prompts, cli_report, cli_simulate, cli_users
 
     for name, obj in vars(cli_blocklist).items():
         if isinstance(obj, click.Group) and name.endswith("_group"):
@@ -242,6 +256,7 @@ def _mount() -> None:
     main.add_command(cli_report.group, "report")
     main.add_command(cli_prompts.group, "prompts")
     main.add_command(cli_users.group, "users")
+    main.add_command(cli_simulate.command, "simulate")
 
 
 _mount()

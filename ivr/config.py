@@ -69,6 +69,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_REPORT_MASK_NUMBERS": ("report_mask_numbers", "0", "1: reports hide the last 4 digits of caller numbers (no request can lift it)."),
     "IVR_REPORT_SHIFTS": ("report_shifts", "night=22-06,day=06-14,evening=14-22", "Agent shifts in local hours (IVR_TIMEZONE) for the agents report."),
     "IVR_TRUSTED_PROXIES": ("trusted_proxies", "0", "Reverse proxies in front of the web tier: their X-Forwarded-For gives the client address (login limits, logs)."),
+    "IVR_SIMULATION_CLOCK": ("simulation_clock", "0", "1 for demos only: `ivr simulate` may set each request's clock (X-Ivr-Sim-Time) so a compressed day fills the reports. Never in production."),
     "IVR_REDIS_TIMEOUT": ("redis_timeout", "0.5", "Socket timeout (s) on the webhook path; beyond it calls fail open."),
     "IVR_MAX_BODY_BYTES": ("max_body_bytes", "65536", "Largest request body accepted (webhooks and API)."),
     "IVR_REDIRECT_RETRIES": ("redirect_retries", "5", "Retries of a REST redirect after a transient Twilio failure."),
@@ -114,6 +115,7 @@ class Settings:
     wait_replicas: int = 0
     wait_timeout_ms: int = 500
     trusted_proxies: int = 0
+    simulation_clock: bool = False
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
@@ -256,7 +258,7 @@ class Settings:
 
 
 def _convert(attr: str, value: Any) -> Any:
-    if attr in ("second_warning_ends", "report_mask_numbers"):
+    if attr in ("second_warning_ends", "report_mask_numbers", "simulation_clock"):
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()

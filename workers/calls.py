@@ -44,7 +44,8 @@ def redirect_call(call_sid: str, url: str) -> str:
 
 def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url: str, tag: str = "isolation") -> str:
     """Queue the redirect with bounded retries and backoff; one job per call and move (deterministic id)."""
-    retry = Retry(max=settings.redirect_retries, interval=list(settings.redirect_backoff) or [0])
+    retry = (Retry(max=settings.redirect_retries, interval=list(settings.redirect_backoff) or [0])
+             if settings.redirect_retries > 0 else None)
     job = queue(CALLS, rq_connection).enqueue(
         redirect_call, call_sid, url, job_id=f"redirect-{tag}-{call_sid}", retry=retry, job_timeout=30,
         result_ttl=86400, failure_ttl=7 * 86400,

@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, carrier, geocoder
+from phonenumbers import PhoneNumberType, carrier
 
 WITHHELD = "anonymous"
 
@@ -31,6 +31,7 @@ def is_withheld(raw: str | None) -> bool:
     return text in _WITHHELD_WORDS or text.replace(" ", "") in _WITHHELD_DIGITS
 
 
+@lru_cache(maxsize=65536)
 def normalize(raw: str | None, default_region: str = "US") -> str:
     """E.164 for a real number, WITHHELD for a withheld ID; ValueError saying why otherwise."""
     if is_withheld(raw):
@@ -101,6 +102,10 @@ def place(number: str) -> str:
     """Geographic description ('San Francisco, CA') where phonenumbers has one."""
     if number == WITHHELD:
         return ""
+    # Imported here: the geocoder's tables cost ~105 MiB of RSS in every process that imports them
+    # (each gunicorn worker, the RQ worker, the cron), and only this function needs them.
+    from phonenumbers import geocoder
+
     try:
         return geocoder.description_for_number(phonenumbers.parse(number, None), "en")
     except phonenumbers.NumberParseException:

@@ -26,6 +26,8 @@ TREATMENTS = ("reject", "isolation", "linefault", "hangup")
 CALL_TTL_MS = 30 * 86400 * 1000
 FLAG_ONCE_TTL_S = 30 * 86400
 MAX_FIELD = 200  # caller-controlled text is cut to this length before it is stored
+# A block's end must be a time Redis can expire at and an export can write (9999-12-31T23:59:59.999Z).
+MAX_UNTIL_MS = 253402300799999
 LINE_SETTINGS = ("blocked_treatment", "withheld_policy", "burst_calls", "burst_minutes", "burst_action", "language")
 WATCH_RETRIES = 5
 # Inside, a caller is E.164 or WITHHELD: the last guard before anything is keyed on it.
@@ -310,6 +312,7 @@ class Blocklist:
         until = until_ms if duration is None else at + duration * 1000
         if until is not None and until <= at:
             raise ValueError("the block's end time is in the past; give a later time or make it permanent")
+        _check_until(until)
         entry = Entry(number, scope_, treatment, clean_text(reason), clean_text(by), at, until)
         pipe = self._pipeline()
         self._block_ops(pipe, entry, role)
@@ -414,6 +417,7 @@ class Blocklist:
         number = self._identity(raw_number)
         at = at or now_ms()
         until = at + seconds * 1000
+        _check_until(until)
         return self._update(number, self._scope(scope, self.default_region), "temporary", by, reason, role,
                             {"until": until}, until, at)
 
@@ -681,6 +685,12 @@ class Blocklist:
         pipe.zrem(keys.REVIEW, subject)
         pipe.hdel(keys.REVIEW_INFO, subject)
         return bool(pipe.execute()[0])
+
+
+def _check_until(until: int | None) -> None:
+    """ValueError for an end time past the year 9999 (PEXPIREAT would refuse it after the other writes ran)."""
+    if until is not None and until > MAX_UNTIL_MS:
+        raise ValueError("the block would last past the year 9999; make it permanent instead")
 
 
 def validate_line_setting(name: str, value: str) -> None:

@@ -86,7 +86,8 @@ def _error_handlers(app: Flask) -> None:
         return Response(f"{exc.code} {exc.name}: {exc.description}\n", status=exc.code or 500,
                         mimetype="text/plain")
 
-    @app.errorhandler(redis.RedisError)
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
     def store_unavailable(exc: redis.RedisError) -> Any:
         """Redis down or hung: webhooks fail open; the API and pages say so (503), nothing half-written."""
         log.warning("Redis unavailable on %s: %s", request.path, type(exc).__name__)

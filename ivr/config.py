@@ -98,7 +98,7 @@ def parse_duration(text: str) -> int | None:
     number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
     try:
         seconds = int(float(number) * unit)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: '1e400' is infinite
         raise ValueError(f"{text!r} is not a duration: write e.g. 30s, 15m, 24h, 7d or permanent") from None
     if seconds <= 0:
         raise ValueError(f"{text!r} must be longer than zero seconds")

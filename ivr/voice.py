@@ -9,13 +9,13 @@ import time
 from datetime import datetime
 
 import redis
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from blocklist import keys
 from blocklist.calls import Calls, valid_sid
 from blocklist.numbers import WITHHELD, normalize
-from blocklist.rules import now_ms
+from blocklist.rules import clean_text, now_ms
 from ivr import media, urls
 from ivr.extensions import resources
 from ivr.security import twilio_webhook
@@ -128,11 +128,14 @@ def incoming() -> Response:
         line = normalize(to_raw, res.settings.default_region) if to_raw else "unknown"
     except ValueError:
         line = "unknown"
+    if line == WITHHELD:  # a withheld form in To names none of our lines: never key a line on it
+        line = "unknown"
     country = (request.form.get("FromCountry") or "").strip().upper()
     languages = (res.settings.line_languages.get(line, ""), res.settings.country_languages.get(country, ""),
                  res.settings.default_language)
     lang = next(choice for choice in (*languages, "en") if choice in media.LANGUAGES)  # until Redis says more
-    extra = {name: request.form.get(name, "") for name in TWILIO_FIELDS if request.form.get(name)}
+    form = request.form  # one proxy lookup, not two per field
+    extra = {name: value for name in TWILIO_FIELDS if (value := form.get(name, ""))}
     if number == WITHHELD and raw_from:
         extra["from_raw"] = raw_from
     closed = not res.settings.line_hours(line, "open").is_open(datetime.now(res.settings.tz()))
@@ -151,9 +154,18 @@ def incoming() -> Response:
         return twiml(treatment_twiml(decision.treatment, lang))
     if closed:
         return overflow_menu("closed", lang)
-    r = VoiceResponse()
-    enqueue_for_agents(r, lang)
-    return twiml(r)
+    return Response(agents_queue_twiml(lang), mimetype="text/xml")
+
+
+def agents_queue_twiml(lang: str) -> str:
+    """<Enqueue> into the agents' queue: the same for every call in `lang`, so built once per app."""
+    cache: dict[str, str] = current_app.extensions.setdefault("ivr.agents_twiml", {})
+    text = cache.get(lang)
+    if text is None:
+        r = VoiceResponse()
+        enqueue_for_agents(r, lang)
+        text = cache[lang] = str(r)
+    return text
 
 
 @bp.route("/fallback", methods=["GET", "POST"])
@@ -424,7 +436,7 @@ def callback_answer() -> Response:
     from workers.callbacks import attempt_ended
 
     cb_id = request.args.get("cb", "")
-    answered_by = request.form.get("AnsweredBy", "unknown")
+    answered_by = clean_text(request.form.get("AnsweredBy"), 40) or "unknown"  # stored: Twilio's words only
     r = VoiceResponse()
     sid = caller_sid()
     if not cb_id.startswith("cb-") or not resources().store.exists(keys.callback(cb_id)):

@@ -35,6 +35,7 @@ import redis
 
 from blocklist import keys
 from blocklist.numbers import WITHHELD, mask, normalize
+from blocklist.rules import clean_text
 from workers import report_keys as rk
 
 log = logging.getLogger("ivr.reports")
@@ -899,7 +900,8 @@ def erase_number(r: Store, raw_number: str, *, by: str, reason: str, settings: R
     """Erase one number from the events and the reports (audited); the retained window is then rebuilt."""
     rs = settings or ReportSettings.from_env()
     number = _number(raw_number, rs)
-    by, reason = _clean(by, 200), _clean(reason, 500)
+    # The audit record keeps printable text only (no control, bidi or unassigned characters).
+    by, reason = _clean(clean_text(by, 200), 200), _clean(clean_text(reason, 500), 500)
     if not by or not reason:
         raise ValueError("an erasure needs --by (who asked for it) and --reason (e.g. the request reference)")
     clock = Clock(rs.tz)
@@ -1098,8 +1100,8 @@ class Query:
         """Validate user input: dates YYYY-MM-DD (default: the last 30 days), a line as a phone number."""
         rs = settings or ReportSettings.from_env()
         today = Clock(rs.tz).today(now_ms)
-        end_d = _parse_day(end, "to") if end else today
-        start_d = _parse_day(start, "from") if start else end_d - timedelta(days=29)
+        end_d = _in_range(_parse_day(end, "to"), "to") if end else today
+        start_d = _in_range(_parse_day(start, "from"), "from") if start else end_d - timedelta(days=29)
         if start_d > end_d:
             raise ValueError(f"from {start_d} is after to {end_d}: swap them")
         if (end_d - start_d).days > 3660:
@@ -1119,6 +1121,16 @@ class Query:
 
     def show(self, number: str) -> str:
         return mask(number) if self.mask else number
+
+
+# Events carry epoch milliseconds; the top leaves the date arithmetic room to step past `to`.
+REPORT_DAYS = (date(1970, 1, 1), date(9998, 12, 31))
+
+
+def _in_range(day: date, name: str) -> date:
+    if not REPORT_DAYS[0] <= day <= REPORT_DAYS[1]:
+        raise ValueError(f"{name}={day} is out of range: reports cover {REPORT_DAYS[0]} to {REPORT_DAYS[1]}")
+    return day
 
 
 def _parse_day(value: str | date, name: str) -> date:

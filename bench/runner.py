@@ -1,0 +1,283 @@
+"""The web part of the bench: load the data, start the servers, run interleaved wrk runs, measure memory."""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from twilio.request_validator import RequestValidator
+
+from bench import data, load, probes, servers
+from ivr.embedded import EmbeddedRedis
+
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
+API_TOKEN = "bench-api-token"
+BASELINE_MEMBERS = 10
+
+
+@dataclass
+class Options:
+    """Sizes and durations of one bench run."""
+
+    quick: bool = False
+    seconds: float = 8.0
+    reps: int = 5
+    entries: int = 1_000_000
+    prefixes: int = 10_000
+    small_entries: int = 10
+    events: int = 1_000_000
+    warmup_seconds: float = 2.0
+    note: str = ""
+
+    @classmethod
+    def make(cls, quick: bool, **overrides: Any) -> Options:
+        base = cls(quick=True, seconds=3.0, reps=3, entries=100_000, events=200_000, warmup_seconds=1.0) if quick \
+            else cls()
+        for name, value in overrides.items():
+            if value is not None:
+                setattr(base, name, value)
+        return base
+
+    @property
+    def set_size(self) -> int:
+        """Distinct incoming calls per request file: more than the fastest target sends in one run."""
+        return int(self.seconds * 6000) + 2000
+
+
+@dataclass
+class Target:
+    """One endpoint under load: a web server, the Redis it uses, its requests and how to reuse them."""
+
+    key: str
+    label: str
+    web: servers.Web
+    redis_server: EmbeddedRedis
+    requests: Callable[[], Path]
+    reset: Callable[[], None] = lambda: None
+    stateless: bool = False  # replaying the same request is as costly as a fresh one
+
+    @functools.cached_property
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.redis_server.port, decode_responses=True)
+
+
+@dataclass
+class WebBench:
+    options: Options
+    folder: Path
+    log: Callable[[str], None]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    webs: list[servers.Web] = field(default_factory=list)
+    redises: list[EmbeddedRedis] = field(default_factory=list)
+
+    # ---- set-up ------------------------------------------------------------------------------------------
+    def start_redis(self, name: str) -> tuple[EmbeddedRedis, redis.Redis]:
+        server = servers.start_redis(self.folder / name)
+        self.redises.append(server)
+        return server, redis.Redis(port=server.port, decode_responses=True)
+
+    def start_web(self, name: str, app: str, env: dict[str, str], port: int = 0) -> servers.Web:
+        web = servers.Web(name, app, env, self.folder, servers.web_workers(), port=port).start()
+        self.webs.append(web)
+        return web
+
+    def load_lists(self, big: redis.Redis, small: redis.Redis, plan: data.NumberPlan) -> tuple[set[int], list[str]]:
+        """1M (or --entries) numbers + prefix rules on `big`, a 10-entry list on `small`; memory per entry."""
+        o = self.options
+        ruled = set(plan.prefix_exchanges(o.prefixes))
+        settle(big)
+        before = data.memory(big)["used_memory"]
+        started = time.monotonic()
+        self.log(f"loading {o.entries:,} blocklist entries (the CSV import's write set, pipelined)...")
+        data.load_blocklist(big, plan.blocked_numbers(o.entries, ruled))
+        load_s = time.monotonic() - started
+        settle(big)
+        after_numbers = data.memory(big)["used_memory"]
+        data.load_prefixes(big, (plan.exchange(x) for x in sorted(ruled)))
+        settle(big)
+        after_prefixes = data.memory(big)["used_memory"]
+        sample = list(plan.blocked_numbers(2000, ruled))
+        self.facts["blocklist_memory"] = {
+            "entries": o.entries,
+            "prefix_rules": o.prefixes,
+            "load_seconds": round(load_s, 1),
+            "bytes_per_entry_total": round((after_numbers - before) / o.entries, 1),
+            "bytes_per_entry_screen": round(mean_usage(big, [data.keys.block("*", n) for n in sample])
+                                            + usage(big, data.keys.BLOCK_INDEX) / o.entries, 1),
+            "bytes_block_hash": round(mean_usage(big, [data.keys.block("*", n) for n in sample]), 1),
+            "bytes_index_member": round(usage(big, data.keys.BLOCK_INDEX) / o.entries, 1),
+            "bytes_history": round(mean_usage(big, [data.keys.history(n) for n in sample]), 1),
+            "bytes_event_and_audit": round((usage(big, data.keys.EVENTS) + usage(big, data.keys.AUDIT)) / o.entries, 1),
+            "bytes_per_prefix_rule": round((after_prefixes - after_numbers) / max(1, o.prefixes), 1),
+            "used_memory_mb": round(after_prefixes / 2**20, 1),
+        }
+        small_ruled = set(sorted(ruled)[: o.small_entries])
+        data.load_blocklist(small, plan.blocked_numbers(o.small_entries, ruled))
+        data.load_prefixes(small, (plan.exchange(x) for x in sorted(small_ruled)))
+        settle(small)
+        return ruled, sample
+
+    # ---- the run -----------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        o = self.options
+        plan = data.NumberPlan.build()
+        big_server, big = self.start_redis("redis-1m")
+        small_server, small = self.start_redis("redis-10")
+        ruled, blocked_sample = self.load_lists(big, small, plan)
+        big.sadd("bench:baseline:blocked", *blocked_sample[:BASELINE_MEMBERS])
+
+        port = servers.free_port()
+        base_url = f"http://127.0.0.1:{port}"  # the public URL every target validates signatures against
+        env = {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_ACCOUNT_SID": data.ACCOUNT_SID, "PUBLIC_BASE_URL": base_url,
+               "IVR_API_TOKEN": API_TOKEN, "IVR_DATA_DIR": str(self.folder / "var"),
+               "TWILIO_API_BASE_URL": "http://127.0.0.1:9"}  # no REST call may leave the machine
+        self.log(f"starting gunicorn x3 ({servers.web_workers()} workers, 4 threads each, as `ivr serve`)...")
+        product_1m = self.start_web("product-1m", "ivr:create_app()", {**env, "REDIS_URL": big_server.url}, port)
+        product_10 = self.start_web("product-10", "ivr:create_app()", {**env, "REDIS_URL": small_server.url})
+        baseline = self.start_web("baseline", "bench.baseline_app:create_app()", {**env, "REDIS_URL": big_server.url})
+
+        validator = RequestValidator(AUTH_TOKEN)
+        per_flag_run = int(o.seconds * 2500)
+        # One pool, split: no caller is both a flag target (then blocked) and an incoming caller.
+        pool = plan.callers(o.set_size + (o.reps * 2 + 1) * per_flag_run + 10, ruled, salt=1)
+        incoming = data.incoming_set(self.folder, "incoming", validator, base_url, pool[: o.set_size])
+        isolation = data.isolation_wait_set(self.folder, validator, base_url)
+        spare = iter(pool[o.set_size:])
+        flag_runs = [0]
+
+        def flag_file() -> Path:
+            flag_runs[0] += 1
+            sids = data.screened_calls(big, [next(spare) for _ in range(per_flag_run)])
+            return data.flag_set(self.folder, f"flag-{flag_runs[0]}", API_TOKEN, sids)
+
+        targets = {
+            "baseline": Target("baseline", "baseline (signature + SISMEMBER + fixed TwiML)", baseline, big_server,
+                               lambda: incoming.file, stateless=True),
+            "incoming_1m": Target("incoming_1m", f"/voice/incoming, {o.entries:,} numbers + {o.prefixes:,} prefixes",
+                                  product_1m, big_server, lambda: incoming.file, lambda: incoming.reset(big)),
+            "incoming_10": Target("incoming_10", f"/voice/incoming, {o.small_entries} numbers", product_10,
+                                  small_server, lambda: incoming.file, lambda: incoming.reset(small)),
+            "flag": Target("flag", "POST /api/calls/<sid>/flag (desk flag, live call)", product_1m, big_server,
+                           flag_file),
+            "isolation": Target("isolation", "/voice/isolation/wait (isolation TwiML)", product_1m, big_server,
+                                lambda: isolation, stateless=True),
+        }
+        self.check(targets, validator, base_url, [next(spare), next(spare)], blocked_sample)
+        for t in targets.values():
+            self.log(f"warm-up {t.key}")
+            load.run(t.key, t.web.url, t.requests(), 32, o.warmup_seconds)
+            t.reset()
+
+        groups = [
+            ("screen", 2, ["baseline", "incoming_1m", "incoming_10"]),
+            ("screen", 32, ["baseline", "incoming_1m", "incoming_10"]),
+            ("flag+isolation", 2, ["baseline", "flag", "isolation"]),
+            ("flag+isolation", 32, ["baseline", "flag", "isolation"]),
+        ]
+        for group, conns, keys_ in groups:
+            self.interleave(group, conns, [targets[k] for k in keys_])
+        self.facts["web_memory"] = {
+            "product": product_1m.worker_memory(),
+            "product_10": product_10.worker_memory(),
+            "baseline": baseline.worker_memory(),
+        }
+        self.facts["redis_version"] = big.info("server")["redis_version"]
+        return {"runs": self.runs, "facts": self.facts}
+
+    def interleave(self, group: str, conns: int, targets: list[Target]) -> None:
+        """reps x (baseline, product...), rotating the order each rep; a ratio pairs runs of one rep."""
+        o = self.options
+        for rep in range(o.reps):
+            shift = rep % len(targets)
+            for t in targets[shift:] + targets[:shift]:
+                requests = t.requests()
+                r = t.client
+                reads = probes.reads(r)
+                meter = probes.CpuMeter([t.web.process.pid, *t.web.worker_pids()] if t.web.process else [],
+                                        [t.redis_server.process.pid] if t.redis_server.process else []).start()
+                result = load.run(t.key, t.web.url, requests, conns, o.seconds)
+                cpu = meter.stop(result.requests)
+                trips = (probes.reads(r) - reads - 1) / max(1, result.requests)
+                t.reset()
+                row = {**result.to_dict(), "group": group, "rep": rep, "label": t.label, **cpu,
+                       "redis_round_trips": round(trips, 2), "wrapped": bool(result.wraps) and not t.stateless}
+                self.runs.append(row)
+                self.log(f"  {group:15} c={conns:<3} rep {rep + 1}/{o.reps} {t.key:12} {result.rps:8.1f} req/s  "
+                         f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}  "
+                         f"cpu/req web {cpu['web_ms']:.2f} redis {cpu['redis_ms']:.2f} wrk {cpu['load_ms']:.2f} ms  "
+                         f"round trips {trips:.2f}{'  WRAPPED' if row['wrapped'] else ''}")
+
+    # ---- correctness before speed --------------------------------------------------------------------------
+    def check(self, targets: dict[str, Target], validator: RequestValidator, base_url: str, callers: list[str],
+              blocked_sample: list[str]) -> None:
+        """Every target answers what it should before it is timed: a fast wrong answer is no result."""
+        import random
+
+        rng = random.Random("check")
+        caller = callers[0]
+
+        def incoming_line(number: str) -> str:
+            return data.signed(validator, base_url, "/voice/incoming",
+                               data.incoming_params(data.call_sid(), number, rng)).render()
+
+        expectations = [
+            ("baseline", incoming_line(caller), 200, "<Enqueue"),
+            ("incoming_1m", incoming_line(caller), 200, "<Enqueue"),
+            ("incoming_1m", incoming_line(blocked_sample[0]), 200, "<Reject"),
+            ("incoming_10", incoming_line(caller), 200, "<Enqueue"),
+            ("isolation", targets["isolation"].requests().read_text().split("\n", 1)[0], 200, "<Leave"),
+        ]
+        bad = data.signed(validator, base_url, "/voice/incoming", data.incoming_params(data.call_sid(), caller, rng))
+        bad_line = data.RequestLine(bad.path, bad.header, "x" + bad.value[1:], bad.content_type, bad.body).render()
+        expectations.append(("incoming_1m", bad_line, 403, "Forbidden"))
+        flag_sid = data.screened_calls(targets["flag"].client, callers[1:2])[0]
+        flag_file = data.flag_set(self.folder, "flag-check", API_TOKEN, [flag_sid])
+        expectations.append(("flag", flag_file.read_text().strip(), 202, '"flagged"'))
+        for key, line, status, needle in expectations:
+            got_status, _ctype, body = probes.send(targets[key].web.url, line)
+            if got_status != status or needle not in body:
+                tail = "\n".join(targets[key].web.log.read_text(errors="replace").splitlines()[-25:])
+                raise RuntimeError(f"{key}: expected {status} with {needle!r}, got {got_status}: {body[:300]}\n"
+                                   f"--- end of {targets[key].web.log}:\n{tail}")
+        self.log("checked: every target answers correctly (allowed, blocked, forged signature, flag, isolation)")
+
+    def stop(self) -> None:
+        for web in self.webs:
+            web.stop()
+        for server in self.redises:
+            server.stop()
+
+
+def settle(r: redis.Redis, timeout: float = 600) -> None:
+    """Rewrite the AOF and wait until Redis is quiet, so memory readings and runs see no background work."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = r.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("rdb_bgsave_in_progress"):
+            break
+        time.sleep(0.5)
+    r.bgrewriteaof()
+    time.sleep(0.5)
+    while time.monotonic() < deadline:
+        info = r.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return
+        time.sleep(0.5)
+
+
+def usage(r: redis.Redis, key: str) -> int:
+    return int(r.memory_usage(key, samples=0) or 0)
+
+
+def mean_usage(r: redis.Redis, keys_: list[str]) -> float:
+    pipe = r.pipeline(transaction=False)
+    for key in keys_:
+        pipe.memory_usage(key, samples=0)
+    return statistics.fmean(int(v or 0) for v in pipe.execute())

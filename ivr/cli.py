@@ -63,9 +63,14 @@ class Supervisor:
         self.procs[name] = subprocess.Popen(self.specs[name], env=self.env)
 
     def run(self) -> int:
+        def request_stop(*_: object) -> None:
+            self.stopping = True
+
+        # Installed explicitly: a shell's background job inherits SIGINT as ignored.
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
         for name in self.specs:
             self.start(name)
-        signal.signal(signal.SIGTERM, lambda *_: self._stop())
         try:
             while not self.stopping:
                 time.sleep(0.5)
@@ -128,7 +133,8 @@ def twilio_urls(settings: Settings) -> str:
         f"  Primary handler fails (HTTP POST):      {b}/voice/fallback",
         f"  Call status changes (HTTP POST):        {b}/voice/status",
         "Agents' phones / softphone TwiML App (Voice URL, HTTP POST):",
-        f"  {b}/agent/connect",
+        f"  {b}/agent/connect        (supervisors: {b}/supervisor/connect)",
+        f"The desk: {b}/desk/  (first admin: `./dev ivr users create-admin NAME`)",
     ])
 
 
@@ -159,7 +165,8 @@ def serve(no_worker: bool, no_cron: bool) -> None:
         sup.add("cron", [sys.executable, "-m", "ivr.cli", "cron"])
     click.echo(f"web on http://{bind} ({web_workers(settings)} workers); public base {settings.base_url}")
     click.echo(twilio_urls(settings))
-    click.echo("Try it without Twilio: in another terminal, `ivr blocklist check +14155550123 --line +18005551212`.")
+    click.echo("Try it without Twilio: `./dev ivr simulate --setup` prints how to play a day of calls against this "
+               "service; `./dev ivr blocklist check +14155550123 --line +18005551212` asks the screen.")
     click.echo("Stop with Ctrl-C.")
     if settings.twilio_account_sid and settings.twilio_auth_token:
         _enqueue_startup_jobs(env["REDIS_URL"])

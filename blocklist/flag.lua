@@ -1,11 +1,13 @@
 -- Flag one call as harassment: once per CallSid, climb the sanction ladder, block, log. Atomic.
 --
 -- KEYS: 1 flag-once key, 2 global block hash, 3 history list, 4 strikes hash, 5 events stream,
---       6 call hash, 7 block index zset
+--       6 call hash, 7 block index zset, 8 settings hash (a manager's sanction_ladder overrides ARGV 8)
 -- ARGV: 1 number|anonymous, 2 now ms, 3 via (key|desk|api), 4 agent, 5 reason, 6 note, 7 CallSid,
 --       8 ladder (comma separated seconds, 'p' = permanent), 9 line, 10 flag-once ttl s,
 --       then name/value pairs added to the event (geography, phonenumbers facts).
 local number, now, via, agent, reason, note, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local ladder_spec = (KEYS[8] and redis.call('HGET', KEYS[8], 'sanction_ladder')) or ARGV[8]
+if not ladder_spec or ladder_spec == '' then ladder_spec = ARGV[8] end
 
 if not redis.call('SET', KEYS[1], via, 'NX', 'EX', tonumber(ARGV[10])) then
   return {'duplicate', redis.call('GET', KEYS[1]) or '', '', '0'}
@@ -29,7 +31,7 @@ if number ~= 'anonymous' then
   else
     step = redis.call('HINCRBY', KEYS[4], number, 1)
     local ladder = {}
-    for part in string.gmatch(ARGV[8], '[^,]+') do ladder[#ladder + 1] = part end
+    for part in string.gmatch(ladder_spec, '[^,]+') do ladder[#ladder + 1] = part end
     local rung = ladder[math.min(step, #ladder)]
     local treatment = current[3] or ''
     local permanent = rung == 'p' or existing_ttl == -1

@@ -29,6 +29,7 @@ MAX_FIELD = 200  # caller-controlled text is cut to this length before it is sto
 # A block's end must be a time Redis can expire at and an export can write (9999-12-31T23:59:59.999Z).
 MAX_UNTIL_MS = 253402300799999
 LINE_SETTINGS = ("blocked_treatment", "withheld_policy", "burst_calls", "burst_minutes", "burst_action", "language")
+GLOBAL_SETTINGS = ("sanction_ladder", "breather_seconds")  # for all lines only (scope '*')
 WATCH_RETRIES = 5
 # Inside, a caller is E.164 or WITHHELD: the last guard before anything is keyed on it.
 _INSIDE_NUMBER = re.compile(r"^(?:\+[1-9][0-9]{1,14}|anonymous)$")
@@ -265,7 +266,7 @@ class Blocklist:
         self._inside(number)
         if not call_sid:
             raise ValueError("a flag names the call it is about: pass its CallSid")
-        ladder = ",".join("p" if step is None else str(int(step)) for step in self.policy.ladder)
+        ladder = ladder_text(self.policy.ladder)
         region, kind, carrier_name = describe(number)
         fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
         args: list[Any] = [
@@ -277,7 +278,7 @@ class Blocklist:
         pipe = ack_pipeline(self.r, self.wait_replicas, self.wait_timeout_ms, transaction=False)
         self._flag(
             keys=[keys.flag_once(call_sid), keys.block(keys.GLOBAL, number), keys.history(number), keys.STRIKES,
-                  keys.EVENTS, keys.call(call_sid), keys.BLOCK_INDEX],
+                  keys.EVENTS, keys.call(call_sid), keys.BLOCK_INDEX, keys.SETTINGS],
             args=args,
             client=pipe,
         )
@@ -642,8 +643,13 @@ class Blocklist:
     # ---- policy set by managers ----------------------------------------------------------------
     def set_line_setting(self, line: str, name: str, value: str, *, by: str, role: str = "manager") -> None:
         """Override one setting for one line (or globally with line '*')."""
-        validate_line_setting(name, value)
         scope_ = self._scope(line, self.default_region)
+        if name in GLOBAL_SETTINGS:
+            if scope_ != keys.GLOBAL:
+                raise ValueError(f"{name} applies to all lines: set it with line '*'")
+            value = normalize_global_setting(name, value)
+        else:
+            validate_line_setting(name, value)
         key = keys.SETTINGS if scope_ == keys.GLOBAL else keys.line(scope_)
         pipe = self._pipeline()
         if value == "":
@@ -672,7 +678,11 @@ class Blocklist:
         defaults = {"blocked_treatment": p.blocked_treatment, "withheld_policy": p.withheld_policy,
                     "burst_calls": str(p.burst_calls), "burst_minutes": str(p.burst_minutes),
                     "burst_action": p.burst_action, "language": ""}
-        return {name: line_cfg.get(name) or global_cfg.get(name) or defaults[name] for name in LINE_SETTINGS}
+        found = {name: line_cfg.get(name) or global_cfg.get(name) or defaults[name] for name in LINE_SETTINGS}
+        if scope_ == keys.GLOBAL:
+            found["sanction_ladder"] = global_cfg.get("sanction_ladder") or ladder_text(p.ladder)
+            found["breather_seconds"] = global_cfg.get("breather_seconds") or ""
+        return found
 
     def review_list(self, count: int = 100) -> list[dict[str, Any]]:
         members = self.r.zrevrange(keys.REVIEW, 0, count - 1)
@@ -691,6 +701,33 @@ def _check_until(until: int | None) -> None:
     """ValueError for an end time past the year 9999 (PEXPIREAT would refuse it after the other writes ran)."""
     if until is not None and until > MAX_UNTIL_MS:
         raise ValueError("the block would last past the year 9999; make it permanent instead")
+
+
+def ladder_text(ladder: tuple[int | None, ...]) -> str:
+    """The sanction ladder as stored and read by flag.lua: seconds per step, 'p' for permanent."""
+    return ",".join("p" if step is None else str(int(step)) for step in ladder)
+
+
+def normalize_global_setting(name: str, value: str) -> str:
+    """ValueError naming the fix, else the value as stored ('' removes the override)."""
+    value = value.strip()
+    if value == "":
+        return ""
+    if name == "sanction_ladder":
+        from ivr.config import parse_duration
+
+        steps = [part.strip() for part in value.split(",") if part.strip()]
+        if not steps or len(steps) > 10:
+            raise ValueError("sanction_ladder: write 1 to 10 block lengths, e.g. 24h,7d,permanent")
+        try:
+            return ladder_text(tuple(None if s == "p" else parse_duration(s) for s in steps))
+        except ValueError as exc:
+            raise ValueError(f"sanction_ladder: {exc}") from None
+    if name == "breather_seconds":
+        if not value.isdigit() or not 1 <= int(value) <= 600:
+            raise ValueError("breather_seconds must be a whole number of seconds from 1 to 600")
+        return value
+    raise ValueError(f"unknown setting {name!r}")
 
 
 def validate_line_setting(name: str, value: str) -> None:

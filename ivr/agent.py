@@ -9,6 +9,7 @@ import redis
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from blocklist import keys
 from blocklist.calls import Calls, is_gone, valid_sid
 from blocklist.numbers import WITHHELD, normalize
 from blocklist.rules import now_ms
@@ -164,8 +165,18 @@ def after_dial() -> Response:
 def breather(r: VoiceResponse, role: str = "agent") -> Response:
     """A short pause for the agent after a harassing call, then the next caller."""
     media.play(r, "agent_breather", agent_lang())
-    next_caller(r, pause=max(1, resources().settings.breather_seconds), role=role)
+    next_caller(r, pause=breather_seconds(), role=role)
     return twiml(r)
+
+
+def breather_seconds() -> int:
+    """The breather after a flag: the managers' desk setting, else IVR_BREATHER_SECONDS."""
+    res = resources()
+    try:
+        override = res.fast.hget(keys.SETTINGS, "breather_seconds")
+    except REDIS_ERRORS:
+        override = None
+    return max(1, int(override) if override and str(override).isdigit() else res.settings.breather_seconds)
 
 
 def back_to_caller(r: VoiceResponse, caller: str) -> Response:

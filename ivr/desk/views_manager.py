@@ -364,8 +364,9 @@ def withheld() -> Any:
 
 
 # ---- settings ---------------------------------------------------------------------------------------------------
-def _setting_names() -> tuple[str, ...]:
-    return tuple(rules_mod.LINE_SETTINGS)
+def _setting_names(scope: str = "") -> tuple[str, ...]:
+    extra = tuple(rules_mod.GLOBAL_SETTINGS) if scope == keys.GLOBAL else ()
+    return tuple(rules_mod.LINE_SETTINGS) + extra
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -383,13 +384,16 @@ def settings() -> Any:
         flash(f"{exc}.", "error")
         scope, status = keys.GLOBAL, 400
     if request.method == "POST" and status == 200:
-        names = _setting_names()
+        names = _setting_names(scope)
         changes = {n: clean_text(request.form.get(n, ""), 64).strip() for n in names if n in request.form}
         current = bl.line_settings(scope)
-        changes = {n: v for n, v in changes.items() if v != current.get(n, "")}
         try:
-            for name, value in changes.items():  # all checked before any is written
-                rules_mod.validate_line_setting(name, value)
+            for name, value in list(changes.items()):  # all checked before any is written
+                if name in rules_mod.GLOBAL_SETTINGS:
+                    changes[name] = rules_mod.normalize_global_setting(name, value)
+                else:
+                    rules_mod.validate_line_setting(name, value)
+            changes = {n: v for n, v in changes.items() if v != current.get(n, "")}
             for name, value in changes.items():
                 bl.set_line_setting(scope, name, value, by=me.username, role=me.role)
         except ValueError as exc:
@@ -402,9 +406,14 @@ def settings() -> Any:
     lines = sorted(set(res.store.smembers("ivr:agg:lines")) | set(res.settings.line_languages))
     s = res.settings
     ladder = ", ".join("permanent" if step is None else _duration_text(step) for step in bl.policy.ladder)
-    return render_template("desk/settings.html", scope=scope, names=_setting_names(), labels=SETTING_LABELS,
-                           choices=SETTING_CHOICES, overrides=bl.line_settings(scope),
-                           effective=bl.effective_settings(scope), lines=lines, ladder=ladder,
+    overrides, effective = bl.line_settings(scope), bl.effective_settings(scope)
+    for shown in (overrides, effective):  # the ladder is stored as seconds; shown as a manager writes it
+        if shown.get("sanction_ladder"):
+            shown["sanction_ladder"] = ",".join("permanent" if step == "p" else _duration_text(int(step))
+                                                for step in shown["sanction_ladder"].split(","))
+    return render_template("desk/settings.html", scope=scope, names=_setting_names(scope), labels=SETTING_LABELS,
+                           choices=SETTING_CHOICES, overrides=overrides,
+                           effective=effective, lines=lines, ladder=ladder,
                            breather=s.breather_seconds, default_language=s.default_language, recent=_audit(actions={"setting"}, count=20)), status
 
 

@@ -460,6 +460,30 @@ class Blocklist:
 
         return bool(self._watched(key, work))
 
+    def erase(self, raw_number: str) -> dict[str, int]:
+        """Remove a number's blocklist memory (history, strikes, blocks and allow entries in every scope,
+        review entries): the blocklist half of an audited erasure (the caller audits it)."""
+        number = self._identity(raw_number)
+        blocks = [m for m in self._index_members_for(number)]
+        allows = [m for m in self.r.hscan_iter(keys.ALLOW, match=f"*|{number}")]
+        reviews = [m for m, _s in self.r.zscan_iter(keys.REVIEW, match=f"*|{number}")]
+        pipe = self._pipeline()
+        pipe.delete(keys.history(number))
+        pipe.hdel(keys.STRIKES, number)
+        for member in blocks:
+            scope_ = member.split("|", 1)[0]
+            pipe.delete(keys.block(scope_, number))
+            pipe.zrem(keys.BLOCK_INDEX, member)
+        for member, _meta in allows:
+            pipe.hdel(keys.ALLOW, member)
+            pipe.zrem(keys.ALLOW_INDEX, member)
+        for member in reviews:
+            pipe.zrem(keys.REVIEW, member)
+            pipe.hdel(keys.REVIEW_INFO, member)
+        results = pipe.execute()
+        return {"history_entries": 1 if results[0] else 0, "blocks": sum(1 for m in blocks), "allow": len(allows),
+                "review": len(reviews)}
+
     def strikes(self, raw_number: str) -> int:
         return int(self.r.hget(keys.STRIKES, self._identity(raw_number)) or 0)
 

@@ -612,3 +612,21 @@ def test_settings_validation() -> None:
         reports.Query.build(start="yesterday", settings=rs)
     assert reports.split_range(date(2024, 12, 30), date(2026, 2, 2)) == [
         "2024-12-30", "2024-12-31", "2025", "2026-01", "2026-02-01", "2026-02-02"]
+
+
+def test_erasure_also_removes_the_blocklist_memory_of_the_number(redis_conn: redis.Redis) -> None:
+    from blocklist.rules import Blocklist
+
+    target, other = "+14155550177", "+14155550188"
+    bl = Blocklist(redis_conn)
+    for number in (target, other):
+        bl.flag(number, call_sid=f"CA{number[-4:]}" + "0" * 28, line="+18005551212", via="key", agent="a1")
+    bl.block(target, by="m", reason="range", scope="+18005551212")
+    bl.allow(target, by="m", reason="vip once", scope="+18005550000")
+    assert bl.history(target)
+    result = reports.erase_number(redis_conn, target, by="dpo", reason="request 7", settings=settings())
+    assert result["blocklist"]["blocks"] >= 2
+    assert not redis_conn.exists(keys.history(target)) and redis_conn.hget(keys.STRIKES, target) is None
+    assert bl.entries(target) == [] and bl.allow_entries(target) == []
+    assert target not in str(redis_conn.zrange(keys.BLOCK_INDEX, 0, -1))
+    assert bl.history(other) and bl.entries(other)  # nobody else's memory is touched

@@ -941,9 +941,13 @@ def erase_number(r: Store, raw_number: str, *, by: str, reason: str, settings: R
     else:
         raise RuntimeError("the erasure could not commit: the report state kept changing; run it again")
     log.info("erased %s: %d events", mask(number), len(ids))
+    # The blocklist's memory of the number goes with it (kept "until an audited erasure"): this is it.
+    from blocklist.rules import Blocklist
+
+    blocklist = Blocklist(r, default_region=rs.default_region).erase(number) if number != WITHHELD else {}
     rebuilt = rebuild(r, progress=progress, settings=rs) if rebuild_after else None
     return {"number": mask(number), "events_deleted": len(ids), "buckets_corrected": len(hits),
-            "rebuild": rebuilt}
+            "blocklist": blocklist, "rebuild": rebuilt}
 
 
 def _number_hits(r: Store, number: str, state: dict[str, str]) -> list[tuple[str, str, float]]:

@@ -12,46 +12,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
-import redis
 
 from blocklist import csvio, dryrun, keys
 from blocklist.rules import TREATMENTS, Blocklist, Decision, Entry, for_settings
 from blocklist.store import connect
+from ivr.cli_common import CliError, _Group
 from ivr.config import Settings, parse_duration
 
 NO_REDIS = ("REDIS_URL is not set: run `ivr serve` first and copy the REDIS_URL it prints, or set REDIS_URL")
 PROGRESS_FROM = 1000  # rows; smaller files import too fast for a progress bar to help
 
-
-class CliError(click.ClickException):
-    """One line on stderr, exit status 2."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class _Group(click.Group):
-    """A group that turns every failure below it into a CliError line instead of a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise CliError(f"cannot reach Redis ({exc}); is `ivr serve` running, and is REDIS_URL right?") from None
-        except redis.exceptions.RedisError as exc:
-            raise CliError(f"Redis refused the command: {exc}") from None
-        except (KeyError, IndexError) as exc:  # a bug, not a user's mistake: say so, still in one line
-            raise CliError(f"unexpected {type(exc).__name__}: {exc}; please report it") from None
-        except (ValueError, LookupError, RuntimeError) as exc:
-            raise CliError(str(exc)) from None
-        except OSError as exc:
-            raise CliError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
-        except Exception as exc:
-            raise CliError(f"unexpected {type(exc).__name__}: {exc}; please report it") from None
 
 
 def _bl() -> Blocklist:

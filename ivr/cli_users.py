@@ -8,31 +8,11 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Any
 
 import click
-import redis
 
+from ivr.cli_common import CliError, _Group
 from ivr.desk.users import ROLES, Users
-
-
-class CliError(click.ClickException):
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise CliError(f"cannot reach Redis ({exc}); is `ivr serve` running, and is REDIS_URL right?") from None
-        except (ValueError, LookupError, RuntimeError) as exc:
-            raise CliError(str(exc)) from None
 
 
 def _users() -> Users:

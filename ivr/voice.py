@@ -244,11 +244,8 @@ def queue_exit() -> Response:
         return bad_request("CallSid missing or malformed")
     lang = lang_arg()
     result = request.form.get("QueueResult", "")
-    if result == "bridged":
-        # The bridge ended: the agent pressed `*` (or hung up). Park the caller; the agent decides.
-        r = VoiceResponse()
-        park_in_private_hold(r, sid, lang)
-        return twiml(r)
+    if (parked := after_bridge_or_hangup(sid, result, lang)) is not None:
+        return parked
     if result == "leave":
         reason = "long_wait"
         try:
@@ -262,9 +259,19 @@ def queue_exit() -> Response:
         resources().count(f"queue_{result}")
         log.error("agents' queue answered %s for %s", result, sid)
         return goodbye("service_unavailable", lang)
+    return empty()  # hangup, redirected, redirected-from-bridged: the call is elsewhere now
+
+
+def after_bridge_or_hangup(sid: str, result: str, lang: str) -> Response | None:
+    """What every queue's Enqueue action does first: after a bridge (the agent pressed `*`, or hung up)
+    park the caller in its private hold for the agent's decision; note a hang-up for the agent side."""
+    if result == "bridged":
+        r = VoiceResponse()
+        park_in_private_hold(r, sid, lang)
+        return twiml(r)
     if result == "hangup":
         mark_hung_up(sid)
-    return empty()  # hangup, redirected, redirected-from-bridged: the call is elsewhere now
+    return None
 
 
 def mark_hung_up(sid: str) -> None:
@@ -341,12 +348,8 @@ def held_exit() -> Response:
         return bad_request("CallSid missing or malformed")
     lang = lang_arg()
     result = request.form.get("QueueResult", "")
-    if result == "bridged":
-        r = VoiceResponse()
-        park_in_private_hold(r, sid, lang)  # `*` again on the re-bridged call
-        return twiml(r)
-    if result == "hangup":
-        mark_hung_up(sid)
+    if (parked := after_bridge_or_hangup(sid, result, lang)) is not None:
+        return parked  # `*` again on the re-bridged call
     if result != "leave":
         return empty()
     try:

@@ -71,6 +71,11 @@ def _by(body: dict[str, Any]) -> str:
     return clean_text(_text(body, "by") or request.args.get("by", "") or "api")
 
 
+def _import_by() -> str:
+    """Who imports a CSV: as _by(), with `by` from the query or the multipart form."""
+    return _by({"by": request.args.get("by") or request.form.get("by") or ""})
+
+
 def _reason(body: dict[str, Any], what: str) -> str:
     reason = _text(body, "reason")
     if not reason:
@@ -274,9 +279,7 @@ def check() -> Any:
 def import_blocks() -> Any:
     """CSV body or multipart 'file'; all or nothing unless ?partial=1."""
     data = _csv_upload()
-    result = csvio.import_blocklist(_bl(), data, by=clean_text(request.args.get("by") or request.form.get("by")
-                                                               or "api"),
-                                    partial=_flag(request.args.get("partial", "")))
+    result = csvio.import_blocklist(_bl(), data, by=_import_by(), partial=_flag(request.args.get("partial", "")))
     return _import_reply(result)
 
 
@@ -344,9 +347,7 @@ def disallow(number: str) -> Any:
 def import_allowed() -> Any:
     """CSV (number,scope,reason) body or multipart 'file'; all or nothing unless ?partial=1."""
     data = _csv_upload()
-    result = csvio.import_allowlist(_bl(), data, by=clean_text(request.args.get("by") or request.form.get("by")
-                                                               or "api"),
-                                    partial=_flag(request.args.get("partial", "")))
+    result = csvio.import_allowlist(_bl(), data, by=_import_by(), partial=_flag(request.args.get("partial", "")))
     return _import_reply(result)
 
 

@@ -91,18 +91,23 @@ def _query() -> Any:
                                line=request.args.get("line") or None, settings=_report_settings())
 
 
+def _query_or_default() -> tuple[Any, str | None]:
+    """The report query the page asked for, or the default (last 30 days) with the reason it was refused."""
+    from workers import reports
+
+    try:
+        return _query(), None
+    except ValueError as exc:
+        return reports.Query.build(settings=_report_settings()), str(exc)
+
+
 @bp.get("/dashboard")
 @require_role("manager")
 def dashboard() -> Any:
     """The reports' charts for a date range and one line (or all): heat map, trend, sources, deterrence, agents."""
     from workers import charts, reports
 
-    error = None
-    try:
-        q = _query()
-    except ValueError as exc:
-        error = str(exc)
-        q = reports.Query.build(settings=_report_settings())
+    q, error = _query_or_default()
     data = reports.summary(resources().store, q)
     return render_template("desk/dashboard.html", data=data, charts=charts.report_charts(data), q=q, error=error,
                            recent=recent_flags(), args=_report_args(q)), 400 if error else 200
@@ -336,12 +341,7 @@ def reports_page() -> Any:
     """Report downloads: CSV tables, the printable HTML report (print it to PDF), evidence packs."""
     from workers import reports
 
-    error = None
-    try:
-        q = _query()
-    except ValueError as exc:
-        error = str(exc)
-        q = reports.Query.build(settings=_report_settings())
+    q, error = _query_or_default()
     data = reports.summary(resources().store, q)
     table_names = {name: list(reports.tables(name, data[name])) for name in reports.REPORTS}
     return render_template("desk/reports.html", q=q, args=_report_args(q), tables=table_names, error=error,
@@ -355,10 +355,7 @@ def withheld() -> Any:
     from workers import reports
 
     notes = [{"id": i, **fields} for i, fields in resources().store.xrevrange(dk.WITHHELD_NOTES, count=500)]
-    try:
-        q = _query()
-    except ValueError:
-        q = reports.Query.build(settings=_report_settings())
+    q, _error = _query_or_default()
     flagged = reports.withheld(resources().store, q)
     return render_template("desk/withheld.html", notes=notes, flagged=flagged, q=q, args=_report_args(q))
 

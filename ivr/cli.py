@@ -134,7 +134,7 @@ def twilio_urls(settings: Settings) -> str:
         f"  Call status changes (HTTP POST):        {b}/voice/status",
         "Agents' phones / softphone TwiML App (Voice URL, HTTP POST):",
         f"  {b}/agent/connect        (supervisors: {b}/supervisor/connect)",
-        f"The desk: {b}/desk/  (first admin: `./dev ivr users create-admin NAME`)",
+        f"The desk: {b}/desk/  (first admin: `./dev ivr users create-admin`)",
     ])
 
 

@@ -235,7 +235,8 @@ class WebBench:
             ("isolation", targets["isolation"].requests().read_text().split("\n", 1)[0], 200, "<Leave"),
         ]
         bad = data.signed(validator, base_url, "/voice/incoming", data.incoming_params(data.call_sid(), caller, rng))
-        bad_line = data.RequestLine(bad.path, bad.header, "x" + bad.value[1:], bad.content_type, bad.body).render()
+        forged = ("y" if bad.value.startswith("x") else "x") + bad.value[1:]  # always differs from the real one
+        bad_line = data.RequestLine(bad.path, bad.header, forged, bad.content_type, bad.body).render()
         expectations.append(("incoming_1m", bad_line, 403, "Forbidden"))
         flag_sid = data.screened_calls(targets["flag"].client, callers[1:2])[0]
         flag_file = data.flag_set(self.folder, "flag-check", API_TOKEN, [flag_sid])

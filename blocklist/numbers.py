@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, carrier
+from phonenumbers import PhoneMetadata, PhoneNumberType, carrier, phonenumberutil
+
+# number_type() without working the region out a second time (a test pins it to number_type()); a
+# phonenumbers without the helper gets the public, slower way.
+_number_type_helper: Any = getattr(phonenumberutil, "_number_type_helper", None)
 
 WITHHELD = "anonymous"
 # Per-process caches of recent numbers (normalised form, phonenumbers facts): repeat callers cost
@@ -34,11 +39,10 @@ def is_withheld(raw: str | None) -> bool:
     return text in _WITHHELD_WORDS or text.replace(" ", "") in _WITHHELD_DIGITS
 
 
-@lru_cache(maxsize=NUMBER_CACHE)
-def normalize(raw: str | None, default_region: str = "US") -> str:
-    """E.164 for a real number, WITHHELD for a withheld ID; ValueError saying why otherwise."""
+def _parse(raw: str | None, default_region: str) -> phonenumbers.PhoneNumber | None:
+    """The parsed number, None for a withheld ID; ValueError saying why otherwise."""
     if is_withheld(raw):
-        return WITHHELD
+        return None
     assert raw is not None
     text = raw.strip()
     if len(text) > _MAX_INPUT:
@@ -53,7 +57,24 @@ def normalize(raw: str | None, default_region: str = "US") -> str:
         raise ValueError(f"{text!r} is not a phone number ({exc._msg}); write it like +14155550123") from None
     if not phonenumbers.is_possible_number(parsed):
         raise ValueError(f"{text!r} has the wrong number of digits for its country; check the country code")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return parsed
+
+
+def _e164(parsed: phonenumbers.PhoneNumber | None) -> str:
+    return WITHHELD if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=NUMBER_CACHE)
+def normalize(raw: str | None, default_region: str = "US") -> str:
+    """E.164 for a real number, WITHHELD for a withheld ID; ValueError saying why otherwise."""
+    return _e164(_parse(raw, default_region))
+
+
+@lru_cache(maxsize=NUMBER_CACHE)
+def identify(raw: str | None, default_region: str = "US") -> tuple[str, tuple[str, str, str]]:
+    """normalize() and describe() from one parse: what the screen needs of a caller ID."""
+    parsed = _parse(raw, default_region)
+    return _e164(parsed), _facts(parsed)
 
 
 def normalize_prefix(raw: str) -> str:
@@ -87,18 +108,35 @@ _TYPE_NAMES = {
 }
 
 
+# Number types a carrier name exists for (phonenumbers.carrier looks carriers up for these only).
+_CARRIER_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE, PhoneNumberType.PAGER}
+
+
 @lru_cache(maxsize=NUMBER_CACHE)
 def describe(number: str) -> tuple[str, str, str]:
     """(region, line type, carrier) as phonenumbers knows them; empty strings when unknown."""
     if number == WITHHELD or not number.startswith("+"):
         return ("", "", "")
     try:
-        parsed = phonenumbers.parse(number, None)
+        return _facts(phonenumbers.parse(number, None))
     except phonenumbers.NumberParseException:
         return ("", "", "")
-    region = phonenumbers.region_code_for_number(parsed) or ""
-    kind = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown")
-    return (region, kind, carrier.name_for_number(parsed, "en") or "")
+
+
+def _facts(parsed: phonenumbers.PhoneNumber | None) -> tuple[str, str, str]:
+    if parsed is None:
+        return ("", "", "")
+    region = phonenumbers.region_code_for_number(parsed)
+    if _number_type_helper is None:
+        ntype = phonenumbers.number_type(parsed)
+    else:  # what number_type() does, with the region already known (+1 numbers test ~25 regions for it)
+        lookup: Any = PhoneMetadata.metadata_for_region_or_calling_code  # takes None, as number_type() passes
+        metadata = lookup(parsed.country_code, region)
+        ntype = (PhoneNumberType.UNKNOWN if metadata is None
+                 else _number_type_helper(phonenumbers.national_significant_number(parsed), metadata))
+    # carrier.name_for_number() would work the type out a second time; this is its own test.
+    name = carrier.name_for_valid_number(parsed, "en") if ntype in _CARRIER_TYPES else ""
+    return (region or "", _TYPE_NAMES.get(ntype, "unknown"), name or "")
 
 
 def place(number: str) -> str:

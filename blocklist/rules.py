@@ -48,7 +48,8 @@ def now_ms() -> int:
 def clean_text(value: Any, limit: int = MAX_FIELD) -> str:
     """Caller- or user-supplied text as stored: str, no control characters, bounded length."""
     text = "" if value is None else str(value)
-    text = "".join(ch for ch in text if ch.isprintable())
+    if not text.isprintable():  # the common case (printable already) skips the copy
+        text = "".join(ch for ch in text if ch.isprintable())
     return text[:limit]
 
 
@@ -239,14 +240,16 @@ class Blocklist:
         return script_keys, args
 
     def screen(self, number: str, line: str, call_sid: str, extra: dict[str, str] | None = None,
-               at: int | None = None, write: bool = True, languages: tuple[str, str, str] = ("", "", "")) -> Decision:
+               at: int | None = None, write: bool = True, languages: tuple[str, str, str] = ("", "", ""),
+               facts: tuple[str, str, str] | None = None) -> Decision:
         """Decide for one call (number already normalised) and record it with its event.
 
         `languages` = (configured line language, caller-country language, default): the script
         picks the call's prompt language with the managers' overrides in the same round trip.
+        `facts` = describe(number) when the caller already has it (numbers.identify()).
         """
         self._inside(number)
-        region, kind, carrier_name = describe(number)
+        region, kind, carrier_name = facts or describe(number)
         fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
         script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, fields,
                                               "|".join(languages))

@@ -14,7 +14,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from blocklist import keys
 from blocklist.calls import Calls, valid_sid
-from blocklist.numbers import WITHHELD, normalize
+from blocklist.numbers import WITHHELD, identify, normalize
 from blocklist.rules import clean_text, now_ms
 from ivr import media, urls
 from ivr.extensions import resources
@@ -119,10 +119,10 @@ def incoming() -> Response:
         return bad_request("CallSid missing or malformed; this URL is for Twilio's incoming-call webhook")
     raw_from = request.form.get("From")
     try:
-        number = normalize(raw_from, res.settings.default_region)
+        number, facts = identify(raw_from, res.settings.default_region)
     except ValueError:
         # An unparseable caller ID is no identity either: treat it like a withheld one.
-        number = WITHHELD
+        number, facts = WITHHELD, ("", "", "")
     to_raw = request.form.get("To", "")
     try:
         line = normalize(to_raw, res.settings.default_region) if to_raw else "unknown"
@@ -143,7 +143,7 @@ def incoming() -> Response:
         extra["overflow"] = "closed"  # recorded with the call's own event, no extra write
     started = time.monotonic()
     try:
-        decision = res.fast_blocklist.screen(number, line, sid, extra=extra, languages=languages)
+        decision = res.fast_blocklist.screen(number, line, sid, extra=extra, languages=languages, facts=facts)
     except REDIS_ERRORS as exc:
         return fail_open("Redis unreachable", exc, lang)
     lang = decision.language or lang

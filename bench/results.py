@@ -109,7 +109,8 @@ def targets(summary: list[dict[str, Any]], sizes: dict[int, float], extra: dict[
 def previous(out_dir: Path, exclude: str, before: str = "~") -> tuple[str, dict[str, Any]] | None:
     """The newest results file in `out_dir` other than `exclude` (and older than `before`), as
     (link to its .md relative to `out_dir`, its data)."""
-    files = sorted(p for p in out_dir.glob("*.json") if p.stem != exclude and p.stem < before)
+    # Bench runs only (named by their UTC time): soak results and other files live alongside them.
+    files = sorted(p for p in out_dir.glob("[0-9]*.json") if p.stem != exclude and p.stem < before)
     if not files:
         return None
     try:

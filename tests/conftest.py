@@ -126,6 +126,20 @@ def api(client: Any) -> Any:
 
 
 @pytest.fixture
+def rq_conn(redis_url: str, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
+    """RQ's (bytes) client on the test database; jobs read REDIS_URL and IVR_TIMEZONE like the deployed workers."""
+    from workers import context
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("IVR_TIMEZONE", "UTC")
+    context.reset()
+    conn = redis.Redis.from_url(redis_url)
+    yield conn
+    context.reset()
+    conn.close()
+
+
+@pytest.fixture
 def run_jobs(app: Any) -> Any:
     """Run every queued RQ job with a real SimpleWorker in burst mode; returns the worker."""
     from rq import SimpleWorker

@@ -13,20 +13,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from tests.test_reports_fold import T0, Events, work
-from workers import context, reports
+from workers import reports
 from workers.queues import MAINTENANCE, REPORTS, queue
-
-
-@pytest.fixture
-def rq_conn(redis_url: str, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """RQ's (bytes) client; jobs read REDIS_URL and IVR_TIMEZONE like the deployed workers."""
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("IVR_TIMEZONE", "UTC")
-    context.reset()
-    conn = redis.Redis.from_url(redis_url)
-    yield conn
-    context.reset()
-    conn.close()
 
 
 def test_cron_config_registers_the_schedule(rq_conn: redis.Redis) -> None:

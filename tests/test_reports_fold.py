@@ -25,8 +25,8 @@ from rq.serializers import JSONSerializer
 
 from blocklist import keys
 from blocklist.numbers import describe
-from workers import context, reports
 from workers import report_keys as rk
+from workers import reports
 from workers.queues import REPORTS, queue
 
 DAY = 86_400_000
@@ -34,18 +34,6 @@ LINES = ("+18005551212", "+18005550000")
 AGENTS = ("+15550001111", "client:alice", "client:bob")
 T0 = int(datetime(2025, 3, 3, tzinfo=UTC).timestamp() * 1000)  # a Monday
 NOW = T0 + 40 * DAY
-
-
-@pytest.fixture
-def rq_conn(redis_url: str, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """RQ's (bytes) client on the test database; jobs read REDIS_URL and IVR_TIMEZONE like in production."""
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("IVR_TIMEZONE", "UTC")
-    context.reset()
-    conn = redis.Redis.from_url(redis_url)
-    yield conn
-    context.reset()
-    conn.close()
 
 
 def work(rq_conn: redis.Redis, queues: tuple[str, ...] = (REPORTS,)) -> SimpleWorker:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(r"^(?:(?P<d1>[a-z]{3})(?:-(?P<d2>[a-z]{3}))?\s+)?(?P<h1>\d{1,2}):(?P<m1>\d{2})-(?P<h2>\d{1,2}):(?P<m2>\d{2})$")
@@ -49,6 +50,7 @@ class Hours:
         raise ValueError(f"hours {self.text!r} never open")
 
 
+@lru_cache(maxsize=256)  # the same few schedules are parsed on every call
 def parse_hours(text: str) -> Hours:
     """Parse 'Mon-Fri 08:00-18:00|Sat 09:00-13:00' ('08:00-20:00' = every day; '' = always)."""
     windows = []

@@ -87,11 +87,6 @@ def normalize_prefix(raw: str) -> str:
     return text
 
 
-def prefixes_of(number: str) -> list[str]:
-    """Every prefix of an E.164 number, longest first ('+1415555' ... '+1')."""
-    return [number[:i] for i in range(len(number), 1, -1)]
-
-
 _TYPE_NAMES = {
     PhoneNumberType.FIXED_LINE: "fixed",
     PhoneNumberType.MOBILE: "mobile",

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from blocklist import keys
-from blocklist.numbers import WITHHELD, describe, normalize, normalize_prefix, prefixes_of
+from blocklist.numbers import WITHHELD, describe, normalize, normalize_prefix
 from blocklist.store import AckPipeline, ack_pipeline
 
 log = logging.getLogger("ivr.blocklist")
@@ -213,7 +213,7 @@ class Blocklist:
 
     # ---- the screen --------------------------------------------------------------------------
     def _screen_args(self, number: str, line: str, call_sid: str, at: int, write: bool, extra: dict[str, str],
-                     languages: str = "||") -> tuple[list[str], list[Any]]:
+                     languages: tuple[str, str, str] = ("", "", "")) -> tuple[list[str], list[Any]]:
         withheld = number == WITHHELD
         burst_scope = line if withheld else keys.GLOBAL
         script_keys = [
@@ -229,11 +229,10 @@ class Blocklist:
             keys.REVIEW,
             keys.REVIEW_INFO,
         ]
-        prefixes = [] if withheld else prefixes_of(number)
         p = self.policy
         args: list[Any] = [
             number, line, at, call_sid, "1" if write else "0", p.blocked_treatment, p.withheld_policy,
-            p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, languages, len(prefixes), *prefixes,
+            p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, *languages,
         ]
         for name, value in extra.items():
             args.extend((name, clean_text(value)))
@@ -251,8 +250,7 @@ class Blocklist:
         self._inside(number)
         region, kind, carrier_name = facts or describe(number)
         fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
-        script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, fields,
-                                              "|".join(languages))
+        script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, fields, languages)
         d, rule, treatment, detail, origin, lang = self._screen(keys=script_keys, args=args)
         return Decision(d, rule, treatment, detail, replay=origin == "replay", language=lang)
 

@@ -5,9 +5,10 @@
 --       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash
 -- ARGV: 1 number|anonymous, 2 line, 3 now ms, 4 CallSid, 5 write (1|0), 6 default treatment,
 --       7 default withheld policy, 8 burst calls, 9 burst minutes, 10 burst action, 11 call ttl ms,
---       12 languages 'line|country|default' from the settings (the managers' Redis overrides win),
---       13 n prefixes, then the prefixes (longest first),
+--       12-14 languages from the settings: line, caller country, default (the managers' Redis overrides win),
 --       then name/value pairs stored on the call and on its event.
+-- Every prefix of the number ('+1415555...' down to '+1') is looked up here, longest first: made in the
+-- script from the number, they cost less than as arguments sent, parsed and bound on every call.
 local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local write = ARGV[5] == '1'
 
@@ -37,11 +38,8 @@ end
 -- Prompt language: manager's line override, configured line language, caller country, manager's
 -- global override, configured default.
 local known = {en = true, af = true, zh = true, pt = true, vi = true, fi = true}
-local conf = {}
-for part in string.gmatch(ARGV[12] .. '|', '([^|]*)|') do conf[#conf + 1] = part end
 local lang = ''
-for _, choice in ipairs({line_cfg['language'] or '', conf[1] or '', conf[2] or '', global_cfg['language'] or '',
-                         conf[3] or ''}) do
+for _, choice in ipairs({line_cfg['language'] or '', ARGV[12], ARGV[13], global_cfg['language'] or '', ARGV[14]}) do
   if known[choice] then lang = choice; break end
 end
 
@@ -69,24 +67,22 @@ if not allowlisted and not withheld then
     end
   end
   if decision == 'allow' then
-    local n = tonumber(ARGV[13])
-    if n > 0 then
-      local fields = {}
-      for i = 1, n do
-        fields[#fields + 1] = line .. '|' .. ARGV[13 + i]
-        fields[#fields + 1] = '*|' .. ARGV[13 + i]
-      end
-      local vals = redis.call('HMGET', KEYS[4], unpack(fields))
-      for i = 1, #fields do
-        if vals[i] then
-          local ok, meta = pcall(cjson.decode, vals[i])
-          local t = (ok and type(meta) == 'table' and meta.treatment) or ''
-          local prefix = ARGV[13 + math.floor((i + 1) / 2)]
-          decision, rule = 'treat', 'prefix'
-          detail = prefix .. ((i % 2 == 1) and (' on line ' .. line) or ' (all lines)')
-          treatment = (t ~= '' and t) or setting('blocked_treatment', ARGV[6])
-          break
-        end
+    local fields = {}
+    for i = #number, 2, -1 do
+      local prefix = string.sub(number, 1, i)
+      fields[#fields + 1] = line .. '|' .. prefix
+      fields[#fields + 1] = '*|' .. prefix
+    end
+    local vals = redis.call('HMGET', KEYS[4], unpack(fields))
+    for i = 1, #fields do
+      if vals[i] then
+        local ok, meta = pcall(cjson.decode, vals[i])
+        local t = (ok and type(meta) == 'table' and meta.treatment) or ''
+        local prefix = string.sub(number, 1, #number - math.floor((i - 1) / 2))
+        decision, rule = 'treat', 'prefix'
+        detail = prefix .. ((i % 2 == 1) and (' on line ' .. line) or ' (all lines)')
+        treatment = (t ~= '' and t) or setting('blocked_treatment', ARGV[6])
+        break
       end
     end
   end
@@ -132,7 +128,7 @@ if decision == 'allow' and not allowlisted then
 end
 
 if write then
-  local pairs_start = 14 + tonumber(ARGV[13])
+  local pairs_start = 15
   local call = {'kind', 'caller', 'number', number, 'line', line, 'decision', decision, 'rule', rule,
     'treatment', treatment, 'detail', detail, 'started', tostring(now), 'lang', lang}
   local ev = {'type', 'call', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', line,

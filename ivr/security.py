@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, current_app, g, redirect, render_template, request, session, url_for
+from flask import Request, Response, current_app, g, redirect, render_template, request, session, url_for
 from twilio.request_validator import RequestValidator
 
+from ivr.config import Settings
 from ivr.desk.users import RANK, User, Users
 from ivr.extensions import resources
 
@@ -28,23 +29,26 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 
-def signed_url() -> str:
+def signed_url(req: Request | None = None, base_url: str | None = None) -> str:
     """The URL Twilio called: PUBLIC_BASE_URL + path + query (the proxy may have rewritten the host)."""
-    query = request.query_string.decode("latin-1")
-    return resources().settings.base_url + request.path + (f"?{query}" if query else "")
+    req = req or request._get_current_object()  # type: ignore[attr-defined]
+    base = resources().settings.base_url if base_url is None else base_url
+    query = req.query_string.decode("latin-1")
+    return base + req.path + (f"?{query}" if query else "")
 
 
-def signature_ok() -> bool:
-    settings = resources().settings
-    signature = request.headers.get("X-Twilio-Signature", "")
+def signature_ok(req: Request | None = None, settings: Settings | None = None) -> bool:
+    req = req or request._get_current_object()  # type: ignore[attr-defined]
+    settings = settings or resources().settings
+    signature = req.headers.get("X-Twilio-Signature", "")
     if not signature or not settings.twilio_auth_token:
         return False
     try:
-        params = request.form
+        params = req.form
     except ValueError:  # a body werkzeug cannot parse is not a Twilio request
         return False
     validator = RequestValidator(settings.twilio_auth_token)
-    url = signed_url()
+    url = signed_url(req, settings.base_url)
     # One HMAC for the URL Twilio is configured to call; the library's validate() always computes two
     # (with and without the port) and is kept for the other forms (ports, bodySHA256).
     if "bodySHA256=" not in url and hmac.compare_digest(validator.compute_signature(url, params), signature):
@@ -57,16 +61,18 @@ def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.method != "POST":
+        req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per use
+        if req.method != "POST":
             return Response("Twilio webhooks are POST requests.\n", status=405, mimetype="text/plain")
-        limit = resources().settings.max_body_bytes
-        if (request.content_length or 0) > limit:
+        settings = resources().settings
+        limit = settings.max_body_bytes
+        if (req.content_length or 0) > limit:
             return Response(f"Request body over {limit} bytes: Twilio's webhooks are far smaller; "
                             "raise IVR_MAX_BODY_BYTES only if you know why.\n", status=413, mimetype="text/plain")
-        if not signature_ok():
+        if not signature_ok(req, settings):
             resources().count("signature_refused")
             log.warning("refused %s: missing or wrong X-Twilio-Signature (check TWILIO_AUTH_TOKEN and "
-                        "PUBLIC_BASE_URL match the URL in the Twilio console)", request.path)
+                        "PUBLIC_BASE_URL match the URL in the Twilio console)", req.path)
             return Response("Forbidden: X-Twilio-Signature missing or wrong. Check that TWILIO_AUTH_TOKEN and "
                             "PUBLIC_BASE_URL match the number's configuration.\n", status=403, mimetype="text/plain")
         return view(*args, **kwargs)

@@ -114,31 +114,33 @@ def fail_open(reason: str, exc: BaseException | None = None, lang: str = "") -> 
 def incoming() -> Response:
     """The number's Voice URL: screen, then treat at the door or queue for an agent."""
     res = resources()
-    sid = caller_sid()
-    if not sid:
+    settings = res.settings
+    form = request.form  # one context lookup, not one per field
+    sid = form.get("CallSid", "")
+    if not valid_sid(sid):
         return bad_request("CallSid missing or malformed; this URL is for Twilio's incoming-call webhook")
-    raw_from = request.form.get("From")
+    raw_from = form.get("From")
     try:
-        number, facts = identify(raw_from, res.settings.default_region)
+        number, facts = identify(raw_from, settings.default_region)
     except ValueError:
         # An unparseable caller ID is no identity either: treat it like a withheld one.
         number, facts = WITHHELD, ("", "", "")
-    to_raw = request.form.get("To", "")
+    to_raw = form.get("To", "")
     try:
-        line = normalize(to_raw, res.settings.default_region) if to_raw else "unknown"
+        line = normalize(to_raw, settings.default_region) if to_raw else "unknown"
     except ValueError:
         line = "unknown"
     if line == WITHHELD:  # a withheld form in To names none of our lines: never key a line on it
         line = "unknown"
-    country = (request.form.get("FromCountry") or "").strip().upper()
-    languages = (res.settings.line_languages.get(line, ""), res.settings.country_languages.get(country, ""),
-                 res.settings.default_language)
+    country = (form.get("FromCountry") or "").strip().upper()
+    languages = (settings.line_languages.get(line, ""), settings.country_languages.get(country, ""),
+                 settings.default_language)
     lang = next(choice for choice in (*languages, "en") if choice in media.LANGUAGES)  # until Redis says more
-    form = request.form  # one proxy lookup, not two per field
     extra = {name: value for name in TWILIO_FIELDS if (value := form.get(name, ""))}
     if number == WITHHELD and raw_from:
         extra["from_raw"] = raw_from
-    closed = not res.settings.line_hours(line, "open").is_open(datetime.now(res.settings.tz()))
+    hours = settings.line_hours(line, "open")
+    closed = bool(hours.windows) and not hours.is_open(datetime.now(settings.tz()))
     if closed:
         extra["overflow"] = "closed"  # recorded with the call's own event, no extra write
     started = time.monotonic()

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ivr import desk_keys as dk
 from ivr.desk.users import identity_registered, normalize_identity
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, LINE
 from tests.desk_helpers import PASSWORD, csrf_of, login, make_user, post_form, session_csrf, users_of
 
 PAGES_FOR_MANAGERS = ("/desk/dashboard", "/desk/blocklist", "/desk/review", "/desk/dryrun", "/desk/reports",
@@ -327,6 +327,17 @@ def test_security_headers_on_desk_pages(client: Any) -> None:
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["Referrer-Policy"] == "same-origin"
     assert "<script" not in resp.get_data(as_text=True).replace('<script src="/static/desk/desk.js" defer>', "")
+
+
+def test_webhook_answers_set_no_cookie_and_keep_nosniff(client: Any, twilio: Any) -> None:
+    """Twilio sends no cookie: its answers open no session, set none, vary on none, and stay nosniff."""
+    params = twilio.incoming_params("CA" + "7" * 32, "+14155550177", LINE)
+    resp = client.post("/voice/incoming", data=params,
+                       headers={"X-Twilio-Signature": twilio.sign("/voice/incoming", params)})
+    assert resp.status_code == 200 and resp.mimetype == "text/xml" and "<Enqueue" in resp.get_data(as_text=True)
+    assert "Set-Cookie" not in resp.headers and "Vary" not in resp.headers
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert "X-Frame-Options" not in resp.headers  # a document header; TwiML is no document
 
 
 def test_session_key_is_generated_once_and_kept_private(app_env: dict[str, str], redis_conn: Any,

@@ -239,9 +239,7 @@ def screened_calls(r: redis.Redis, callers: list[str], *, batch: int = 1000) -> 
     pipe = r.pipeline(transaction=False)
     at = int(time.time() * 1000)
     for i, (sid, number) in enumerate(zip(sids, callers, strict=True)):
-        region, kind, carrier_name = describe(number)
-        fields = {"region": region, "line_type": kind, "carrier": carrier_name, "lang": "en", "FromCountry": "US"}
-        script_keys, args = bl._screen_args(number, LINE, sid, at, True, fields)
+        script_keys, args = bl._screen_args(number, LINE, sid, at, True, describe(number), {"FromCountry": "US"})
         bl._screen(keys=script_keys, args=args, client=pipe)
         if i % batch == batch - 1:
             pipe.execute()

@@ -212,7 +212,8 @@ class Blocklist:
         return treatment
 
     # ---- the screen --------------------------------------------------------------------------
-    def _screen_args(self, number: str, line: str, call_sid: str, at: int, write: bool, extra: dict[str, str],
+    def _screen_args(self, number: str, line: str, call_sid: str, at: int, write: bool,
+                     facts: tuple[str, str, str], extra: dict[str, str],
                      languages: tuple[str, str, str] = ("", "", "")) -> tuple[list[str], list[Any]]:
         withheld = number == WITHHELD
         burst_scope = line if withheld else keys.GLOBAL
@@ -232,7 +233,7 @@ class Blocklist:
         p = self.policy
         args: list[Any] = [
             number, line, at, call_sid, "1" if write else "0", p.blocked_treatment, p.withheld_policy,
-            p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, *languages,
+            p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, *languages, *facts,
         ]
         for name, value in extra.items():
             args.extend((name, clean_text(value)))
@@ -248,9 +249,8 @@ class Blocklist:
         `facts` = describe(number) when the caller already has it (numbers.identify()).
         """
         self._inside(number)
-        region, kind, carrier_name = facts or describe(number)
-        fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
-        script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, fields, languages)
+        script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, facts or describe(number),
+                                              extra or {}, languages)
         d, rule, treatment, detail, origin, lang = self._screen(keys=script_keys, args=args)
         return Decision(d, rule, treatment, detail, replay=origin == "replay", language=lang)
 

@@ -6,7 +6,8 @@
 -- ARGV: 1 number|anonymous, 2 line, 3 now ms, 4 CallSid, 5 write (1|0), 6 default treatment,
 --       7 default withheld policy, 8 burst calls, 9 burst minutes, 10 burst action, 11 call ttl ms,
 --       12-14 languages from the settings: line, caller country, default (the managers' Redis overrides win),
---       then name/value pairs stored on the call and on its event.
+--       15-17 the number's region, line type and carrier (phonenumbers' facts: on the event only; the reports
+--       fold them, nothing reads them from the call), then name/value pairs stored on the call and on its event.
 -- Every prefix of the number ('+1415555...' down to '+1') is looked up here, longest first: made in the
 -- script from the number, they cost less than as arguments sent, parsed and bound on every call.
 local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -128,14 +129,15 @@ if decision == 'allow' and not allowlisted then
 end
 
 if write then
-  local pairs_start = 15
   local call = {'kind', 'caller', 'number', number, 'line', line, 'decision', decision, 'rule', rule,
     'treatment', treatment, 'detail', detail, 'started', tostring(now), 'lang', lang}
   local ev = {'type', 'call', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', line,
-    'decision', decision, 'rule', rule, 'treatment', treatment}
-  for i = pairs_start, #ARGV - 1, 2 do
-    call[#call + 1] = ARGV[i]; call[#call + 1] = ARGV[i + 1]
-    ev[#ev + 1] = ARGV[i]; ev[#ev + 1] = ARGV[i + 1]
+    'decision', decision, 'rule', rule, 'treatment', treatment, 'region', ARGV[15], 'line_type', ARGV[16],
+    'carrier', ARGV[17]}
+  local c, e = #call, #ev
+  for i = 18, #ARGV - 1, 2 do
+    call[c + 1], call[c + 2], ev[e + 1], ev[e + 2] = ARGV[i], ARGV[i + 1], ARGV[i], ARGV[i + 1]
+    c, e = c + 2, e + 2
   end
   if sid ~= '' then
     redis.call('HSET', KEYS[9], unpack(call))

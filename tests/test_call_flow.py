@@ -32,8 +32,10 @@ def test_caller_is_queued_with_absolute_urls(twilio: Any, redis_conn: redis.Redi
     call = redis_conn.hgetall(keys.call(caller.sid))
     assert call["number"] == CUSTOMER and call["line"] == LINE and call["decision"] == "allow"
     assert call["FromCity"] == "SAN FRANCISCO"
+    assert "region" not in call  # phonenumbers' facts ride on the event, which the reports fold
     (event,) = events(redis_conn, "call")
-    assert event["call_sid"] == caller.sid and event["region"] == "US"
+    assert event["call_sid"] == caller.sid and event["region"] == "US" and event["FromCity"] == "SAN FRANCISCO"
+    assert event["line_type"] == "fixed_or_mobile"
 
 
 def test_long_wait_leaves_the_queue_and_says_goodbye(twilio: Any) -> None:

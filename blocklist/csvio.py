@@ -327,6 +327,8 @@ def _write(bl: Blocklist, rows: list[Row], by: str, at: int, result: ImportResul
         pipe.execute()
         if progress:
             progress("writing", start + len(chunk), len(rows))
+    if any(row.kind == "prefix" for row in rows):
+        bl.ensure_prefix_index()
 
 
 def _same(row: Row, stored: Any) -> bool:

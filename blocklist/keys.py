@@ -13,6 +13,11 @@ def _k(*parts: str) -> str:
 # Screening data
 ALLOW = _k("allow")  # hash  "<scope>|<e164>" -> JSON meta
 PREFIXES = _k("prefix")  # hash  "<scope>|<prefix>" -> JSON {treatment, reason, ...}
+# set of the lengths (with the "+") that prefix rules have, and the member PREFIX_LENGTHS_COMPLETE once it
+# was built from every rule: the screen then looks up only those lengths, and every length before. Added
+# with every rule, never removed with one (a length no rule has any more costs two lookups, never a miss).
+PREFIX_LENGTHS = _k("prefix", "lengths")
+PREFIX_LENGTHS_COMPLETE = "indexed"
 ALLOW_INDEX = _k("allow", "index")  # zset of "<scope>|<e164>" by time added (listing)
 BLOCK_INDEX = _k("block", "index")  # zset of "<scope>|<e164>" by time blocked (listing)
 SETTINGS = _k("settings")  # hash of global policy overrides made by managers

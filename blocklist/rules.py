@@ -229,6 +229,7 @@ class Blocklist:
             keys.call(call_sid or "-"),
             keys.REVIEW,
             keys.REVIEW_INFO,
+            keys.PREFIX_LENGTHS,
         ]
         p = self.policy
         args: list[Any] = [
@@ -624,12 +625,14 @@ class Blocklist:
         self._prefix_ops(pipe, prefix, scope_, treatment=treatment, by=by, reason=reason, role=role,
                          at=at or now_ms())
         pipe.execute()
+        self.ensure_prefix_index()
         return prefix
 
     def _prefix_ops(self, pipe: Any, prefix: str, scope_: str, *, treatment: str, by: str, reason: str, role: str,
                     at: int) -> None:
         meta = {"treatment": treatment, "by": clean_text(by), "reason": clean_text(reason), "at": at}
         pipe.hset(keys.PREFIXES, f"{scope_}|{prefix}", json.dumps(meta))
+        pipe.sadd(keys.PREFIX_LENGTHS, len(prefix))
         self._audit(pipe, ts=at, by=clean_text(by), role=role, action="add_prefix", number=prefix, scope=scope_,
                     reason=clean_text(reason))
 
@@ -657,6 +660,26 @@ class Blocklist:
             return bool(pipe.execute()[0])
 
         return bool(self._watched(keys.PREFIXES, work))
+
+    def index_prefix_lengths(self) -> int:
+        """Build the set of prefix lengths from every rule and mark it complete; until then the screen tries
+        every length (right, only slower). Returns how many lengths the rules have."""
+
+        def work(pipe: Any) -> int:
+            lengths = {len(member.split("|", 1)[1]) for member, _ in pipe.hscan_iter(keys.PREFIXES, count=1000)}
+            pipe.multi()
+            pipe.delete(keys.PREFIX_LENGTHS)
+            pipe.sadd(keys.PREFIX_LENGTHS, keys.PREFIX_LENGTHS_COMPLETE, *sorted(lengths))
+            pipe.execute()
+            return len(lengths)
+
+        return int(self._watched(keys.PREFIXES, work))
+
+    def ensure_prefix_index(self) -> None:
+        """Index the rules' lengths if some rule exists and the index was never built (first rule, or rules
+        older than the index); cheap when it was."""
+        if not self.r.sismember(keys.PREFIX_LENGTHS, keys.PREFIX_LENGTHS_COMPLETE) and self.r.exists(keys.PREFIXES):
+            log.info("indexed the lengths of the range rules: %d", self.index_prefix_lengths())
 
     def list_prefixes(self) -> list[dict[str, Any]]:
         out = []

@@ -2,14 +2,14 @@
 -- Read-decide-write must be atomic (burst window, idempotent replay by CallSid), hence Lua.
 --
 -- KEYS: 1 allow hash, 2 global block, 3 line block, 4 prefix hash, 5 settings hash, 6 line hash,
---       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash
+--       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash, 12 prefix lengths set
 -- ARGV: 1 number|anonymous, 2 line, 3 now ms, 4 CallSid, 5 write (1|0), 6 default treatment,
 --       7 default withheld policy, 8 burst calls, 9 burst minutes, 10 burst action, 11 call ttl ms,
 --       12-14 languages from the settings: line, caller country, default (the managers' Redis overrides win),
 --       15-17 the number's region, line type and carrier (phonenumbers' facts: on the event only; the reports
 --       fold them, nothing reads them from the call), then name/value pairs stored on the call and on its event.
--- Every prefix of the number ('+1415555...' down to '+1') is looked up here, longest first: made in the
--- script from the number, they cost less than as arguments sent, parsed and bound on every call.
+-- The number's prefixes are made here, longest first, only in the lengths some rule has (KEYS[12], once it
+-- is 'indexed'): a list of 10,000 exchange rules costs two hash lookups per call instead of two per digit.
 local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local write = ARGV[5] == '1'
 
@@ -68,18 +68,31 @@ if not allowlisted and not withheld then
     end
   end
   if decision == 'allow' then
-    local fields = {}
-    for i = #number, 2, -1 do
-      local prefix = string.sub(number, 1, i)
-      fields[#fields + 1] = line .. '|' .. prefix
-      fields[#fields + 1] = '*|' .. prefix
+    local members, lengths, indexed = redis.call('SMEMBERS', KEYS[12]), {}, false
+    for _, m in ipairs(members) do
+      if m == 'indexed' then indexed = true else lengths[#lengths + 1] = tonumber(m) or 0 end
     end
-    local vals = redis.call('HMGET', KEYS[4], unpack(fields))
+    if indexed then
+      table.sort(lengths, function(a, b) return a > b end)
+    else  -- the index was never built from every rule: try every length
+      lengths = {}
+      for n = #number, 2, -1 do lengths[#lengths + 1] = n end
+    end
+    local fields, prefixes = {}, {}
+    for _, n in ipairs(lengths) do
+      if n >= 2 and n <= #number then
+        local prefix = string.sub(number, 1, n)
+        prefixes[#prefixes + 1] = prefix
+        fields[#fields + 1] = line .. '|' .. prefix
+        fields[#fields + 1] = '*|' .. prefix
+      end
+    end
+    local vals = #fields > 0 and redis.call('HMGET', KEYS[4], unpack(fields)) or {}
     for i = 1, #fields do
       if vals[i] then
         local ok, meta = pcall(cjson.decode, vals[i])
         local t = (ok and type(meta) == 'table' and meta.treatment) or ''
-        local prefix = string.sub(number, 1, #number - math.floor((i - 1) / 2))
+        local prefix = prefixes[math.floor((i + 1) / 2)]
         decision, rule = 'treat', 'prefix'
         detail = prefix .. ((i % 2 == 1) and (' on line ' .. line) or ' (all lines)')
         treatment = (t ~= '' and t) or setting('blocked_treatment', ARGV[6])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,8 @@ from blocklist.rules import Blocklist, Policy, for_settings
 from blocklist.store import connect
 from ivr.config import Settings
 from workers.queues import ALL_QUEUES, queue
+
+log = logging.getLogger("ivr.extensions")
 
 
 @dataclass
@@ -52,7 +55,17 @@ def init_app(app: Flask, settings: Settings) -> Resources:
     )
     app.extensions["ivr"] = res
     assert ALL_QUEUES
+    _index_prefix_lengths(res.blocklist)
     return res
+
+
+def _index_prefix_lengths(bl: Blocklist) -> None:
+    """Index the range rules' lengths once (the first start, or rules written before the index existed)."""
+    try:
+        bl.ensure_prefix_index()
+    except (redis.RedisError, OSError, RuntimeError) as exc:  # Redis not up yet: calls are still screened right
+        log.warning("range rule lengths not indexed (%s): the screen tries every prefix length until the "
+                    "service restarts with Redis up", type(exc).__name__)
 
 
 def resources() -> Resources:

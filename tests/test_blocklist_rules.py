@@ -504,6 +504,43 @@ def test_history_entries_are_json_with_who_when_why(redis_conn: redis.Redis) -> 
     assert abs(entry["at"] - now_ms()) < 5000
 
 
+def test_prefix_rules_are_found_whether_or_not_their_lengths_are_indexed(redis_conn: redis.Redis) -> None:
+    """The screen looks up only the lengths in the index once it is complete; rules written before the index
+    existed (no 'indexed' member) are still found at every length, and indexing them changes no decision."""
+    bl = Blocklist(redis_conn, Policy())
+    pipe = redis_conn.pipeline()
+    for prefix, treatment in (("+1415", "reject"), ("+1212555", "hangup"), ("+44", "linefault")):
+        bl._prefix_ops(pipe, prefix, keys.GLOBAL, treatment=treatment, by="m", reason="older", role="manager", at=1)
+    pipe.execute()
+    redis_conn.delete(keys.PREFIX_LENGTHS)  # as a version without the index left them
+    callers = {CALLER: "reject", "+12125550100": "hangup", "+442079460958": "linefault", "+13125550100": ""}
+    before = {number: screen(bl, number).treatment for number in callers}
+    assert before == callers
+    bl.ensure_prefix_index()
+    assert redis_conn.smembers(keys.PREFIX_LENGTHS) == {"indexed", "3", "5", "8"}
+    assert {number: screen(bl, number).treatment for number in callers} == callers
+    bl.add_prefix("+1312", by="m", reason="new length? no: 5 again", treatment="isolation")
+    bl.add_prefix("+131255", by="m", reason="a new length", treatment="hangup", scope=LINE)
+    assert redis_conn.smembers(keys.PREFIX_LENGTHS) == {"indexed", "3", "5", "7", "8"}
+    assert screen(bl, "+13125550100", LINE).detail == "+131255 on line " + LINE
+    assert screen(bl, "+13125550100", LINE2).treatment == "isolation"
+    assert bl.remove_prefix("+1212555", by="m", reason="appeal")
+    assert not screen(bl, "+12125550100").blocked  # its length stays indexed: a lookup more, never a miss
+    assert screen(bl, "+12125550100", LINE).treatment == ""
+    assert screen(bl, "+14155550000").treatment == "reject"
+
+
+def test_app_start_indexes_older_range_rules(app_env: dict[str, str], redis_conn: redis.Redis,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr import create_app
+
+    redis_conn.hset(keys.PREFIXES, "*|+1415", json.dumps({"treatment": "reject"}))
+    for name, value in app_env.items():
+        monkeypatch.setenv(name, value)
+    create_app()
+    assert redis_conn.smembers(keys.PREFIX_LENGTHS) == {"indexed", "5"}
+
+
 def test_number_facts_match_phonenumbers_public_answers() -> None:
     """describe()/identify() take shortcuts (one parse, the region worked out once); on every region's example
     numbers of every type they give what phonenumbers' public functions give."""

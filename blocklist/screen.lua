@@ -11,6 +11,7 @@
 -- The number's prefixes are made here, longest first, only in the lengths some rule has (KEYS[12], once it
 -- is 'indexed'): a list of 10,000 exchange rules costs two hash lookups per call instead of two per digit.
 local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local now_text = ARGV[3]  -- as sent: a Lua number would be printed with %.17g on every use
 local write = ARGV[5] == '1'
 
 if write and sid ~= '' then
@@ -73,13 +74,14 @@ if not allowlisted and not withheld then
       if m == 'indexed' then indexed = true else lengths[#lengths + 1] = tonumber(m) or 0 end
     end
     if indexed then
-      table.sort(lengths, function(a, b) return a > b end)
+      table.sort(lengths)  -- ascending; walked from the end: longest first
     else  -- the index was never built from every rule: try every length
       lengths = {}
-      for n = #number, 2, -1 do lengths[#lengths + 1] = n end
+      for n = 2, #number do lengths[#lengths + 1] = n end
     end
     local fields, prefixes = {}, {}
-    for _, n in ipairs(lengths) do
+    for j = #lengths, 1, -1 do
+      local n = lengths[j]
       if n >= 2 and n <= #number then
         local prefix = string.sub(number, 1, n)
         prefixes[#prefixes + 1] = prefix
@@ -117,9 +119,9 @@ if decision == 'allow' and not allowlisted then
     local window = minutes * 60000
     local count
     if write then
-      redis.call('ZADD', KEYS[7], now, sid ~= '' and sid or tostring(now))
-      redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (now - window))
-      redis.call('PEXPIRE', KEYS[7], window)
+      redis.call('ZADD', KEYS[7], now_text, sid ~= '' and sid or now_text)
+      redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', string.format('(%d', now - window))
+      redis.call('PEXPIRE', KEYS[7], string.format('%d', window))
       count = redis.call('ZCARD', KEYS[7])
     else
       count = redis.call('ZCOUNT', KEYS[7], now - window, '+inf') + 1
@@ -143,8 +145,8 @@ end
 
 if write then
   local call = {'kind', 'caller', 'number', number, 'line', line, 'decision', decision, 'rule', rule,
-    'treatment', treatment, 'detail', detail, 'started', tostring(now), 'lang', lang}
-  local ev = {'type', 'call', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', line,
+    'treatment', treatment, 'detail', detail, 'started', now_text, 'lang', lang}
+  local ev = {'type', 'call', 'ts', now_text, 'call_sid', sid, 'number', number, 'line', line,
     'decision', decision, 'rule', rule, 'treatment', treatment, 'region', ARGV[15], 'line_type', ARGV[16],
     'carrier', ARGV[17]}
   local c, e = #call, #ev
@@ -154,7 +156,7 @@ if write then
   end
   if sid ~= '' then
     redis.call('HSET', KEYS[9], unpack(call))
-    redis.call('PEXPIRE', KEYS[9], tonumber(ARGV[11]))
+    redis.call('PEXPIRE', KEYS[9], ARGV[11])
   end
   redis.call('XADD', KEYS[8], '*', unpack(ev))
 end

@@ -50,7 +50,7 @@ SCOPE = rf"(?:\*|{E164})"
 LINE_OR_UNKNOWN = rf"(?:{E164}|unknown)"  # an unparseable To is recorded as line "unknown"
 CALLER = rf"(?:{E164}|anonymous)"
 KEY_PATTERNS = [re.compile(rf"\A{p}\Z") for p in (
-    r"ivr:(?:allow|allow:index|prefix|block:index|settings|review|review:info|strikes|events|audit|counters"
+    r"ivr:(?:allow|allow:index|prefix|prefix:lengths|block:index|settings|review|review:info|strikes|events|audit|counters"
     r"|agents:online|escalations|callbacks|failopen)",
     rf"ivr:block:{SCOPE}:{E164}",
     rf"ivr:hist:{E164}",

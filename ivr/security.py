@@ -29,17 +29,13 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 
-def signed_url(req: Request | None = None, base_url: str | None = None) -> str:
+def signed_url(req: Request, base_url: str) -> str:
     """The URL Twilio called: PUBLIC_BASE_URL + path + query (the proxy may have rewritten the host)."""
-    req = req or request._get_current_object()  # type: ignore[attr-defined]
-    base = resources().settings.base_url if base_url is None else base_url
     query = req.query_string.decode("latin-1")
-    return base + req.path + (f"?{query}" if query else "")
+    return base_url + req.path + (f"?{query}" if query else "")
 
 
-def signature_ok(req: Request | None = None, settings: Settings | None = None) -> bool:
-    req = req or request._get_current_object()  # type: ignore[attr-defined]
-    settings = settings or resources().settings
+def signature_ok(req: Request, settings: Settings) -> bool:
     signature = req.headers.get("X-Twilio-Signature", "")
     if not signature or not settings.twilio_auth_token:
         return False

@@ -240,7 +240,7 @@ def screened_calls(r: redis.Redis, callers: list[str], *, batch: int = 1000) -> 
     at = int(time.time() * 1000)
     for i, (sid, number) in enumerate(zip(sids, callers, strict=True)):
         script_keys, args = bl._screen_args(number, LINE, sid, at, True, describe(number), {"FromCountry": "US"})
-        bl._screen(keys=script_keys, args=args, client=pipe)
+        bl._screen.script(keys=script_keys, args=args, client=pipe)
         if i % batch == batch - 1:
             pipe.execute()
     pipe.execute()

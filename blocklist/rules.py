@@ -19,7 +19,7 @@ import redis
 
 from blocklist import keys
 from blocklist.numbers import WITHHELD, describe, normalize, normalize_prefix
-from blocklist.store import AckPipeline, ack_pipeline
+from blocklist.store import AckPipeline, FastScript, ack_pipeline
 
 log = logging.getLogger("ivr.blocklist")
 TREATMENTS = ("reject", "isolation", "linefault", "hangup")
@@ -153,7 +153,7 @@ class Blocklist:
         self.r = connection
         self.policy = policy or Policy()
         self.default_region = default_region
-        self._screen = connection.register_script(_script("screen.lua"))
+        self._screen = FastScript(connection.register_script(_script("screen.lua")))
         self._flag = connection.register_script(_script("flag.lua"))
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms

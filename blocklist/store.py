@@ -8,8 +8,15 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
+
+try:  # redis[hiredis] is a dependency; without it, redis-py's own packer
+    from hiredis import pack_command as _pack_command
+except ImportError:  # pragma: no cover
+    _pack_command = None  # type: ignore[assignment]
 
 SENTINEL_SCHEME = "redis+sentinel"
 
@@ -52,6 +59,44 @@ def connect(url: str, socket_timeout: float | None = None, decode: bool = True) 
                                                   **_options(socket_timeout, decode))  # type: ignore[arg-type]
         return client
     return redis.Redis.from_url(url, **_options(socket_timeout, decode))  # type: ignore[arg-type]
+
+
+class FastScript:
+    """A registered script run with EVALSHA straight on a pooled connection: the screen's path.
+
+    The screen runs once per call. redis-py's generic command path (re-checking every argument, a retry
+    closure, timing hooks, reply callbacks, Script's own wrapper) costs about 15 µs of client CPU per
+    call, a third of the round trip. This keeps what matters of it: the client's connection pool
+    (Sentinel discovery, health checks, reconnects), its retry policy, and a reload when Redis has lost
+    the script (a restart, a failover): the script then runs through redis-py's Script, which loads it.
+    """
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.pool = script.registered_client.connection_pool
+
+    def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        command = ("EVALSHA", self.script.sha, len(keys), *keys, *args)
+        conn = self.pool.get_connection()
+        try:
+            packed = [_pack_command(command)] if _pack_command is not None else conn.pack_command(*command)
+            return conn.retry.call_with_retry(lambda: _send_and_read(conn, packed), lambda _error: conn.disconnect())
+        except NoScriptError:
+            pass
+        finally:
+            if getattr(conn, "should_reconnect", _never)():  # redis-py 8: the server announced a move
+                conn.disconnect()
+            self.pool.release(conn)
+        return self.script(keys=keys, args=args)
+
+
+def _never() -> bool:
+    return False
+
+
+def _send_and_read(conn: Any, packed: list[bytes]) -> Any:
+    conn.send_packed_command(packed)
+    return conn.read_response()
 
 
 def replicas_acknowledge(connection: redis.Redis, replicas: int, timeout_ms: int) -> int:

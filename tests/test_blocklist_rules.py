@@ -240,20 +240,49 @@ def test_screen_is_one_round_trip_with_ten_thousand_prefix_rules(redis_conn: red
     assert result.added == 10_000 and redis_conn.hlen(keys.PREFIXES) == 10_000
     bl.add_prefix("+1215", by="m", reason="short", treatment="reject")
     screen(bl, "+12155550100")  # loads the script once
-    calls: list[tuple[Any, ...]] = []
-    original = redis_conn.execute_command
+    sent: list[bytes] = []
+    original = redis.connection.AbstractConnection.send_packed_command
 
-    def counting(*args: Any, **kw: Any) -> Any:
-        calls.append(args)
-        return original(*args, **kw)
+    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(b"".join([command] if isinstance(command, (bytes, str)) else command))
+        original(self, command, check_health)
 
-    redis_conn.execute_command = counting  # type: ignore[method-assign]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
         d = screen(bl, "+12150420123")
-    finally:
-        redis_conn.execute_command = original  # type: ignore[method-assign]
-    assert [c[0] for c in calls] == ["EVALSHA"]
+    calls = [packed.split(b"\r\n")[2:3] for packed in sent]  # RESP: *N, $len, the command's name
+    assert calls == [[b"EVALSHA"]], sent  # one write to the socket, one command: one round trip
     assert (d.rule, d.treatment, d.detail) == ("prefix", "hangup", "+1215042 (all lines)")
+
+
+def test_screen_recovers_from_a_lost_script_and_a_dropped_connection(redis_url: str,
+                                                                     redis_conn: redis.Redis) -> None:
+    """The screen runs EVALSHA on a pooled connection (blocklist.store.FastScript): a Redis that lost its
+    scripts (restart, failover) gets the script again; a dropped connection is replaced; a hung Redis fails
+    fast on the webhook client (no silent retry: the caller is let through) and its late reply is dropped."""
+    from blocklist.store import connect
+
+    redis_conn.hset(keys.block(keys.GLOBAL, CALLER), mapping={"treatment": "hangup"})
+    webhook_client = connect(redis_url, socket_timeout=0.5)  # as ivr/extensions.py builds the fast client
+    bl = Blocklist(webhook_client, Policy())
+    assert screen(bl, CALLER).treatment == "hangup"
+
+    redis_conn.script_flush()
+    assert redis_conn.script_exists(bl._screen.script.sha) == [False]
+    assert screen(bl, CALLER).treatment == "hangup"  # loaded again, and run
+    assert redis_conn.script_exists(bl._screen.script.sha) == [True]
+
+    assert redis_conn.client_kill_filter(_type="normal", skipme=True) >= 1  # every pooled connection dropped
+    assert screen(bl, CALLER).treatment == "hangup"  # the pool sees the closed socket and reconnects
+
+    redis_conn.client_pause(1200)  # Redis hangs: the webhook client gives up after its 0.5 s, no retry
+    with pytest.raises(redis.TimeoutError):
+        screen(bl, CALLER)
+    time.sleep(0.8)
+    assert screen(bl, OTHER).decision == "allow"  # the late reply to the timed-out call is never read as this one
+
+    recorded = [fields["number"] for _, fields in redis_conn.xrange(keys.EVENTS)]
+    assert recorded[:3] == [CALLER, CALLER, CALLER] and recorded[-1] == OTHER
 
 
 # ---- the sanction ladder with real expiry --------------------------------------------------------------

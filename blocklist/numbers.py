@@ -60,10 +60,11 @@ def _parse(raw: str | None, default_region: str) -> phonenumbers.PhoneNumber | N
     if text.startswith("00"):
         text = "+" + text[2:]
     parsed = _parse_e164(text) if _E164.fullmatch(text) else None  # the form Twilio sends
-    try:
-        parsed = parsed or phonenumbers.parse(text, None if text.startswith("+") else default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"{text!r} is not a phone number ({exc._msg}); write it like +14155550123") from None
+    if parsed is None:
+        try:
+            parsed = phonenumbers.parse(text, None if text.startswith("+") else default_region)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"{text!r} is not a phone number ({exc._msg}); write it like +14155550123") from None
     if not phonenumbers.is_possible_number(parsed):
         raise ValueError(f"{text!r} has the wrong number of digits for its country; check the country code")
     return parsed
@@ -186,18 +187,19 @@ def _region_and_type(parsed: phonenumbers.PhoneNumber) -> tuple[str | None, Any]
         return None, PhoneNumberType.UNKNOWN
     national = phonenumbers.national_significant_number(parsed)
     region = regions[0] if len(regions) == 1 else None
-    for code in regions if region is None else ():
-        metadata = PhoneMetadata.metadata_for_region(code.upper(), None)
-        if metadata is None:
-            continue
-        if metadata.leading_digits is not None:
-            if _compiled(metadata.leading_digits).match(national):
-                region = code
-                break
-        else:
-            ntype = _number_type_helper(national, metadata)
-            if ntype != PhoneNumberType.UNKNOWN:
-                return code, ntype
+    if region is None:
+        for code in regions:
+            metadata = PhoneMetadata.metadata_for_region(code.upper(), None)
+            if metadata is None:
+                continue
+            if metadata.leading_digits is not None:
+                if _compiled(metadata.leading_digits).match(national):
+                    region = code
+                    break
+            else:
+                ntype = _number_type_helper(national, metadata)
+                if ntype != PhoneNumberType.UNKNOWN:
+                    return code, ntype
     lookup: Any = PhoneMetadata.metadata_for_region_or_calling_code  # takes None, as number_type() passes
     metadata = lookup(parsed.country_code, region)
     return region, (PhoneNumberType.UNKNOWN if metadata is None else _number_type_helper(national, metadata))

@@ -272,8 +272,10 @@ def test_screen_recovers_from_a_lost_script_and_a_dropped_connection(redis_url: 
     assert screen(bl, CALLER).treatment == "hangup"  # loaded again, and run
     assert redis_conn.script_exists(bl._screen.script.sha) == [True]
 
-    assert redis_conn.client_kill_filter(_type="normal", skipme=True) >= 1  # every pooled connection dropped
+    pooled = webhook_client.client_id()  # the pool's one connection (calls here are sequential)
+    assert redis_conn.client_kill_filter(_id=pooled) == 1
     assert screen(bl, CALLER).treatment == "hangup"  # the pool sees the closed socket and reconnects
+    assert webhook_client.client_id() != pooled
 
     redis_conn.client_pause(1200)  # Redis hangs: the webhook client gives up after its 0.5 s, no retry
     with pytest.raises(redis.TimeoutError):
@@ -283,6 +285,7 @@ def test_screen_recovers_from_a_lost_script_and_a_dropped_connection(redis_url: 
 
     recorded = [fields["number"] for _, fields in redis_conn.xrange(keys.EVENTS)]
     assert recorded[:3] == [CALLER, CALLER, CALLER] and recorded[-1] == OTHER
+    webhook_client.close()
 
 
 # ---- the sanction ladder with real expiry --------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -19,6 +21,41 @@ except ImportError:  # pragma: no cover
     _pack_command = None  # type: ignore[assignment]
 
 SENTINEL_SCHEME = "redis+sentinel"
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class RedisWatch:
+    """Logs Redis going away and coming back once per change, never once per attempt."""
+
+    def __init__(self, who: str, meanwhile: str = "waiting for it, retrying every 2 s at most",
+                 logger: logging.Logger | None = None, after: str = "carrying on") -> None:
+        self.who = who
+        self.meanwhile = meanwhile
+        self.after = after
+        self.log = logger or logging.getLogger("ivr.redis")
+        self.down_since: float | None = None
+        self.during = 0  # events counted while down (e.g. calls let through unscreened)
+
+    @property
+    def is_down(self) -> bool:
+        return self.down_since is not None
+
+    def down(self, exc: BaseException) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.log.warning("%s: Redis unreachable (%s); %s", self.who, describe(exc), self.meanwhile)
+
+    def up(self) -> None:
+        if self.down_since is not None:
+            during = f" ({self.during} meanwhile)" if self.during else ""
+            self.log.warning("%s: Redis reachable again after %.0f s%s; %s", self.who,
+                             time.monotonic() - self.down_since, during, self.after)
+            self.down_since = None
+            self.during = 0
 
 
 def sentinel_url(sentinels: str, service: str, db: int = 0) -> str:
@@ -44,8 +81,99 @@ def _options(socket_timeout: float | None, decode: bool) -> dict[str, object]:
     }
 
 
-def connect(url: str, socket_timeout: float | None = None, decode: bool = True) -> redis.Redis:
-    """A client for `url` (redis://, rediss://, unix:// or redis+sentinel://hosts/service/db)."""
+class Breaker:
+    """Fails fast while Redis is known to be unreachable, so a thread never waits out a socket timeout
+    that the previous request already waited out (a stalled or stopped Redis, a failover in progress).
+
+    After a timeout (Redis stalled, or its host gone quiet) the breaker opens for `open_seconds`: every
+    command on the guarded client raises ConnectionError at once, without touching the network. The
+    first command after that tries Redis again; a reply closes the breaker. A refused connection (Redis
+    stopped, or restarting) fails at once by itself, so it does not open the breaker: calls are screened
+    again the moment Redis answers. One breaker per client role and process.
+    """
+
+    def __init__(self, name: str, open_seconds: float = 1.0, watch: RedisWatch | None = None) -> None:
+        self.name = name
+        self.open_seconds = open_seconds
+        self.watch = watch  # told of every failure and of the first reply after one
+        self.open_until = 0.0
+        self.trips = 0
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def check(self) -> None:
+        """Raise ConnectionError while open (nothing is sent, so nothing is half-written)."""
+        if self.open_until and time.monotonic() < self.open_until:
+            raise redis.ConnectionError(f"Redis unreachable a moment ago ({self.name} client); "
+                                        f"trying again within {self.open_seconds:g} s")
+
+    def trip(self) -> None:
+        with self._lock:
+            self.open_until = time.monotonic() + self.open_seconds
+            self.trips += 1
+
+    def failed(self, exc: BaseException) -> None:
+        if isinstance(exc, redis.TimeoutError):
+            self.trip()
+        if self.watch is not None:
+            self.watch.down(exc)
+
+    def close(self) -> None:
+        if self.open_until:
+            self.open_until = 0.0
+        if self.watch is not None and self.watch.down_since is not None:
+            self.watch.up()
+
+
+def _guarded_class(base: type, breaker: Breaker) -> type:
+    """`base` (the pool's connection class: TCP, TLS, unix socket or Sentinel-managed) behind `breaker`."""
+
+    class Guarded(base):  # type: ignore[valid-type,misc]
+        def connect(self, *args: Any, **kwargs: Any) -> Any:
+            breaker.check()
+            try:
+                return super().connect(*args, **kwargs)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                breaker.failed(exc)
+                raise
+
+        def send_packed_command(self, *args: Any, **kwargs: Any) -> Any:
+            breaker.check()
+            try:
+                return super().send_packed_command(*args, **kwargs)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                breaker.failed(exc)
+                raise
+
+        def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                reply = super().read_response(*args, **kwargs)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                breaker.failed(exc)
+                raise
+            breaker.close()
+            return reply
+
+    Guarded.__name__ = Guarded.__qualname__ = f"Guarded{base.__name__}"
+    return Guarded
+
+
+def guard(client: redis.Redis, breaker: Breaker) -> redis.Redis:
+    """Put `client`'s connections behind `breaker` (before its first connection is made)."""
+    pool = client.connection_pool
+    pool.connection_class = _guarded_class(pool.connection_class, breaker)
+    return client
+
+
+def connect(url: str, socket_timeout: float | None = None, decode: bool = True,
+            breaker: Breaker | None = None) -> redis.Redis:
+    """A client for `url` (redis://, rediss://, unix:// or redis+sentinel://hosts/service/db); with a
+    `breaker`, it fails fast for a moment after Redis stopped answering (see Breaker)."""
+    if breaker is not None:
+        return guard(connect(url, socket_timeout, decode), breaker)
     if not url:
         raise ValueError("no Redis URL: set REDIS_URL, or start the service with `ivr serve` (embedded Redis)")
     if url.startswith(SENTINEL_SCHEME + "://"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import redis
@@ -16,6 +17,10 @@ from ivr.logging_setup import configure_logging
 
 log = logging.getLogger("ivr.app")
 TWILIO_PREFIXES = ("/voice/", "/agent/", "/supervisor/")
+# Requests that never wait on the desk's share of the threads: Twilio's (webhooks, the recordings
+# <Play> fetches) and the probes a load balancer or an operator needs during an outage.
+UNLIMITED_PREFIXES = (*TWILIO_PREFIXES, "/media/", "/healthz", "/readyz", "/metrics", "/static/")
+DESK_SLOT = "ivr.desk_slot"
 
 
 def build_app(config: dict[str, Any] | None = None) -> Flask:
@@ -42,6 +47,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
                       views_auth.bp, views_agent.bp, views_manager.bp):
         app.register_blueprint(blueprint)
     _error_handlers(app)
+    _desk_share(app, settings.desk_concurrency)
     if settings.simulation_clock:
         _simulation_clock(app)
     return app
@@ -66,8 +72,58 @@ def _simulation_clock(app: Flask) -> None:
             clock_override.reset(token)
 
 
+def _desk_share(app: Flask, slots: int) -> None:
+    """Desk and API requests may hold at most `slots` of a web process's threads at once.
+
+    Twilio's webhooks share the process with the desk. When Redis stalls, a desk request can wait on it
+    for its whole socket timeout; without a cap, a few desk pages polling every 2 s would hold every
+    thread and the webhooks would queue behind them past Twilio's 15 s. Beyond the cap a desk request
+    is answered 503 at once (the desk's pages retry by themselves).
+    """
+    share = threading.BoundedSemaphore(slots)
+
+    @app.before_request
+    def take_slot() -> Any:
+        if request.path.startswith(UNLIMITED_PREFIXES):
+            return None
+        if not share.acquire(blocking=False):
+            extensions.resources().count("desk_busy")
+            return _busy_response()
+        request.environ[DESK_SLOT] = True
+        return None
+
+    @app.teardown_request
+    def give_slot(_exc: BaseException | None) -> None:
+        if request.environ.pop(DESK_SLOT, False):
+            share.release()
+
+
+def _busy_response() -> Response:
+    detail = ("the service is busy with other desk and API requests (the data store may be slow); nothing was "
+              "changed. Retry in a few seconds.")
+    headers = {"Retry-After": "2"}
+    if request.path.startswith("/api/"):
+        resp = jsonify({"error": "busy", "detail": detail})
+        resp.status_code = 503
+        resp.headers.update(headers)
+        return resp
+    return Response(f"Busy: {detail}\n", status=503, mimetype="text/plain", headers=headers)
+
+
 def _is_twilio_route() -> bool:
     return request.path.startswith(TWILIO_PREFIXES)
+
+
+def _degraded_twiml() -> Response:
+    """The caller stays in the flow of the URL that failed (see voice.degraded); if even that fails, the
+    fixed goodbye: never Twilio's application-error message."""
+    from ivr import voice  # the caller's side of the line, imported where the factory registers it
+
+    try:
+        return voice.degraded()
+    except Exception:
+        log.exception("degraded TwiML failed on %s", request.path)
+        return _fail_safe_twiml()
 
 
 def _fail_safe_twiml() -> Response:
@@ -89,11 +145,12 @@ def _error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
     def store_unavailable(exc: redis.RedisError) -> Any:
-        """Redis down or hung: webhooks fail open; the API and pages say so (503), nothing half-written."""
-        log.warning("Redis unavailable on %s: %s", request.path, type(exc).__name__)
+        """Redis down or hung: webhooks keep the caller in their flow; the API and pages say so (503),
+        nothing half-written. Logged once per outage by this process, then at debug."""
         extensions.resources().count("store_unavailable")
+        log.debug("Redis unavailable on %s: %s", request.path, type(exc).__name__)
         if _is_twilio_route():
-            return _fail_safe_twiml()
+            return _degraded_twiml()
         body = {"error": "store_unavailable",
                 "detail": "the data store (Redis) is unreachable; nothing was changed. Retry in a few seconds; "
                           "if it persists, check that Redis is running (GET /readyz)."}
@@ -106,7 +163,7 @@ def _error_handlers(app: Flask) -> None:
         log.exception("unexpected error on %s", request.path)
         extensions.resources().count("unexpected_error")
         if _is_twilio_route():
-            return _fail_safe_twiml()
+            return _degraded_twiml()
         if request.path.startswith("/api/"):
             return jsonify({"error": "internal", "detail": "the service logged this error; retry, and tell the "
                                                            "operator if it persists"}), 500

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import click
 
@@ -46,21 +48,66 @@ def main() -> None:
     """Telephony IVR harassment filter: webhooks, workers and operations."""
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if `ivr serve` itself dies (Linux), so nothing is orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: `ivr serve`'s own stop still ends every child
+        pass
+
+
+@dataclass
+class Child:
+    """One supervised process and its restart bookkeeping."""
+
+    name: str
+    argv: list[str]
+    essential: bool = False  # its failing to start at all stops the service (the web tier: a port in use)
+    stop_last: bool = False  # stopped after the others (the embedded Redis: the others flush into it)
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    quick_exits: int = 0  # consecutive runs that ended within QUICK_EXIT_S
+    ever_lived: bool = False  # ran past QUICK_EXIT_S once
+    restart_at: float | None = None
+
+
 class Supervisor:
-    """Runs the service's processes; restarts one that dies; stops them all on Ctrl-C / SIGTERM."""
+    """Runs the service's processes and keeps every one of them running; stops them all on Ctrl-C / SIGTERM.
+
+    Policy, per process: a process that exits is started again, after 1 s, doubling while it keeps
+    exiting within 30 s of its start, up to 30 s; a process that ran for a minute starts over at 1 s. No
+    process ever stops another: the web tier keeps answering Twilio whatever the worker or cron do (they
+    wait for Redis by themselves instead of exiting). One exception: if the web tier never manages to
+    start (5 quick exits in a row, e.g. its port is taken), the service stops with that error, since
+    without it there is nothing to serve.
+    Each child runs in its own process group, so a terminal's Ctrl-C reaches only this supervisor, which
+    stops the web tier, the worker and the cron together, and the embedded Redis last.
+    """
+
+    QUICK_EXIT_S = 30.0
+    MAX_DELAY_S = 30.0
+    GIVE_UP_AFTER = 5
+    STOP_TIMEOUT_S = 8.0
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.specs: dict[str, list[str]] = {}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.restarts: dict[str, list[float]] = {}
+        self.children: dict[str, Child] = {}
         self.stopping = False
 
-    def add(self, name: str, argv: list[str]) -> None:
-        self.specs[name] = argv
+    def add(self, name: str, argv: list[str], *, essential: bool = False, stop_last: bool = False) -> None:
+        self.children[name] = Child(name, argv, essential=essential, stop_last=stop_last)
 
-    def start(self, name: str) -> None:
-        self.procs[name] = subprocess.Popen(self.specs[name], env=self.env)
+    def start(self, child: Child) -> None:
+        child.proc = subprocess.Popen(child.argv, env=self.env, start_new_session=True,
+                                      preexec_fn=_die_with_parent)
+        child.started_at = time.monotonic()
+        child.restart_at = None
+
+    def pid(self, name: str) -> int | None:
+        child = self.children.get(name)
+        return child.proc.pid if child and child.proc and child.proc.poll() is None else None
 
     def run(self) -> int:
         def request_stop(*_: object) -> None:
@@ -69,40 +116,68 @@ class Supervisor:
         # Installed explicitly: a shell's background job inherits SIGINT as ignored.
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        for name in self.specs:
-            self.start(name)
+        for child in self.children.values():
+            if child.proc is None:  # the embedded Redis is started (and waited for) before the others
+                self.start(child)
+        code = 0
         try:
             while not self.stopping:
-                time.sleep(0.5)
-                for name, proc in list(self.procs.items()):
-                    code = proc.poll()
-                    if code is None or self.stopping:
-                        continue
-                    recent = [t for t in self.restarts.get(name, []) if time.time() - t < 60]
-                    if len(recent) >= 5:
-                        click.echo(f"ivr serve: {name} keeps exiting (code {code}); stopping. See its log above.",
-                                   err=True)
-                        self._stop()
-                        return 1
-                    click.echo(f"ivr serve: {name} exited with code {code}; restarting it", err=True)
-                    self.restarts[name] = [*recent, time.time()]
-                    self.start(name)
+                time.sleep(0.2)
+                code = self.tend()
+                if code:
+                    break
         except KeyboardInterrupt:
             pass
-        self._stop()
+        self.stop()
+        return code
+
+    def tend(self) -> int:
+        """One look at every child: note exits, start the ones whose delay is over. Non-zero: give up."""
+        now = time.monotonic()
+        for child in self.children.values():
+            if self.stopping:
+                return 0
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self.start(child)
+                continue
+            code = child.proc.poll() if child.proc else None
+            if child.proc is not None and code is None:
+                if not child.ever_lived and now - child.started_at >= self.QUICK_EXIT_S:
+                    child.ever_lived = True
+                if now - child.started_at >= 2 * self.QUICK_EXIT_S:
+                    child.quick_exits = 0
+                continue
+            lived = now - child.started_at
+            child.quick_exits = child.quick_exits + 1 if lived < self.QUICK_EXIT_S else 0
+            if child.essential and not child.ever_lived and child.quick_exits >= self.GIVE_UP_AFTER:
+                click.echo(f"ivr serve: {child.name} could not start ({self.GIVE_UP_AFTER} tries, last exit code "
+                           f"{code}); stopping. Its error is above: fix it (a port in use? IVR_PORT), then start "
+                           "again.", err=True)
+                return 1
+            delay = min(self.MAX_DELAY_S, 2.0 ** max(0, child.quick_exits - 1))
+            click.echo(f"ivr serve: {child.name} exited with code {code}; starting it again in {delay:.0f} s",
+                       err=True)
+            child.restart_at = now + delay
         return 0
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         self.stopping = True
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.time() + 25
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        first = [c for c in self.children.values() if not c.stop_last]
+        last = [c for c in self.children.values() if c.stop_last]
+        for group in (first, last):
+            running = [c.proc for c in group if c.proc is not None and c.proc.poll() is None]
+            for proc in running:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.STOP_TIMEOUT_S
+            for proc in running:
+                try:
+                    proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
 
 def web_workers(settings: Settings) -> int:
@@ -146,19 +221,27 @@ def serve(no_worker: bool, no_cron: bool) -> None:
     settings = load_settings()
     embedded = None
     env = dict(os.environ)
+    sup = Supervisor(env)
     if not settings.redis_url:
         from ivr.embedded import EmbeddedRedis
 
         folder = settings.data_dir / "redis"
         port = int(os.environ.get("IVR_REDIS_PORT", "0") or 0)
-        embedded = EmbeddedRedis(folder, port=port).start()
+        try:
+            embedded = EmbeddedRedis(folder, port=port).start(new_session=True)
+        except RuntimeError as exc:
+            raise click.ClickException(f"{exc}. Check that {folder} is writable, or set REDIS_URL") from None
         (folder / URL_FILE).write_text(embedded.url + "\n")
         env["REDIS_URL"] = embedded.url
+        # Supervised like the rest: if it dies it is started again on the same port and data folder, and
+        # replays its AOF; calls meanwhile are let through unscreened (fail-open).
+        sup.add("redis", embedded.command(), stop_last=True)
+        sup.children["redis"].proc = embedded.process
+        sup.children["redis"].started_at = time.monotonic()
         click.echo(f"embedded Redis 6.2 on {embedded.url} (AOF everysec, data in {folder.resolve()})")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    sup = Supervisor(env)
     bind = f"{settings.bind}:{settings.port}"
-    sup.add("web", gunicorn_argv(settings, bind))
+    sup.add("web", gunicorn_argv(settings, bind), essential=True)
     if not no_worker:
         sup.add("worker", [sys.executable, "-m", "ivr.cli", "worker"])
     if not no_cron:
@@ -168,61 +251,55 @@ def serve(no_worker: bool, no_cron: bool) -> None:
     click.echo("Try it without Twilio: `./dev ivr simulate --setup` prints how to play a day of calls against this "
                "service; `./dev ivr blocklist check +14155550123 --line +18005551212` asks the screen.")
     click.echo("Stop with Ctrl-C.")
-    if settings.twilio_account_sid and settings.twilio_auth_token:
-        _enqueue_startup_jobs(env["REDIS_URL"])
-    else:
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
         click.echo("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN unset: webhooks refuse every request (no token to check "
                    "signatures) and standing queues are not created. Set both to go live.", err=True)
     code = 1
     try:
         code = sup.run()
     finally:
+        sup.stop()
         if embedded:
-            embedded.stop()
             url_file = settings.data_dir / "redis" / URL_FILE
             if url_file.exists():
                 url_file.unlink()
     sys.exit(code)
 
 
-def _enqueue_startup_jobs(redis_url: str) -> None:
-    from rq import Retry
-
-    from blocklist.store import connect
+def _standing_queues() -> None:
+    """Make sure Twilio has every queue agents and supervisors dial (idempotent; needs the account)."""
     from workers.calls import ensure_standing_queues
-    from workers.queues import CALLS, queue
 
-    q = queue(CALLS, connect(redis_url, socket_timeout=10, decode=False))
-    q.enqueue(ensure_standing_queues, job_id="ensure-standing-queues", retry=Retry(max=10, interval=[5, 15, 60]))
+    settings = Settings.from_env()
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        ensure_standing_queues()
 
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 def worker(burst: bool) -> None:
-    """One RQ worker (with rq's scheduler) on the calls, reports and maintenance queues."""
-    from rq import Worker
-    from rq.serializers import JSONSerializer
-
-    from blocklist.store import connect
+    """One RQ worker (with rq's scheduler) on the calls, reports and maintenance queues; it waits out Redis
+    outages instead of exiting."""
+    from ivr.logging_setup import configure_logging, rq_level
+    from workers.process import run_worker
     from workers.queues import ALL_QUEUES
 
     settings = settings_with_redis()
-    conn = connect(settings.redis_url, socket_timeout=None, decode=False)
-    w = Worker(list(ALL_QUEUES), connection=conn, serializer=JSONSerializer)
-    w.work(burst=burst, with_scheduler=True)
+    configure_logging(settings)
+    run_worker(settings.redis_url, list(ALL_QUEUES), burst=burst, on_start=None if burst else _standing_queues,
+               rq_log_level=rq_level(settings))
 
 
 @main.command()
 def cron() -> None:
-    """The rq cron process (run exactly one): periodic folds, reports, queue cleanup."""
-    from rq.cron import CronScheduler
-
-    from blocklist.store import connect
+    """The rq cron process (run exactly one): periodic folds, reports, queue cleanup; it waits out Redis
+    outages instead of exiting."""
+    from ivr.logging_setup import configure_logging, rq_level
+    from workers.process import run_cron
 
     settings = settings_with_redis()
-    scheduler = CronScheduler(connection=connect(settings.redis_url, socket_timeout=None, decode=False))
-    scheduler.load_config_from_file("workers.cron")
-    scheduler.start()
+    configure_logging(settings)
+    run_cron(settings.redis_url, "workers.cron", rq_log_level=rq_level(settings))
 
 
 @main.command()

@@ -19,6 +19,7 @@ TREATMENTS = ("reject", "isolation", "linefault", "hangup")
 WITHHELD_POLICIES = ("allow", "linefault", "isolation", "reject")
 BURST_ACTIONS = ("review", *TREATMENTS)
 LANGUAGES = ("en", "af", "zh", "pt", "vi", "fi")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 # name -> (attribute, default, help). Secrets have no default.
 SETTINGS: dict[str, tuple[str, str, str]] = {
@@ -75,7 +76,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_REDIRECT_RETRIES": ("redirect_retries", "5", "Retries of a REST redirect after a transient Twilio failure."),
     "IVR_REDIRECT_BACKOFF": ("redirect_backoff", "1,2,4,8,16", "Seconds between those retries."),
     "IVR_LOG_NUMBERS": ("log_numbers", "masked", "Phone numbers in logs: masked|full."),
+    "IVR_LOG_LEVEL": ("log_level", "info", "Log level: debug|info|warning|error. rq's per-job lines show at debug only."),
     "IVR_WEB_WORKERS": ("web_workers", "0", "gunicorn workers for `ivr serve`; 0 = 2 x cores + 1."),
+    "IVR_DESK_CONCURRENCY": ("desk_concurrency", "2", "Desk and API requests one web process serves at once (of its 4 threads); the others stay free for Twilio's webhooks, and a desk request beyond it gets 503 at once."),
     "IVR_PORT": ("port", "8000", "Port `ivr serve` listens on."),
     "IVR_BIND": ("bind", "127.0.0.1", "Address `ivr serve` binds to."),
     "IVR_SECRET_KEY": ("secret_key", "", "Signs desk session cookies. Empty: one is generated once and kept in IVR_DATA_DIR/secret_key (0600)."),
@@ -162,7 +165,9 @@ class Settings:
     redirect_retries: int = 5
     redirect_backoff: tuple[int, ...] = (1, 2, 4, 8, 16)
     log_numbers: str = "masked"
+    log_level: str = "info"
     web_workers: int = 0
+    desk_concurrency: int = 2
     port: int = 8000
     bind: str = "127.0.0.1"
     secret_key: str = ""
@@ -236,6 +241,11 @@ class Settings:
         from workers.reports import parse_shifts
 
         parse_shifts(self.report_shifts)
+        if not 1 <= self.desk_concurrency <= 3:
+            raise ValueError("IVR_DESK_CONCURRENCY must be 1, 2 or 3: a web process has 4 threads, and at least one "
+                             "must stay free for Twilio's webhooks")
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"IVR_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         if self.log_numbers not in ("masked", "full"):
             raise ValueError("IVR_LOG_NUMBERS must be masked or full")
 
@@ -314,12 +324,14 @@ def _convert(attr: str, value: Any) -> Any:
                 raise ValueError(f"{item!r}: write LINE=LANG, e.g. +27215550100=af")
             pairs[line.strip()] = lang.strip()
         return pairs
+    if attr == "log_level":
+        return str(value).strip().lower()
     if attr in ("redis_timeout",):
         return float(value)
     if attr in (
         "burst_calls", "burst_minutes", "flag_window_seconds", "no_agent_seconds", "breather_seconds", "max_wait_seconds",
         "agent_idle_seconds", "dial_timeout", "linefault_repeats", "max_body_bytes", "redirect_retries",
-        "web_workers", "port", "trusted_proxies", "event_retention_days", "wait_replicas", "wait_timeout_ms", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
+        "web_workers", "desk_concurrency", "port", "trusted_proxies", "event_retention_days", "wait_replicas", "wait_timeout_ms", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
     ):
         try:
             number = int(value)

@@ -66,10 +66,12 @@ class EmbeddedRedis:
             *self.extra,
         ]
 
-    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        """Start the server and wait until it answers PING."""
+    def start(self, timeout: float = 10.0, new_session: bool = False) -> EmbeddedRedis:
+        """Start the server and wait until it answers PING (new_session: out of the terminal's Ctrl-C,
+        for a supervisor that stops it itself, last)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        start_new_session=new_session)
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
         while time.monotonic() < deadline:

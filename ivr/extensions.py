@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from rq import Queue
 
 from blocklist.rules import Blocklist, Policy, for_settings
-from blocklist.store import connect
+from blocklist.store import Breaker, RedisWatch, connect
 from ivr.config import Settings
 from workers.queues import ALL_QUEUES, queue
 
@@ -27,6 +27,11 @@ class Resources:
     blocklist: Blocklist
     fast_blocklist: Blocklist
     counters: dict[str, int] = field(default_factory=dict)
+    # Redis going away and coming back, as this process's clients see it: logged once per change.
+    redis_watch: RedisWatch = field(default_factory=lambda: RedisWatch("web"))
+    # What Twilio's routes use instead: the same resources on clients with short timeouts and a
+    # breaker of their own, so a webhook never waits on Redis behind the desk (see init_app).
+    twilio: Resources | None = None
 
     def queue(self, name: str) -> Queue:
         return queue(name, self.rq_connection)
@@ -41,9 +46,18 @@ def init_app(app: Flask, settings: Settings) -> Resources:
     if not url:
         raise ValueError("REDIS_URL is not set: start the service with `ivr serve`, which runs an embedded Redis, "
                          "or set REDIS_URL=redis://host:6379/0")
-    fast = connect(url, socket_timeout=settings.redis_timeout)
-    store = connect(url, socket_timeout=10)
-    rq_conn = connect(url, socket_timeout=30, decode=False)
+    # Two sets of clients, each behind its own breaker. Twilio's routes: the screen's timeout
+    # (IVR_REDIS_TIMEOUT), writes allowed the replica wait on top. Desk, API and CLI: normal timeouts.
+    watch = RedisWatch("web", "calls are let through to the agents unscreened (fail-open) and the desk and API "
+                              "answer 503, until it is back", after="screening calls again")
+    webhook_breaker = Breaker("webhook", open_seconds=1.0, watch=watch)
+    desk_breaker = Breaker("desk", open_seconds=2.0, watch=watch)
+    write_timeout = settings.redis_timeout + settings.wait_timeout_ms / 1000
+    fast = connect(url, socket_timeout=settings.redis_timeout, breaker=webhook_breaker)
+    webhook_store = connect(url, socket_timeout=write_timeout, breaker=webhook_breaker)
+    webhook_rq = connect(url, socket_timeout=write_timeout, decode=False, breaker=webhook_breaker)
+    store = connect(url, socket_timeout=10, breaker=desk_breaker)
+    rq_conn = connect(url, socket_timeout=30, decode=False, breaker=desk_breaker)
     policy = Policy.from_settings(settings)
     res = Resources(
         settings=settings,
@@ -52,7 +66,11 @@ def init_app(app: Flask, settings: Settings) -> Resources:
         rq_connection=rq_conn,
         blocklist=for_settings(store, settings),
         fast_blocklist=Blocklist(fast, policy, settings.default_region),
+        redis_watch=watch,
     )
+    res.twilio = replace(res, store=webhook_store, rq_connection=webhook_rq,
+                         blocklist=for_settings(webhook_store, settings), counters=res.counters,
+                         redis_watch=res.redis_watch)
     app.extensions["ivr"] = res
     assert ALL_QUEUES
     _index_prefix_lengths(res.blocklist)
@@ -68,7 +86,15 @@ def _index_prefix_lengths(bl: Blocklist) -> None:
                     "service restarts with Redis up", type(exc).__name__)
 
 
+TWILIO_VIEW = "ivr.twilio_resources"  # request.environ key set by the Twilio webhook decorator
+
+
 def resources() -> Resources:
+    """The app's resources; inside a Twilio webhook, their short-timeout twin (Resources.twilio)."""
+    if has_request_context():
+        view = request.environ.get(TWILIO_VIEW)
+        if view is not None:
+            return view  # type: ignore[no-any-return]
     res: Any = current_app.extensions["ivr"]
     return res  # type: ignore[no-any-return]
 

@@ -22,13 +22,18 @@ class MaskNumbers(logging.Filter):
         return True
 
 
+def rq_level(settings: Settings) -> str:
+    """rq's own loggers: its per-job and maintenance lines only at debug, else its warnings and errors."""
+    return {"debug": "INFO", "error": "ERROR"}.get(settings.log_level, "WARNING")
+
+
 def configure_logging(settings: Settings) -> None:
     logger = logging.getLogger("ivr")
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    logger.setLevel(settings.log_level.upper())
     for f in list(logger.filters):
         if isinstance(f, MaskNumbers):
             logger.removeFilter(f)

@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.config import Settings
 from ivr.desk.users import RANK, User, Users
-from ivr.extensions import resources
+from ivr.extensions import TWILIO_VIEW, resources
 
 log = logging.getLogger("ivr.security")
 TWILIO_ROUTE_ATTR = "_ivr_twilio_webhook"
@@ -60,7 +60,9 @@ def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
         req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per use
         if req.method != "POST":
             return Response("Twilio webhooks are POST requests.\n", status=405, mimetype="text/plain")
-        settings = resources().settings
+        res = current_app.extensions["ivr"]
+        req.environ[TWILIO_VIEW] = res.twilio  # from here on resources() is the webhook's own
+        settings = res.settings
         limit = settings.max_body_bytes
         if (req.content_length or 0) > limit:
             return Response(f"Request body over {limit} bytes: Twilio's webhooks are far smaller; "

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 from flask import Blueprint, Response, current_app, request
@@ -17,6 +18,7 @@ from blocklist.calls import Calls, valid_sid
 from blocklist.numbers import WITHHELD, identify, normalize
 from blocklist.rules import clean_text, now_ms
 from ivr import media, urls
+from ivr.agent import next_caller
 from ivr.extensions import resources
 from ivr.security import twilio_webhook
 from ivr.twiml import empty, twiml
@@ -59,11 +61,14 @@ def enqueue_for_agents(r: VoiceResponse, lang: str) -> None:
     enqueue_to(r, resources().settings.agents_queue, lang)
 
 
-def enqueue_to(r: VoiceResponse, queue_name: str, lang: str) -> None:
-    """Wait for an agent (or supervisor) in `queue_name`, with the hold message and bounded wait."""
+def enqueue_to(r: VoiceResponse, queue_name: str, lang: str, again: bool = False) -> None:
+    """Wait for an agent (or supervisor) in `queue_name`, with the hold message and bounded wait
+    (`again`: queued a second time after Twilio reported an error; a second error ends the wait)."""
+    action = urls.external("voice.queue_exit", lang=lang, again=1) if again else urls.external("voice.queue_exit",
+                                                                                                  lang=lang)
     r.enqueue(
         queue_name,
-        action=urls.external("voice.queue_exit", lang=lang),
+        action=action,
         method="POST",
         wait_url=urls.external("voice.hold", lang=lang),
         wait_url_method="POST",
@@ -99,11 +104,11 @@ def treatment_twiml(treatment: str, lang: str) -> VoiceResponse:
 
 
 def fail_open(reason: str, exc: BaseException | None = None, lang: str = "") -> Response:
-    """Redis is down or hung: let the caller through to the agents (logged, counted)."""
+    """Redis is down or hung: let the caller through to the agents (counted; logged once per outage)."""
     res = resources()
     res.count("fail_open")
-    log.warning("fail-open on %s: %s (%s); the caller is queued without screening", request.path, reason,
-                type(exc).__name__ if exc else "-")
+    res.redis_watch.during += 1  # the watch (fed by the Redis clients) says when it went and came back
+    log.debug("fail-open on %s: %s (%s)", request.path, reason, type(exc).__name__ if exc else "-")
     r = VoiceResponse()
     enqueue_for_agents(r, lang or res.settings.default_language)
     return twiml(r)
@@ -173,13 +178,98 @@ def agents_queue_twiml(lang: str) -> str:
 @bp.route("/fallback", methods=["GET", "POST"])
 @twilio_webhook
 def fallback() -> Response:
-    """The number's Voice Fallback URL: queue the caller whatever state the service is in."""
-    resources().count("fallback")
-    log.warning("fallback URL used for %s (ErrorCode %s)", request.form.get("CallSid", "?"),
-                request.form.get("ErrorCode", "?"))
+    """The Voice Fallback URL of the numbers and of the agents' TwiML App: Twilio requests it when a
+    document of ours failed (ErrorUrl names which). The caller stays in the flow it was in: a flagged
+    harasser never goes back to the agents; only a failed front door falls back to the agents' queue."""
+    res = resources()
+    res.count("fallback")
+    form = request.form
+    sid = caller_sid()
+    error_url = form.get("ErrorUrl", "")
+    route, args = fallback_route(error_url, res.settings.base_url)
+    lang = args.get("lang", "")
+    lang = lang if lang in media.LANGUAGES else res.settings.default_language
+    log.warning("fallback for %s after %s failed (ErrorCode %s)", sid or "?", route or "the Voice URL",
+                clean_text(form.get("ErrorCode"), 12) or "?")
+    return fallback_twiml(route, args, sid, lang)
+
+
+def fallback_route(error_url: str, base_url: str) -> tuple[str, dict[str, str]]:
+    """The path of ours (below PUBLIC_BASE_URL's own path) that failed, and its query."""
+    parts = urlsplit(clean_text(error_url, 2000))
+    base_path = urlsplit(base_url).path.rstrip("/")
+    path = parts.path
+    if base_path and path.startswith(base_path + "/"):
+        path = path[len(base_path):]
+    return path, {k: v[0] for k, v in parse_qs(parts.query).items() if v}
+
+
+WAIT_ROUTES = ("/voice/hold", "/voice/held-wait")  # Enqueue waitUrl documents: no Enqueue, Dial... inside
+CALLBACK_ROUTES = ("/voice/status", "/voice/callback/status")  # status callbacks: Twilio ignores the answer
+
+
+def degraded() -> Response:
+    """What a webhook answers when it failed inside us (Redis gone mid-request, a bug): the caller stays in
+    the flow this URL belongs to, exactly as the fallback URL would keep them."""
+    return fallback_twiml(request.path, {k: v for k, v in request.args.items()}, caller_sid(), lang_arg())
+
+
+def fallback_twiml(route: str, args: dict[str, str], sid: str | None, lang: str) -> Response:
     r = VoiceResponse()
-    enqueue_for_agents(r, resources().settings.default_language)
+    if route in CALLBACK_ROUTES:
+        return twiml(r)
+    if route in WAIT_ROUTES:
+        r.pause(length=1)  # keep waiting: the next poll may work
+        return twiml(r)
+    if route == "/voice/isolation/wait":
+        media.isolation_sequence(r, lang)
+        r.leave()
+        return twiml(r)
+    if route == "/voice/bridge":
+        return twiml(r)  # the bridge goes ahead; the pairing is lost, the desk shows the call without it
+    if route.startswith(("/agent/", "/supervisor/")):
+        # An agent's or supervisor's own leg: back to taking callers after a short pause.
+        media.play(r, "agent_waiting", resources().settings.default_language)
+        next_caller(r, pause=2, role="supervisor" if route.startswith("/supervisor/") else "agent")
+        return twiml(r)
+    if route == "/voice/isolation/done":
+        r.hangup()
+        return twiml(r)
+    if route.startswith("/voice/isolation"):
+        enqueue_isolation(r, lang)
+        return twiml(r)
+    if route.startswith("/voice/moves/"):
+        move = route.rsplit("/", 1)[-1]
+        if sid and move in ("escalate", "warn", "end", "callback"):
+            return carry_out(sid, move, lang)
+    if route == "/voice/overflow-choice":
+        return goodbye("busy_goodbye", lang)
+    if route == "/voice/callback/answer":
+        media.play(r, "callback_intro", lang)  # the number was screened again before it was dialled
+        enqueue_for_agents(r, lang)
+        return twiml(r)
+    if route in ("", "/voice/incoming"):
+        enqueue_for_agents(r, lang)  # the front door failed: let the caller through, as when Redis is down
+        return twiml(r)
+    # Anywhere else in the call (waiting, bridge, private hold): what we know of the call decides.
+    state = _call_state(sid)
+    if state.get("flagged") or state.get("decision") == "isolate":
+        enqueue_isolation(r, lang)
+    elif route.startswith("/voice/held") and sid:
+        park_in_private_hold(r, sid, lang, again=True)
+    else:
+        enqueue_for_agents(r, lang)
     return twiml(r)
+
+
+def _call_state(sid: str | None) -> dict[str, str]:
+    if not sid:
+        return {}
+    try:
+        calls = Calls(resources().fast)
+        return {**calls.get(sid), "decision": calls.decision(sid)}
+    except REDIS_ERRORS:
+        return {}
 
 
 @bp.post("/hold")
@@ -218,12 +308,14 @@ def hold() -> Response:
     return twiml(r)
 
 
-def park_in_private_hold(r: VoiceResponse, sid: str, lang: str) -> None:
+def park_in_private_hold(r: VoiceResponse, sid: str, lang: str, again: bool = False) -> None:
     """After `*` the caller waits alone in a queue of its own until the agent decides."""
     s = resources().settings
+    action = urls.external("voice.held_exit", lang=lang, again=1) if again else urls.external("voice.held_exit",
+                                                                                                lang=lang)
     r.enqueue(
         f"{s.hold_queue_prefix}{sid}",
-        action=urls.external("voice.held_exit", lang=lang),
+        action=action,
         method="POST",
         wait_url=urls.external("voice.held_wait", lang=lang),
         wait_url_method="POST",
@@ -257,10 +349,17 @@ def queue_exit() -> Response:
         except REDIS_ERRORS:
             pass
         return overflow_menu(reason, lang)
+    if result in ("error", "system-error") and request.args.get("again") != "1":
+        # Twilio's answer when a wait URL fetch failed: one failed poll must not cut a caller off.
+        resources().count(f"queue_{result}")
+        log.warning("agents' queue answered %s for %s; queueing the caller again", result, sid)
+        r = VoiceResponse()
+        enqueue_to(r, resources().settings.agents_queue, lang, again=True)
+        return twiml(r)
     if result in ("queue-full", "error", "system-error"):
         resources().count(f"queue_{result}")
-        log.error("agents' queue answered %s for %s", result, sid)
-        return goodbye("service_unavailable", lang)
+        log.error("agents' queue answered %s for %s; offering a call back", result, sid)
+        return overflow_menu("no_agent", lang)
     return empty()  # hangup, redirected, redirected-from-bridged: the call is elsewhere now
 
 
@@ -317,12 +416,17 @@ def held_wait() -> Response:
     if not sid:
         r.leave()
         return twiml(r)
+    waited = queue_seconds()
     try:
         state = Calls(resources().fast).hold_poll(sid)
     except REDIS_ERRORS:
-        r.leave()  # cannot learn the decision: end politely rather than hold forever
+        # Cannot learn the decision now: keep holding (the next poll may), up to the usual limit;
+        # past it the exit sends the caller back to the agents (fail-open), never a hang-up.
+        if waited > s.flag_window_seconds + HOLD_GRACE_SECONDS:
+            r.leave()
+        else:
+            r.pause(length=1)
         return twiml(r)
-    waited = queue_seconds()
     if held_caller_leaves(state.decision, waited, s.flag_window_seconds):
         r.leave()
         return twiml(r)
@@ -352,12 +456,27 @@ def held_exit() -> Response:
     result = request.form.get("QueueResult", "")
     if (parked := after_bridge_or_hangup(sid, result, lang)) is not None:
         return parked  # `*` again on the re-bridged call
+    if result in ("error", "system-error", "queue-full"):
+        # The hold loop itself failed: park the caller again once, then let the agents take them.
+        resources().count(f"hold_{result}")
+        log.warning("private hold answered %s for %s", result, sid)
+        r = VoiceResponse()
+        if request.args.get("again") != "1":
+            park_in_private_hold(r, sid, lang, again=True)
+        else:
+            enqueue_for_agents(r, lang)
+        return twiml(r)
     if result != "leave":
         return empty()
     try:
         decision = Calls(resources().fast).decision(sid)
     except REDIS_ERRORS:
-        decision = ""
+        # The agent's decision is out of reach: never a hang-up on a caller we cannot see; the agents'
+        # queue takes them, as the front door does when Redis is down.
+        resources().count("fail_open")
+        r = VoiceResponse()
+        enqueue_for_agents(r, lang)
+        return twiml(r)
     if decision == "isolate":
         r = VoiceResponse()
         enqueue_isolation(r, lang)

@@ -95,6 +95,19 @@ def app(app_env: dict[str, str], redis_conn: redis.Redis, monkeypatch: pytest.Mo
     context.reset()
 
 
+def change_settings(app: Any, **changes: Any) -> Any:
+    """Settings are frozen when the app is built; a test that needs others mid-test swaps them everywhere
+    the app keeps them (its resources, the webhooks' twin of them, the URL builder's copy)."""
+    from dataclasses import replace
+
+    res = app.extensions["ivr"]
+    new = replace(res.settings, **changes)
+    res.settings = new
+    res.twilio.settings = new
+    app.config["SETTINGS"] = new
+    return new
+
+
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()

@@ -14,7 +14,7 @@ from rq.serializers import JSONSerializer
 
 from blocklist import keys
 from tests import callflow as cf
-from tests.conftest import AGENT, BASE_URL, LINE
+from tests.conftest import AGENT, BASE_URL, LINE, change_settings
 from tests.twilio_player import call_sid
 
 CUSTOMER = "+14155550177"
@@ -189,10 +189,7 @@ def test_callback_outside_calling_hours_waits_for_the_next_window(twilio: Any, a
     end_hour = (now + timedelta(hours=3)).hour
     if end_hour <= int(start[:2]):
         pytest.skip("window would wrap midnight at this hour of the test run")
-    from dataclasses import replace
-
-    res = app.extensions["ivr"]
-    res.settings = replace(res.settings, callback_hours=f"{start}-{end_hour:02d}:00")
+    change_settings(app, callback_hours=f"{start}-{end_hour:02d}:00")
     caller = cf.place_call(twilio, CUSTOMER)
     assert api.post(f"/api/calls/{caller.sid}/callback", json={"delay_seconds": 0}).status_code == 202
     due = int(redis_conn.hget(keys.callback(f"cb-{caller.sid}"), "due"))
@@ -259,12 +256,10 @@ def test_overflow_when_no_agent_is_connected(twilio: Any, redis_conn: redis.Redi
 
 
 def test_overflow_outside_opening_hours(twilio: Any, app: Any, redis_conn: redis.Redis) -> None:
-    from dataclasses import replace
-
     res = app.extensions["ivr"]
     now = datetime.now(res.settings.tz())
     closed_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(now.weekday() + 1) % 7]
-    res.settings = replace(res.settings, open_hours=f"{closed_day.title()} 00:00-24:00")
+    change_settings(app, open_hours=f"{closed_day.title()} 00:00-24:00")
     caller = cf.place_call(twilio, CUSTOMER)
     gather = caller.reply.first("Gather")
     assert not caller.reply.all("Enqueue")

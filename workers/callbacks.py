@@ -45,6 +45,12 @@ def place_callback(callback_id: str) -> str:
     if cb.get("status") in FINAL or cb.get("status") == "ringing":
         return str(cb["status"])
     line = cb.get("line", "")
+    # Screened again before it rings: a number blocked since the call back was agreed is not called.
+    decision = context.blocklist().check(cb.get("number", ""), line or "*")
+    if decision.blocked:
+        cancel(r, callback_id, f"the number is blocked ({decision.rule} rule: {decision.detail or 'no detail'}); "
+                               "it was not called")
+        return "cancelled"
     now = datetime.now(UTC)
     opens = s.line_hours(line, "callback").next_open(now.astimezone(s.tz())).astimezone(UTC)
     if opens > now + timedelta(seconds=1):
@@ -75,6 +81,28 @@ def place_callback(callback_id: str) -> str:
     r.hset(keys.callback(callback_id), mapping={"status": "ringing", "outbound_sid": call.sid, "last_attempt": now_ms()})
     _event(r, {**cb, "attempts": str(attempts)}, callback_id, "ringing")
     return "ringing"
+
+
+def cancel(r: Any, callback_id: str, reason: str) -> bool:
+    """Mark a call back cancelled with its reason (shown on the desk and counted in the reports)."""
+    cb = r.hgetall(keys.callback(callback_id))
+    if not cb or cb.get("status") in FINAL:
+        return False
+    r.hset(keys.callback(callback_id), mapping={"status": "cancelled", "cancel_reason": reason[:300],
+                                                "cancelled_at": now_ms()})
+    _event(r, cb, callback_id, "cancelled", reason=reason[:120])
+    log.info("callback %s cancelled: %s", callback_id, reason)
+    return True
+
+
+def cancel_for_number(r: Any, number: str, reason: str) -> int:
+    """Cancel every call back still to be placed to `number` (an erasure: the number is forgotten too)."""
+    cancelled = 0
+    for cb_id, _due in r.zscan_iter(keys.CALLBACKS):
+        if r.hget(keys.callback(cb_id), "number") == number and cancel(r, cb_id, reason):
+            r.hset(keys.callback(cb_id), "number", "")
+            cancelled += 1
+    return cancelled
 
 
 def attempt_ended(callback_id: str, outcome: str) -> str:

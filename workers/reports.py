@@ -325,7 +325,7 @@ class Folder:
             move = f"overflow:{_clean(ev.get('reason')) or 'unknown'}"
         elif etype == "callback_result":
             status = _clean(ev.get("status"))
-            if status not in ("done", "failed"):
+            if status not in ("done", "failed", "cancelled"):
                 return  # only outcomes count; attempts and retries are in the event log
             move = f"callback:{status}"
         else:
@@ -945,6 +945,10 @@ def erase_number(r: Store, raw_number: str, *, by: str, reason: str, settings: R
     from blocklist.rules import Blocklist
 
     blocklist = Blocklist(r, default_region=rs.default_region).erase(number) if number != WITHHELD else {}
+    if number != WITHHELD:
+        from workers.callbacks import cancel_for_number
+
+        blocklist["callbacks_cancelled"] = cancel_for_number(r, number, "the number was erased on request")
     rebuilt = rebuild(r, progress=progress, settings=rs) if rebuild_after else None
     return {"number": mask(number), "events_deleted": len(ids), "buckets_corrected": len(hits),
             "blocklist": blocklist, "rebuild": rebuilt}
@@ -1394,6 +1398,7 @@ def difficult(r: Store, q: Query) -> dict[str, Any]:
     return {
         "totals": {"escalate": totals["escalate"], "warn": totals["warn"], "callback": totals["callback"],
                    "callback_done": totals["callback:done"], "callback_failed": totals["callback:failed"],
+                   "callback_cancelled": totals["callback:cancelled"],
                    "overflow": sum(overflow.values()), "flags": counts.get("ev:flag", 0),
                    "calls": counts.get("ev:call", 0)},
         "overflow": overflow,

@@ -21,6 +21,7 @@ from ivr import desk_keys as dk
 from ivr.config import parse_duration
 from ivr.desk.users import User
 from ivr.extensions import resources
+from ivr.routing import callbacks
 from ivr.security import current_principal, require_role
 
 bp = Blueprint("desk_manager", __name__, url_prefix="/desk")
@@ -292,8 +293,10 @@ def evidence(number: str) -> Any:
 @bp.get("/review")
 @require_role("manager")
 def review() -> Any:
-    """Callers the burst rule put on the review list: block them or dismiss them."""
-    return render_template("desk/review.html", items=_bl().review_list(count=200), treatments=TREATMENTS)
+    """Callers the burst rule put on the review list (block them or dismiss them), and the call backs
+    agreed with callers, with those that will not be placed and why."""
+    return render_template("desk/review.html", items=_bl().review_list(count=200), treatments=TREATMENTS,
+                           callbacks=callbacks(resources(), count=200))
 
 
 @bp.post("/review/dismiss")

@@ -1,0 +1,301 @@
+"""The long-running RQ processes (`ivr worker`, `ivr cron`), made to outlive Redis.
+
+rq's own loops quit on most Redis errors ("found an unhandled exception, quitting...") and its cron
+process exits on the first one. A call centre's line cannot wait for an operator to notice: here a
+process that cannot reach Redis waits for it with a short backoff, says so once when Redis goes and
+once when it comes back, and carries on where it was. Nothing here imports Flask.
+
+Timings are tightened for a phone line, where a redirect stuck in a dead worker leaves a harasser on
+the agent's line: an abandoned job (its worker died mid-job) is retried within about 20 s instead of
+rq's 10 minutes, and a scheduler lock left by a dead worker is taken over within about 15 s, not 61.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import redis
+from rq import Worker
+from rq.cron import CronScheduler
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+
+from blocklist.store import RedisWatch, connect, describe
+
+log = logging.getLogger("ivr.process")
+
+# BusyLoadingError (Redis replaying its AOF after a restart) is a ConnectionError too.
+REDIS_DOWN: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
+BACKOFF_CAP_S = 2.0  # Redis is polled at least this often while it is away: a PING is nothing to it
+JOB_MONITORING_S = 5  # how often a running job's worker proves it is alive
+HEARTBEAT_SLACK_S = 10  # rq allows 60 s; two missed proofs are enough here
+MAINTENANCE_S = 5  # how often a worker looks for abandoned jobs (and a free scheduler lock)
+WORKER_TTL_S = 20  # an idle worker wakes every WORKER_TTL_S - 15 s, so maintenance really runs
+SCHEDULER_RETRY_S = 15  # a scheduler that missed a queue's lock asks again this often (rq: 10 min)
+
+
+def backoff(attempt: int) -> float:
+    return float(min(BACKOFF_CAP_S, 0.25 * 2**attempt))
+
+
+def wait_for_redis(conn: redis.Redis, watch: RedisWatch, stopping: Callable[[], bool]) -> bool:
+    """Block until Redis answers PING (True) or a stop is requested (False)."""
+    attempt = 0
+    while not stopping():
+        try:
+            conn.ping()
+        except REDIS_DOWN as exc:
+            watch.down(exc)
+            _sleep(backoff(attempt), stopping)
+            attempt += 1
+            continue
+        watch.up()
+        return True
+    return False
+
+
+def _sleep(seconds: float, stopping: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while not stopping() and time.monotonic() < deadline:
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+
+class QuietOutage(logging.Filter):
+    """rq logs every reconnect attempt, with a traceback when a loop quits: keep the first line of an
+    outage, as one line, and drop the repeats (RedisWatch says when Redis is back)."""
+
+    def __init__(self, watch: RedisWatch) -> None:
+        super().__init__()
+        self.watch = watch
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        redis_exc = isinstance(exc, REDIS_DOWN)
+        retrying = isinstance(record.msg, str) and "could not connect to Redis" in record.msg
+        if not (redis_exc or retrying):
+            return True
+        if exc is None:
+            exc = next((a for a in (record.args or ()) if isinstance(a, BaseException)), None)  # type: ignore[union-attr]
+        self.watch.down(exc if exc is not None else redis.ConnectionError(record.getMessage()))
+        return False  # RedisWatch.down() said it, once, in one line
+
+
+SCHEDULER_LOCK_S = 10  # rq holds a scheduler lock for 61 s; a dead scheduler's then blocks retries that long
+_SHORTEN_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class LineScheduler(RQScheduler):
+    """rq's scheduler (retries, callbacks at their time) living through Redis outages and failovers.
+
+    Its locks are held for SCHEDULER_LOCK_S instead of rq's 61 s (they are refreshed every second): a
+    worker that died with its scheduler hands scheduling to another within seconds, so the retry of a
+    redirect it left half-done is not held back for a minute.
+    """
+
+    redis_url = ""
+
+    @property
+    def connection(self) -> redis.Redis:
+        # rq rebuilds its client from the connection class alone, which loses Sentinel discovery.
+        if self._connection is None:
+            self._connection = connect(self.redis_url, socket_timeout=10, decode=False)
+        return self._connection  # type: ignore[return-value]
+
+    @property
+    def should_reacquire_locks(self) -> bool:
+        if self._queue_names == self.acquired_locks:
+            return False
+        if not self.lock_acquisition_time:
+            return True
+        return (datetime.now() - self.lock_acquisition_time).total_seconds() > SCHEDULER_RETRY_S
+
+    def acquire_locks(self, auto_start: bool = False) -> set[str]:
+        locks: set[str] = super().acquire_locks(auto_start)
+        self._shorten_locks(locks)
+        return locks
+
+    def heartbeat(self) -> None:
+        super().heartbeat()
+        self._shorten_locks(self._acquired_locks)
+
+    def _shorten_locks(self, names: set[str]) -> None:
+        script = self.connection.register_script(_SHORTEN_LOCK)
+        for name in names:
+            script(keys=[self.get_locking_key(name)], args=[self.name, SCHEDULER_LOCK_S])
+
+    def work(self) -> None:
+        self._install_signal_handlers()
+        watch = RedisWatch("rq scheduler")
+        born = False
+        while not self._stop_requested:
+            try:
+                if not born:
+                    self.register_birth()
+                    born = True
+                if self.should_reacquire_locks:
+                    self.acquire_locks()
+                self.heartbeat()
+                self.enqueue_scheduled_jobs()
+                watch.up()
+            except REDIS_DOWN as exc:
+                watch.down(exc)
+            time.sleep(self.interval)
+        try:
+            self.stop()  # releases the locks at once, so a restarted worker schedules without waiting
+        except REDIS_DOWN:
+            log.warning("rq scheduler: stopped without releasing its locks (Redis unreachable); they expire "
+                        "within 61 s")
+
+
+class LineWorker(Worker):
+    """rq's forking Worker with a phone line's timings and a scheduler that outlives Redis outages."""
+
+    redis_url = ""
+    max_connection_wait_time = BACKOFF_CAP_S  # rq's reconnect backoff grows to 60 s otherwise
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("job_monitoring_interval", JOB_MONITORING_S)
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_S)
+        kwargs.setdefault("worker_ttl", WORKER_TTL_S)
+        kwargs.setdefault("serializer", JSONSerializer)
+        super().__init__(*args, **kwargs)
+        self.watch: RedisWatch | None = None
+
+    def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
+        """How long a started job may go without a proof of life before it counts as abandoned."""
+        if job.timeout and job.timeout > 0:
+            return int(min(job.timeout - working_time, self.job_monitoring_interval)) + HEARTBEAT_SLACK_S
+        return self.job_monitoring_interval + HEARTBEAT_SLACK_S
+
+    def heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        super().heartbeat(*args, **kwargs)
+        if self.watch is not None:
+            self.watch.up()
+
+    def _start_scheduler(self, burst: bool = False, logging_level: Any = "INFO", date_format: Any = None,
+                         log_format: Any = None) -> None:
+        kwargs: dict[str, Any] = {"logging_level": logging_level if logging_level is not None else self.log.level}
+        if date_format is not None:
+            kwargs["date_format"] = date_format
+        if log_format is not None:
+            kwargs["log_format"] = log_format
+        scheduler = LineScheduler(self.queues, connection=self.connection, serializer=self.serializer, **kwargs)
+        scheduler.redis_url = self.redis_url
+        self.scheduler = scheduler
+        scheduler.acquire_locks()
+        if not scheduler.acquired_locks:
+            return  # another worker schedules; maintenance asks again every MAINTENANCE_S
+        if burst:
+            try:
+                scheduler.register_birth()
+                scheduler.enqueue_scheduled_jobs()
+            finally:
+                scheduler.release_locks()
+                scheduler.register_death()
+        else:
+            scheduler.start()
+
+
+class _Stop:
+    """SIGINT/SIGTERM between rq's own loops (rq installs its handlers while it works)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, *_: object) -> None:
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def run_worker(redis_url: str, queues: list[str], burst: bool = False,
+               on_start: Callable[[], None] | None = None, rq_log_level: str = "WARNING") -> None:
+    """`ivr worker`: work the queues until stopped, across any number of Redis outages."""
+    watch = RedisWatch("worker")
+    logging.getLogger("rq.worker").addFilter(QuietOutage(watch))
+    stop = _Stop()
+    stop.install()
+    conn = connect(redis_url, socket_timeout=None, decode=False)
+    started = False
+    while not stop():
+        if not wait_for_redis(conn, watch, stop):
+            break
+        if not started and on_start is not None:
+            _run_start_hook(on_start)
+            started = True
+        worker = LineWorker(queues, connection=conn)
+        worker.redis_url = redis_url
+        worker.watch = watch
+        try:
+            worker.work(burst=burst, with_scheduler=True, logging_level=rq_log_level)
+        except REDIS_DOWN as exc:  # rq's teardown needs Redis too
+            watch.down(exc)
+        stop.install()  # rq's handlers are gone with its loop
+        if burst or worker._stop_requested or worker._shutdown_requested_date is not None:
+            break  # Ctrl-C / SIGTERM reached rq's handler while it worked
+        if not watch.is_down:
+            log.warning("worker: rq's loop ended unexpectedly; starting a new one")
+            _sleep(1.0, stop)
+
+
+def _run_start_hook(hook: Callable[[], None]) -> None:
+    try:
+        hook()
+    except Exception as exc:  # upkeep at start never keeps a worker from working
+        log.warning("start-up task %s failed (%s); it is retried by its own schedule", getattr(hook, "__name__", hook),
+                    describe(exc))
+
+
+class LineCron(CronScheduler):
+    """rq's cron living through Redis outages: a job due while Redis was away is enqueued when it is back."""
+
+    def run_forever(self, stopping: Callable[[], bool]) -> None:
+        watch = RedisWatch("cron")
+        born = False
+        attempt = 0
+        while not stopping():
+            try:
+                if not born:
+                    self.register_birth()
+                    born = True
+                if self.enqueue_jobs():
+                    self.save()
+                self.heartbeat()
+                watch.up()
+                attempt = 0
+                pause = self.calculate_sleep_interval()
+            except REDIS_DOWN as exc:
+                watch.down(exc)
+                pause = backoff(attempt)
+                attempt += 1
+            _sleep(pause, stopping)
+        with contextlib.suppress(*REDIS_DOWN):  # else the registry entry expires by itself
+            self.register_death()
+
+
+def run_cron(redis_url: str, config: str, on_start: Callable[[], None] | None = None,
+             rq_log_level: str = "WARNING") -> None:
+    """`ivr cron`: the one rq cron process, across any number of Redis outages."""
+    stop = _Stop()
+    stop.install()
+    conn = connect(redis_url, socket_timeout=10, decode=False)
+    cron = LineCron(connection=conn, logging_level=rq_log_level)
+    cron.load_config_from_file(config)
+    cron.log.info("cron: %d periodic jobs from %s", len(cron.get_jobs()), config)
+    if on_start is not None and wait_for_redis(conn, RedisWatch("cron"), stop):
+        _run_start_hook(on_start)
+    cron.run_forever(stop)

@@ -208,7 +208,7 @@ def twilio_urls(settings: Settings) -> str:
         f"  Primary handler fails (HTTP POST):      {b}/voice/fallback",
         f"  Call status changes (HTTP POST):        {b}/voice/status",
         "Agents' phones / softphone TwiML App (Voice URL, HTTP POST):",
-        f"  {b}/agent/connect        (supervisors: {b}/supervisor/connect)",
+        f"  {b}/agent/connect        (supervisors: {b}/supervisor/connect); fallback URL: {b}/voice/fallback",
         f"The desk: {b}/desk/  (first admin: `./dev ivr users create-admin`)",
     ])
 

@@ -5,6 +5,7 @@ Sentinel has promoted the replica the service screens against it without a resta
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -13,12 +14,18 @@ from typing import Any
 
 import pytest
 import redis
+from rq import Worker
 
 from blocklist import keys
+from blocklist.store import connect, sentinel_url
+from ivr.config import Settings
 from ivr.embedded import EmbeddedRedis, free_port, redis_server_binary
+from ivr.twilio_standin import StandInServer
 from tests import callflow as cf
 from tests.conftest import AUTH_TOKEN, BASE_URL
-from tests.twilio_player import TwilioPlayer
+from tests.serve_helpers import running, service_env, wait_for
+from tests.twilio_player import TwilioPlayer, call_sid
+from workers.calls import enqueue_redirect
 
 SERVICE = "ivrprimary"
 
@@ -133,3 +140,34 @@ def cluster_master(cluster: Cluster) -> Any:
         return cluster.master_port()
     except redis.RedisError:
         return None
+
+
+def test_worker_and_its_scheduler_follow_a_failover(cluster: Cluster, tmp_path: Path) -> None:
+    """`ivr worker` with Sentinels: the primary is SIGKILLed; after the failover a redirect enqueued on the
+    new primary runs, and its retry (a scheduled job) is moved by the worker's scheduler."""
+    standin = StandInServer(quiet=True).start()
+    try:
+        env = service_env(tmp_path / "data", free_port(), standin.url, REDIS_SENTINELS=cluster.sentinels_setting,
+                          REDIS_SENTINEL_SERVICE=SERVICE)
+        url = sentinel_url(cluster.sentinels_setting, SERVICE)
+        with running([sys.executable, "-m", "ivr.cli", "worker"], env, tmp_path / "worker.log") as worker:
+            rq_conn = connect(url, socket_timeout=5, decode=False)
+            wait_for(lambda: Worker.all(connection=rq_conn), 30, "the worker registering")
+            old_port = cluster.master_port()
+            cluster.primary.kill()
+            wait_for(lambda: cluster_master(cluster) not in (old_port, None), 45, "Sentinel failing over")
+            sid = call_sid()
+            standin.state.set_call(sid, status="in-progress")
+            standin.state.fail(f"/Calls/{sid}.json", times=1, status=503)  # first try fails: a scheduled retry
+            store = connect(url, socket_timeout=5)
+            wait_for(lambda: store.hset(keys.call(sid), mapping={"number": "+14155550123"}) is not None, 20,
+                     "a write on the new primary")
+            wait_for(lambda: enqueue_redirect(connect(url, socket_timeout=5, decode=False),
+                                              Settings.from_env(environ=env), sid,
+                                              env["PUBLIC_BASE_URL"] + "/voice/isolation"), 20, "enqueueing")
+            wait_for(lambda: len(standin.state.matching("POST", f"/Calls/{sid}.json")) >= 2, 60,
+                     "the redirect and its scheduled retry running after the failover")
+            wait_for(lambda: store.hget(keys.call(sid), "redirect") == "done", 20, "the redirect done")
+            assert worker.alive(), worker.log()[-3000:]
+    finally:
+        standin.stop()

@@ -61,3 +61,27 @@ def test_client_error_is_not_retried(twilio: Any, api: Any, run_jobs: Any, stand
         run_jobs()
     assert len(standin.state.matching("POST", f"/Calls/{caller.sid}.json")) == 1
     assert redis_conn.hget(keys.call(caller.sid), "redirect") == "failed"
+
+
+def test_a_redirect_run_again_after_it_went_through_does_not_move_the_caller_twice(
+        twilio: Any, api: Any, run_jobs: Any, standin: Any, app: Any, redis_conn: redis.Redis) -> None:
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from workers.queues import CALLS, queue
+
+    caller = cf.place_call(twilio, "+14155550123")
+    assert api.post(f"/api/calls/{caller.sid}/flag", json={}).status_code == 202
+    run_jobs()
+    assert len(standin.state.matching("POST", f"/Calls/{caller.sid}.json")) == 1
+    # What rq does with a job whose worker died after Twilio took the redirect: it runs it again.
+    rq_conn = app.extensions["ivr"].rq_connection
+    job = Job.fetch(f"redirect-isolation-{caller.sid}", connection=rq_conn, serializer=JSONSerializer)
+    queue(CALLS, rq_conn).enqueue_job(job)
+    run_jobs()
+    assert len(standin.state.matching("POST", f"/Calls/{caller.sid}.json")) == 1
+    assert redis_conn.hget(keys.call(caller.sid), "redirect") == "done"
+    # A new move of the same call is a new job, and it does move the caller.
+    assert api.post(f"/api/calls/{caller.sid}/escalate", json={}).status_code == 202
+    run_jobs()
+    assert len(standin.state.matching("POST", f"/Calls/{caller.sid}.json")) == 2

@@ -83,13 +83,17 @@ def place_callback(callback_id: str) -> str:
     return "ringing"
 
 
-def cancel(r: Any, callback_id: str, reason: str) -> bool:
-    """Mark a call back cancelled with its reason (shown on the desk and counted in the reports)."""
+def cancel(r: Any, callback_id: str, reason: str, forget_number: bool = False) -> bool:
+    """Mark a call back cancelled with its reason (shown on the desk and counted in the reports);
+    `forget_number` (an erasure): the record and its event keep no trace of the number."""
     cb = r.hgetall(keys.callback(callback_id))
     if not cb or cb.get("status") in FINAL:
         return False
     r.hset(keys.callback(callback_id), mapping={"status": "cancelled", "cancel_reason": reason[:300],
                                                 "cancelled_at": now_ms()})
+    if forget_number:
+        r.hdel(keys.callback(callback_id), "number")
+        cb.pop("number", None)
     _event(r, cb, callback_id, "cancelled", reason=reason[:120])
     log.info("callback %s cancelled: %s", callback_id, reason)
     return True
@@ -99,8 +103,7 @@ def cancel_for_number(r: Any, number: str, reason: str) -> int:
     """Cancel every call back still to be placed to `number` (an erasure: the number is forgotten too)."""
     cancelled = 0
     for cb_id, _due in r.zscan_iter(keys.CALLBACKS):
-        if r.hget(keys.callback(cb_id), "number") == number and cancel(r, cb_id, reason):
-            r.hset(keys.callback(cb_id), "number", "")
+        if r.hget(keys.callback(cb_id), "number") == number and cancel(r, cb_id, reason, forget_number=True):
             cancelled += 1
     return cancelled
 

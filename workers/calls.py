@@ -19,8 +19,16 @@ log = logging.getLogger("ivr.jobs")
 
 
 def redirect_call(call_sid: str, url: str) -> str:
-    """Move a live call to `url` (e.g. the isolation entry). Caller gone: recorded, not retried."""
+    """Move a live call to `url` (e.g. the isolation entry). Caller gone: recorded, not retried.
+
+    A retry of a redirect that already went through (its worker died before rq heard of it) does not
+    move the caller a second time: the caller would hear the isolation start over."""
     calls = Calls(context.store())
+    job = get_current_job()
+    this = f"{job.id}@{job.created_at.timestamp() if job.created_at else ''}" if job is not None else ""
+    done = calls.get(call_sid)
+    if this and done.get("redirect") == "done" and done.get("redirect_job") == this:
+        return "done"
     calls.update(call_sid, redirect="in_progress")
     try:
         twilio_rest.client(context.settings()).calls(call_sid).update(url=url, method="POST")
@@ -29,7 +37,6 @@ def redirect_call(call_sid: str, url: str) -> str:
             calls.update(call_sid, redirect="caller_gone")
             log.info("redirect of %s: the caller already hung up", call_sid)
             return "caller_gone"
-        job = get_current_job()
         transient = twilio_rest.is_transient(exc)
         if job is not None and not transient:
             job.retries_left = 0  # a 4xx will not get better by retrying
@@ -38,7 +45,7 @@ def redirect_call(call_sid: str, url: str) -> str:
         calls.update(call_sid, redirect="retrying" if transient and left else "failed", redirect_error=str(exc)[:200])
         context.store().hincrby(keys.COUNTERS, "rest_redirect_errors", 1)
         raise
-    calls.update(call_sid, redirect="done")
+    calls.update(call_sid, redirect="done", redirect_job=this)
     return "done"
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -38,16 +40,29 @@ HEARTBEAT_SLACK_S = 10  # rq allows 60 s; two missed proofs are enough here
 MAINTENANCE_S = 5  # how often a worker looks for abandoned jobs (and a free scheduler lock)
 WORKER_TTL_S = 20  # an idle worker wakes every WORKER_TTL_S - 15 s, so maintenance really runs
 SCHEDULER_RETRY_S = 15  # a scheduler that missed a queue's lock asks again this often (rq: 10 min)
+ALIVE_FILE = "ivr-{role}.alive"  # in the temp folder, touched by each loop: docker compose's health check
+
+
+def alive_path(role: str) -> Path:
+    return Path(tempfile.gettempdir()) / ALIVE_FILE.format(role=role)
+
+
+def touch_alive(role: str) -> None:
+    """Prove this process's loop still turns (even while Redis is away: waiting is not hanging)."""
+    with contextlib.suppress(OSError):
+        alive_path(role).touch()
 
 
 def backoff(attempt: int) -> float:
     return float(min(BACKOFF_CAP_S, 0.25 * 2**attempt))
 
 
-def wait_for_redis(conn: redis.Redis, watch: RedisWatch, stopping: Callable[[], bool]) -> bool:
+def wait_for_redis(conn: redis.Redis, watch: RedisWatch, stopping: Callable[[], bool], role: str = "") -> bool:
     """Block until Redis answers PING (True) or a stop is requested (False)."""
     attempt = 0
     while not stopping():
+        if role:
+            touch_alive(role)
         try:
             conn.ping()
         except REDIS_DOWN as exc:
@@ -178,6 +193,7 @@ class LineWorker(Worker):
 
     def heartbeat(self, *args: Any, **kwargs: Any) -> None:
         super().heartbeat(*args, **kwargs)
+        touch_alive("worker")
         if self.watch is not None:
             self.watch.up()
 
@@ -232,7 +248,7 @@ def run_worker(redis_url: str, queues: list[str], burst: bool = False,
     conn = connect(redis_url, socket_timeout=None, decode=False)
     started = False
     while not stop():
-        if not wait_for_redis(conn, watch, stop):
+        if not wait_for_redis(conn, watch, stop, role="worker"):
             break
         if not started and on_start is not None:
             _run_start_hook(on_start)
@@ -244,6 +260,9 @@ def run_worker(redis_url: str, queues: list[str], burst: bool = False,
             worker.work(burst=burst, with_scheduler=True, logging_level=rq_log_level)
         except REDIS_DOWN as exc:  # rq's teardown needs Redis too
             watch.down(exc)
+        except Exception as exc:  # rq's teardown after a failover (a half-read pipeline): one line, go on
+            log.warning("worker: rq's loop ended with %s", describe(exc))
+            log.debug("worker: rq's loop ended", exc_info=True)
         stop.install()  # rq's handlers are gone with its loop
         if burst or worker._stop_requested or worker._shutdown_requested_date is not None:
             break  # Ctrl-C / SIGTERM reached rq's handler while it worked
@@ -268,6 +287,7 @@ class LineCron(CronScheduler):
         born = False
         attempt = 0
         while not stopping():
+            touch_alive("cron")
             try:
                 if not born:
                     self.register_birth()

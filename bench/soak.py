@@ -32,7 +32,7 @@ from ivr.embedded import EmbeddedRedis, free_port
 from ivr.twilio_standin import StandInServer
 
 TOKEN = "soak-" + secrets.token_hex(8)
-API_TOKEN = "soak-api-" + secrets.token_hex(8)
+API_TOKEN = "soak-api-" + secrets.token_urlsafe(32)
 LINE = "+18005551212"
 
 

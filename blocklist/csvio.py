@@ -8,8 +8,11 @@ the same file twice changes nothing, and an export imports back to the same stat
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import re
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,7 +32,11 @@ INFO_COLUMNS = ("by", "added_at", "step")
 DEFAULT_REASON = "imported (no reason given)"
 CHUNK = 500
 ALL_LINES = ("", "*", "all")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet may run as a formula (OWASP's CSV injection list, with the full-width forms some
+# locales' spreadsheets read the same way); leading blanks do not stop it.
+_FORMULA_CHARS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+_BLANKS = " \u00a0\u2007\u202f\u3000"
+_SIGNED_NUMBER = re.compile(r"[+\-\uff0b\uff0d][0-9 ]*")  # +14155550123, -5: data, not formulas
 _YES = {"yes", "y", "true", "1", "permanent"}
 _NO = {"no", "n", "false", "0"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -117,13 +124,26 @@ def parse_time(text: str) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
-def _escape(text: str) -> str:
-    # A cell starting like a formula would run in a spreadsheet; reasons come from agents and callers.
-    return "'" + text if text.startswith(_FORMULA_START) else text
+def formula_risk(text: str) -> bool:
+    """True when a spreadsheet could run this cell: it starts (after blanks) with = + - @ or their
+    full-width forms, or with a tab, CR or LF. A plain signed number (a phone number) is data."""
+    if text[:1] in ("\t", "\r", "\n"):
+        return True
+    stripped = text.lstrip(_BLANKS)
+    if not stripped or stripped[0] not in _FORMULA_CHARS:
+        return False
+    return not _SIGNED_NUMBER.fullmatch(stripped)
 
 
-def _unescape(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:2] and text[1] in _FORMULA_START else text
+def guard_cell(text: str) -> str:
+    """A cell safe to open in a spreadsheet: one that could run is prefixed with a quote (every export)."""
+    return "'" + text if formula_risk(text) else text
+
+
+def unguard_cell(text: str) -> str:
+    """The text guard_cell() was given (an import of our own export gets back exactly what was stored)."""
+    return text[1:] if text.startswith("'") and formula_risk(text[1:]) else text
+
 
 
 def _yes_no(text: str) -> bool | None:
@@ -197,10 +217,11 @@ def _common(bl: Blocklist, record: dict[str, str]) -> tuple[str, str, str]:
         scope = keys.GLOBAL if scope_raw.lower() in ALL_LINES else bl.line_scope(scope_raw)
     except ValueError as exc:
         raise ValueError(f"scope: {exc} (leave it empty or write * for all lines)") from None
-    reason = clean_text(_unescape(record.get("reason", "").strip()), limit=10 * MAX_FIELD).strip()
+    # The reason as written (not stripped): an export imports back to exactly what was stored.
+    reason = clean_text(unguard_cell(record.get("reason", "")), limit=10 * MAX_FIELD)
     if len(reason) > MAX_FIELD:
         raise ValueError(f"reason is {len(reason)} characters long; at most {MAX_FIELD}")
-    return raw, scope, reason or DEFAULT_REASON
+    return raw, scope, reason if reason.strip() else ""
 
 
 def _block_row(bl: Blocklist, line: int, record: dict[str, str], at: int) -> Row:
@@ -258,6 +279,46 @@ def import_allowlist(bl: Blocklist, data: str | bytes, *, by: str, partial: bool
                    at=at)
 
 
+IMPORT_LOCK_MS = 120_000  # refreshed with every chunk written; a crashed import frees the list after this
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_REFRESH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class ImportBusy(ValueError):
+    """Another import of the same list is writing: nothing was written by this one."""
+
+
+class _ImportLock:
+    """One import of a list at a time: two files written at once would leave a mix of both."""
+
+    def __init__(self, bl: Blocklist, kind: str, by: str) -> None:
+        self.r, self.key = bl.r, keys.import_lock(kind)
+        self.kind, self.by = kind, by
+        self.token = f"{secrets.token_hex(8)}|{by}|{now_ms()}"
+
+    def __enter__(self) -> _ImportLock:
+        if not self.r.set(self.key, self.token, nx=True, px=IMPORT_LOCK_MS):
+            holder = str(self.r.get(self.key) or "")
+            parts = holder.split("|")
+            who = parts[1] if len(parts) == 3 else "someone"
+            since = format_time(int(parts[2])) if len(parts) == 3 and parts[2].isdigit() else "a moment ago"
+            raise ImportBusy(f"another import of the {self.kind} is being written (by {who}, since {since}); "
+                             "nothing was imported: wait for it to finish, then import this file again")
+        return self
+
+    def refresh(self) -> None:
+        self.r.register_script(_REFRESH)(keys=[self.key], args=[self.token, IMPORT_LOCK_MS])
+
+    def __exit__(self, *_: object) -> None:
+        self.r.register_script(_RELEASE)(keys=[self.key], args=[self.token])
+
+
 def _import(bl: Blocklist, data: str | bytes, columns: tuple[str, ...],
             row_fn: Callable[[Blocklist, int, dict[str, str], int], Row], *, by: str, partial: bool, write: bool,
             progress: Progress | None, at: int | None) -> ImportResult:
@@ -287,15 +348,17 @@ def _import(bl: Blocklist, data: str | bytes, columns: tuple[str, ...],
             progress("checking", i, len(records))
     if (result.errors and not partial) or not write:
         return result
-    _write(bl, rows, by, at, result, progress)
+    with _ImportLock(bl, "allowlist" if columns == ALLOW_COLUMNS else "blocklist", by) as lock:
+        _write(bl, rows, by, at, result, progress, lock)
     result.written = True
     return result
 
 
 def _write(bl: Blocklist, rows: list[Row], by: str, at: int, result: ImportResult,
-           progress: Progress | None) -> None:
+           progress: Progress | None, lock: _ImportLock) -> None:
     # Chunks keep each MULTI short; a crash between chunks is repaired by importing the file again.
     for start in range(0, len(rows), CHUNK):
+        lock.refresh()
         chunk = rows[start:start + CHUNK]
         read = bl.r.pipeline(transaction=False)
         for row in chunk:
@@ -315,6 +378,8 @@ def _write(bl: Blocklist, rows: list[Row], by: str, at: int, result: ImportResul
                 result.changed += 1
             else:
                 result.added += 1
+            if not row.reason:  # an empty cell: the history says it came from a file without one
+                row = dataclasses.replace(row, reason=DEFAULT_REASON)
             if row.kind == "block":
                 entry = Entry(row.value, row.scope, row.treatment, row.reason, by, at, row.until_ms)
                 bl._block_ops(pipe, entry, "manager", source="import")
@@ -336,11 +401,16 @@ def _same(row: Row, stored: Any) -> bool:
         return False
     if row.kind == "block":
         entry = _entry_from(row.value, row.scope, stored)
-        return (entry.treatment, entry.reason, entry.until_ms) == (row.treatment, row.reason, row.until_ms)
+        return (entry.treatment, entry.until_ms) == (row.treatment, row.until_ms) and _same_reason(row, entry.reason)
     meta = json.loads(stored)
     if row.kind == "prefix":
-        return bool(meta.get("treatment", "") == row.treatment and meta.get("reason", "") == row.reason)
-    return bool(meta.get("reason", "") == row.reason)
+        return bool(meta.get("treatment", "") == row.treatment and _same_reason(row, meta.get("reason", "")))
+    return _same_reason(row, meta.get("reason", ""))
+
+
+def _same_reason(row: Row, stored: str) -> bool:
+    """An empty cell matches an entry without a reason, or one an earlier import gave the default reason."""
+    return row.reason == stored or (not row.reason and stored in ("", DEFAULT_REASON))
 
 
 # ---- exporting --------------------------------------------------------------------------------------
@@ -352,18 +422,18 @@ def blocklist_rows(bl: Blocklist) -> Iterable[list[str]]:
     """Header, then every active block and range rule, in a stable order."""
     yield [*BLOCK_COLUMNS, *INFO_COLUMNS]
     for e in bl.iter_blocks():
-        yield [e.number, _scope_cell(e.scope), e.treatment, _escape(e.reason), format_time(e.until_ms),
-               "yes" if e.until_ms is None else "no", _escape(e.by), format_time(e.at), str(e.step)]
+        yield [e.number, _scope_cell(e.scope), e.treatment, guard_cell(e.reason), format_time(e.until_ms),
+               "yes" if e.until_ms is None else "no", guard_cell(e.by), format_time(e.at), str(e.step)]
     for p in bl.list_prefixes():
-        yield [p["prefix"] + "*", _scope_cell(p["scope"]), p.get("treatment", ""), _escape(p.get("reason", "")), "",
-               "yes", _escape(p.get("by", "")), format_time(int(p.get("at") or 0)), ""]
+        yield [p["prefix"] + "*", _scope_cell(p["scope"]), p.get("treatment", ""), guard_cell(p.get("reason", "")), "",
+               "yes", guard_cell(p.get("by", "")), format_time(int(p.get("at") or 0)), ""]
 
 
 def allowlist_rows(bl: Blocklist) -> Iterable[list[str]]:
     """Header, then every allowlist entry, in a stable order."""
     yield [*ALLOW_COLUMNS, "by", "added_at"]
     for a in bl.iter_allowed():
-        yield [a["number"], _scope_cell(a["scope"]), _escape(a.get("reason", "")), _escape(a.get("by", "")),
+        yield [a["number"], _scope_cell(a["scope"]), guard_cell(a.get("reason", "")), guard_cell(a.get("by", "")),
                format_time(int(a.get("at") or 0))]
 
 

@@ -87,5 +87,10 @@ def decision(caller_sid: str) -> str:
     return _k("decision", caller_sid)
 
 
+def import_lock(kind: str) -> str:
+    """String held while a CSV import of one list (blocklist | allowlist) writes: one import at a time."""
+    return _k("import", kind, "lock")
+
+
 def fail_open_log() -> str:
     return _k("failopen")

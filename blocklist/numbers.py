@@ -42,9 +42,25 @@ def is_withheld(raw: str | None) -> bool:
     if raw is None:
         return True
     text = raw.strip().lower()
-    if text.startswith("client:") or text.startswith("sip:"):
-        return False
+    if text.startswith(("client:", "sip:", "sips:", "tel:")) or "<" in text:
+        return False  # a softphone identity, or a URI (whose user part _parse looks at)
     return text in _WITHHELD_WORDS or text.replace(" ", "") in _WITHHELD_DIGITS
+
+
+_URI = re.compile(r"^(?:.*<)?(sips?|tel):([^>]*)>?$", re.IGNORECASE)
+
+
+def uri_user(text: str) -> str | None:
+    """The number-like user part of a SIP or tel URI ('sip:+14155550123@host;user=phone',
+    '"Ann" <tel:+14155550123;ext=2>'), '' when the URI names no number; None when `text` is no URI."""
+    match = _URI.match(text.strip())
+    if match is None:
+        return None
+    scheme, rest = match.group(1).lower(), match.group(2)
+    user = rest if scheme == "tel" else rest.split("@", 1)[0] if "@" in rest else ""
+    user = user.split(";", 1)[0].strip()
+    digits = user.replace("-", "").replace(".", "").replace("(", "").replace(")", "").replace(" ", "")
+    return user if re.fullmatch(r"\+?[0-9]{3,16}", digits, re.ASCII) else ""
 
 
 def _parse(raw: str | None, default_region: str) -> phonenumbers.PhoneNumber | None:
@@ -53,6 +69,13 @@ def _parse(raw: str | None, default_region: str) -> phonenumbers.PhoneNumber | N
         return None
     assert raw is not None
     text = raw.strip()
+    if len(text) > 4 * _MAX_INPUT:
+        raise ValueError(f"caller ID is {len(text)} characters long; a phone number has at most 15 digits")
+    user = uri_user(text) if ":" in text else None
+    if user is not None:
+        if not user or is_withheld(user):
+            return None  # a SIP address without a number (sip:alice@host) is no number: the withheld policy
+        text = user
     if len(text) > _MAX_INPUT:
         raise ValueError(f"number is {len(text)} characters long; a phone number has at most 15 digits")
     if not _ALLOWED_CHARS.match(text):

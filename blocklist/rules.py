@@ -145,6 +145,19 @@ def _script(name: str) -> str:
     return resources.files("blocklist").joinpath(name).read_text()
 
 
+# Remove one member of a shared hash (allowlist, range rules) and record it, in one step: a WATCH on the
+# shared hash would make parallel removals of different members retry each other until they give up.
+# KEYS: hash, audit stream[, index zset[, history list]]; ARGV: member, history entry ('' for none), audit
+# field/value pairs. Returns 1 when it was there (and is recorded), 0 when nothing was written.
+_REMOVE_MEMBER = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[1]) end
+if KEYS[4] and ARGV[2] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[2]) end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+return 1
+"""
+
+
 class Blocklist:
     """All screening data of one Redis database."""
 
@@ -155,6 +168,7 @@ class Blocklist:
         self.default_region = default_region
         self._screen = FastScript(connection.register_script(_script("screen.lua")))
         self._flag = connection.register_script(_script("flag.lua"))
+        self._remove_member = connection.register_script(_REMOVE_MEMBER)
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self.last_acknowledged: int | None = None
@@ -566,20 +580,26 @@ class Blocklist:
         scope_ = self._scope(scope, self.default_region)
         at = at or now_ms()
         member = f"{scope_}|{number}"
+        history = json.dumps({"at": at, "action": "disallow", "by": clean_text(by), "role": role,
+                              "reason": clean_text(reason), "scope": scope_}, sort_keys=True)
+        audit = {"ts": at, "by": clean_text(by), "role": role, "action": "disallow", "number": number,
+                 "scope": scope_, "reason": clean_text(reason)}
+        return self._remove(keys.ALLOW, member, audit, index=keys.ALLOW_INDEX, history=(keys.history(number), history))
 
-        def work(pipe: Any) -> bool:
-            if not pipe.hexists(keys.ALLOW, member):
-                return False
-            pipe.multi()
-            pipe.hdel(keys.ALLOW, member)
-            pipe.zrem(keys.ALLOW_INDEX, member)
-            self._history_entry(pipe, number, at=at, action="disallow", by=clean_text(by), role=role,
-                                reason=clean_text(reason), scope=scope_)
-            self._audit(pipe, ts=at, by=clean_text(by), role=role, action="disallow", number=number, scope=scope_,
-                        reason=clean_text(reason))
-            return bool(pipe.execute()[0])
-
-        return bool(self._watched(keys.ALLOW, work))
+    def _remove(self, hash_key: str, member: str, audit: dict[str, Any], index: str = "",
+                history: tuple[str, str] | None = None) -> bool:
+        """Remove `member` from a shared hash and record it (see _REMOVE_MEMBER); False when it was not there."""
+        script_keys = [hash_key, keys.AUDIT, *([index] if index else []), *([history[0]] if history else [])]
+        if history and not index:
+            raise ValueError("a history entry needs the index key before it")
+        args: list[Any] = [member, history[1] if history else ""]
+        for name, value in audit.items():
+            args.extend((name, "" if value is None else str(value)))
+        pipe = self._pipeline()
+        self._remove_member(keys=script_keys, args=args, client=pipe)
+        removed = bool(pipe.execute()[0])
+        self._acked(pipe)
+        return removed
 
     def allowed(self, raw_number: str, scope: str | None = None) -> dict[str, Any] | None:
         number = self._identity(raw_number)
@@ -650,16 +670,9 @@ class Blocklist:
         scope_ = self._scope(scope, self.default_region)
         member = f"{scope_}|{prefix}"
 
-        def work(pipe: Any) -> bool:
-            if not pipe.hexists(keys.PREFIXES, member):
-                return False
-            pipe.multi()
-            pipe.hdel(keys.PREFIXES, member)
-            self._audit(pipe, ts=at or now_ms(), by=clean_text(by), role=role, action="remove_prefix",
-                        number=prefix, scope=scope_, reason=clean_text(reason))
-            return bool(pipe.execute()[0])
-
-        return bool(self._watched(keys.PREFIXES, work))
+        audit = {"ts": at or now_ms(), "by": clean_text(by), "role": role, "action": "remove_prefix",
+                 "number": prefix, "scope": scope_, "reason": clean_text(reason)}
+        return self._remove(keys.PREFIXES, member, audit)
 
     def index_prefix_lengths(self) -> int:
         """Build the set of prefix lengths from every rule and mark it complete; until then the screen tries

@@ -9,8 +9,8 @@ from flask import Blueprint, jsonify, request
 from blocklist.calls import Calls, valid_sid
 from ivr import routing
 from ivr.extensions import resources
-from ivr.flagging import call_view, flag_call
-from ivr.security import api_auth
+from ivr.flagging import acting_on, call_view, flag_call
+from ivr.security import api_auth, current_principal, require_role
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -27,6 +27,37 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("send a JSON object (Content-Type: application/json), e.g. {\"reason\": \"obscene\"}")
     return data
+
+
+def no_agent_field(data: dict[str, Any]) -> None:
+    """Who acted is who asks (the token's owner), never a name the request brings."""
+    if "agent" in data:
+        raise ValueError("leave out agent: the call records who you are (your token's user, or for the service "
+                         "token the agent the call was bridged to)")
+
+
+class Refused(Exception):
+    """An API answer other than success, raised from a helper (the blueprint turns it into JSON)."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+@bp.errorhandler(Refused)
+def refused(exc: Refused) -> tuple[Any, int]:
+    return error(exc.status, exc.code, exc.detail)
+
+
+def acting_caller(sid: str) -> tuple[dict[str, str], str]:
+    """The call and who acts on it, by the desk's rules for this principal's role (ivr.flagging.acting_on)."""
+    p = current_principal()
+    try:
+        return acting_on(resources(), p.user if p is not None else None, sid)
+    except LookupError as exc:
+        raise Refused(404, "unknown_call", str(exc)) from None
+    except PermissionError as exc:
+        raise Refused(403, "not_your_caller", str(exc)) from None
 
 
 def text_field(data: dict[str, Any], name: str, limit: int) -> str:
@@ -50,9 +81,10 @@ def flag(sid: str) -> Any:
         data = json_body()
         reason = text_field(data, "reason", 200)
         note = text_field(data, "note", 2000)
-        agent = text_field(data, "agent", 80)
+        no_agent_field(data)
     except ValueError as exc:
         return error(400, "bad_request", str(exc))
+    _call, agent = acting_caller(sid)
     try:
         flagged = flag_call(resources(), sid, via="desk", agent=agent, reason=reason, note=note)
     except LookupError as exc:
@@ -77,8 +109,7 @@ def call(sid: str) -> Any:
     """One call as the desk shows it, incl. the redirect state after a desk flag."""
     if not valid_sid(sid):
         return error(400, "bad_call_sid", "a CallSid is CA followed by 32 hex digits")
-    if not Calls(resources().store).get(sid):
-        return error(404, "unknown_call", f"no call {sid} is known here (calls are kept for 30 days)")
+    acting_caller(sid)  # an agent sees only their own callers, as on the desk
     return jsonify(call_view(resources(), sid))
 
 
@@ -91,6 +122,10 @@ def agent_call(agent_sid: str) -> Any:
     leg = Calls(resources().store).agent_leg(agent_sid)
     if not leg:
         return error(404, "unknown_agent_leg", "no agent leg with this CallSid has connected (POST /agent/connect)")
+    p = current_principal()
+    if p is not None and p.user is not None and not p.at_least("manager") and \
+            leg.get("identity", "") not in p.user.identities:
+        return error(403, "not_your_leg", "this agent leg is not one of your phones: you can see only your own")
     caller = leg.get("caller", "")
     body: dict[str, Any] = {"agent_call_sid": agent_sid, "agent": leg.get("identity", ""), "caller": None}
     if caller:
@@ -111,7 +146,7 @@ def move(sid: str, move: str) -> Any:
     try:
         data = json_body()
         note = text_field(data, "note", 2000)
-        agent = text_field(data, "agent", 80)
+        no_agent_field(data)
         delay = data.get("delay_seconds")
         if delay is not None and (not isinstance(delay, int) or isinstance(delay, bool)):
             raise ValueError("delay_seconds must be a whole number of seconds")
@@ -125,6 +160,7 @@ def move(sid: str, move: str) -> Any:
                 raise ValueError("at must be an ISO time with zone, e.g. 2026-11-25T09:30:00+02:00") from None
     except ValueError as exc:
         return error(400, "bad_request", str(exc))
+    _call, agent = acting_caller(sid)
     try:
         result = routing.desk_move(resources(), sid, move, agent=agent, note=note, via="desk",
                                    delay_seconds=delay, at=at)
@@ -148,6 +184,7 @@ def supervisors_queue() -> Any:
 
 @bp.get("/callbacks")
 @api_auth
+@require_role("manager")
 def callbacks() -> Any:
     """Scheduled callbacks with their outcome."""
     return jsonify({"callbacks": routing.callbacks(resources())})

@@ -14,10 +14,10 @@ from flask import Blueprint, Response, jsonify, request
 
 from blocklist import csvio, dryrun, keys
 from blocklist.numbers import WITHHELD
-from blocklist.rules import Blocklist, Decision, Entry, clean_text, validate_line_setting
+from blocklist.rules import Blocklist, Decision, Entry, validate_line_setting
 from ivr.config import parse_duration
 from ivr.extensions import resources
-from ivr.security import api_auth, current_principal, require_role
+from ivr.security import acting_name, api_auth, require_role
 
 bp = Blueprint("blocklist_api", __name__)
 MAX_COUNT = 1000
@@ -31,6 +31,11 @@ class NotFound(Exception):
 @bp.errorhandler(ValueError)
 def _bad_request(exc: ValueError) -> tuple[Response, int]:
     return jsonify({"error": "bad_request", "detail": str(exc)}), 400
+
+
+@bp.errorhandler(csvio.ImportBusy)
+def _import_busy(exc: csvio.ImportBusy) -> tuple[Response, int]:
+    return jsonify({"error": "import_running", "detail": str(exc)}), 409
 
 
 @bp.errorhandler(NotFound)
@@ -65,10 +70,7 @@ def _text(body: dict[str, Any], name: str, default: str = "") -> str:
 def _by(body: dict[str, Any]) -> str:
     """Who did it: a desk user or user token is recorded by name; only the service token may name
     the person behind an integration (`by` in the body or query)."""
-    principal = current_principal()
-    if principal is not None and principal.kind != "service":
-        return principal.name
-    return clean_text(_text(body, "by") or request.args.get("by", "") or "api")
+    return acting_name(_text(body, "by") or request.args.get("by", ""))
 
 
 def _import_by() -> str:

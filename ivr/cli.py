@@ -12,35 +12,22 @@ from dataclasses import dataclass
 
 import click
 
+from ivr import cli_common as common
+from ivr.cli_common import URL_FILE
 from ivr.config import SETTINGS, Settings
-
-URL_FILE = "redis.url"  # written by `ivr serve` so other `ivr` commands find the embedded Redis
 
 
 def load_settings() -> Settings:
     """Settings from the environment, or a one-line error telling what to fix."""
-    try:
-        return Settings.from_env()
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    return common.settings()
 
 
 def resolve_redis_url(settings: Settings) -> str:
-    """REDIS_URL, else the embedded server a running `ivr serve` announced."""
-    if settings.redis_url:
-        return settings.redis_url
-    url_file = settings.data_dir / "redis" / URL_FILE
-    if url_file.exists():
-        return url_file.read_text().strip()
-    raise click.ClickException("REDIS_URL is not set and no `ivr serve` is running here: start `ivr serve` "
-                               "(it runs an embedded Redis), or set REDIS_URL=redis://host:6379/0")
+    return common.redis_url(settings)
 
 
 def settings_with_redis() -> Settings:
-    s = load_settings()
-    url = resolve_redis_url(s)
-    os.environ["REDIS_URL"] = url
-    return Settings.from_env()
+    return common.settings_with_redis()
 
 
 @click.group()
@@ -184,11 +171,14 @@ def web_workers(settings: Settings) -> int:
     return settings.web_workers or (2 * (os.cpu_count() or 1) + 1)
 
 
+WEBHOOK_THREADS = 2  # threads per web process that desk and API requests never take (ivr.app._desk_share)
+
+
 def gunicorn_argv(settings: Settings, bind: str) -> list[str]:
     """The production WSGI server with the service's settings (the same for serve, compose and bench)."""
     return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(web_workers(settings)),
-            "--threads", "4", "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-",
-            "ivr:create_app()"]
+            "--threads", str(settings.desk_concurrency + WEBHOOK_THREADS), "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-",
+            "--logger-class", "ivr.gunicorn_logging.MaskedLogger", "ivr:create_app()"]
 
 
 @main.command()

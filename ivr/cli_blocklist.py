@@ -5,7 +5,6 @@ Every problem prints one line `error: ...` on stderr and exits 2; nothing is hal
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -16,10 +15,9 @@ import click
 from blocklist import csvio, dryrun, keys
 from blocklist.rules import TREATMENTS, Blocklist, Decision, Entry, for_settings
 from blocklist.store import connect
-from ivr.cli_common import CliError, _Group
-from ivr.config import Settings, parse_duration
+from ivr.cli_common import CliError, _Group, operator, settings_with_redis
+from ivr.config import parse_duration
 
-NO_REDIS = ("REDIS_URL is not set: run `ivr serve` first and copy the REDIS_URL it prints, or set REDIS_URL")
 PROGRESS_FROM = 1000  # rows; smaller files import too fast for a progress bar to help
 
 
@@ -30,23 +28,13 @@ def _bl() -> Blocklist:
     cached = ctx.meta.get("ivr.blocklist")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    from ivr.cli import resolve_redis_url  # lazily: ivr.cli mounts this module's groups
-
-    settings = Settings.from_env()
-    try:
-        url = resolve_redis_url(settings)  # REDIS_URL, else the embedded Redis of a running `ivr serve`
-    except click.ClickException:
-        raise CliError(NO_REDIS) from None
-    bl = for_settings(connect(url, socket_timeout=30), settings)
+    settings = settings_with_redis()  # REDIS_URL, else the embedded Redis of a running `ivr serve`
+    bl = for_settings(connect(settings.redis_url, socket_timeout=30), settings)
     ctx.meta["ivr.blocklist"] = bl
     return bl
 
 
-def _default_by() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name in some containers
-        return "cli"
+_default_by = operator
 
 
 def _when(ms: int | None) -> str:

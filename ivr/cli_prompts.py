@@ -13,7 +13,7 @@ from prompts.wav import check_prompt
 
 def _override_dir() -> Path:
     # Imported here: ivr.cli imports this module while it is being built.
-    from ivr.cli import load_settings
+    from ivr.cli_common import settings as load_settings
 
     return Path(load_settings().data_dir) / "prompts"
 

@@ -11,16 +11,13 @@ from typing import Any
 import click
 import redis
 
-from blocklist.store import connect
-from ivr.config import Settings
+from ivr.cli_common import redis_client
 from workers import reports
 
 
 def _store() -> redis.Redis:
-    try:
-        return connect(Settings.from_env().redis_url, socket_timeout=60)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    """The Redis every `ivr` command uses: REDIS_URL, else the embedded one of a running `ivr serve`."""
+    return redis_client(timeout=60)
 
 
 def _settings() -> reports.ReportSettings:

@@ -40,7 +40,7 @@ def setup_text(standin_port: int = STANDIN_PORT, target: str = TARGET) -> str:
     lines = [
         ("TWILIO_AUTH_TOKEN", value("TWILIO_AUTH_TOKEN", "sim-" + secrets.token_hex(12))),
         ("TWILIO_ACCOUNT_SID", value("TWILIO_ACCOUNT_SID", "AC" + "5" * 32)),
-        ("IVR_API_TOKEN", value("IVR_API_TOKEN", "sim-api-" + secrets.token_hex(8))),
+        ("IVR_API_TOKEN", value("IVR_API_TOKEN", "sim-api-" + secrets.token_urlsafe(32))),
         ("IVR_AGENTS", value("IVR_AGENTS", "+15550001001,+15550001002,+15550001003,client:alice")),
         ("IVR_SUPERVISORS", value("IVR_SUPERVISORS", "+15550002001")),
         ("PUBLIC_BASE_URL", value("PUBLIC_BASE_URL", target)),

@@ -6,19 +6,16 @@ pipe one line with --password-stdin. Every problem prints one line `error: ...` 
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 import click
 
-from ivr.cli_common import CliError, _Group
+from blocklist.store import connect
+from ivr.cli_common import CliError, _Group, operator, settings_with_redis
 from ivr.desk.users import ROLES, Users
 
 
 def _users() -> Users:
-    from blocklist.store import connect
-    from ivr.cli import settings_with_redis  # lazily: ivr.cli mounts this group
-
     ctx = click.get_current_context()
     cached = ctx.meta.get("ivr.users")
     if cached is None:
@@ -29,11 +26,7 @@ def _users() -> Users:
     return cached  # type: ignore[no-any-return]
 
 
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+_operator = operator
 
 
 def _password(from_stdin: bool, prompt: str = "Password") -> str:

@@ -6,6 +6,7 @@ The README's settings table mirrors `SETTINGS` below.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -73,12 +74,13 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_SIMULATION_CLOCK": ("simulation_clock", "0", "1 for demos only: `ivr simulate` may set each request's clock (X-Ivr-Sim-Time) so a compressed day fills the reports. Never in production."),
     "IVR_REDIS_TIMEOUT": ("redis_timeout", "0.5", "Socket timeout (s) on the webhook path; beyond it calls fail open."),
     "IVR_MAX_BODY_BYTES": ("max_body_bytes", "65536", "Largest request body accepted (webhooks and API)."),
+    "IVR_IMPORT_MAX_BYTES": ("import_max_bytes", "67108864", "Largest CSV file the desk and the API import (64 MiB, about 1.5 million rows); `ivr blocklist import` has no limit."),
     "IVR_REDIRECT_RETRIES": ("redirect_retries", "5", "Retries of a REST redirect after a transient Twilio failure."),
     "IVR_REDIRECT_BACKOFF": ("redirect_backoff", "1,2,4,8,16", "Seconds between those retries."),
     "IVR_LOG_NUMBERS": ("log_numbers", "masked", "Phone numbers in logs: masked|full."),
     "IVR_LOG_LEVEL": ("log_level", "info", "Log level: debug|info|warning|error. rq's per-job lines show at debug only."),
     "IVR_WEB_WORKERS": ("web_workers", "0", "gunicorn workers for `ivr serve`; 0 = 2 x cores + 1."),
-    "IVR_DESK_CONCURRENCY": ("desk_concurrency", "2", "Desk and API requests one web process serves at once (of its 4 threads); the others stay free for Twilio's webhooks, and a desk request beyond it gets 503 at once."),
+    "IVR_DESK_CONCURRENCY": ("desk_concurrency", "2", "Desk and API requests one web process serves at once; it runs this many threads plus 2 kept for Twilio's webhooks, and a desk request beyond it gets 503 at once."),
     "IVR_PORT": ("port", "8000", "Port `ivr serve` listens on."),
     "IVR_BIND": ("bind", "127.0.0.1", "Address `ivr serve` binds to."),
     "IVR_SECRET_KEY": ("secret_key", "", "Signs desk session cookies. Empty: one is generated once and kept in IVR_DATA_DIR/secret_key (0600)."),
@@ -86,6 +88,25 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_LOGIN_ATTEMPTS": ("login_attempts", "5", "Wrong passwords per username (4x per client address) before logins pause ..."),
     "IVR_LOGIN_WINDOW_MINUTES": ("login_window_minutes", "15", "... for this many minutes."),
 }
+
+
+MIN_SECRET_CHARS = 32
+MIN_SECRET_BITS = 96.0  # per-character Shannon entropy times the length: 32 random hex digits give ~120
+
+
+def secret_problem(value: str) -> str:
+    """Why `value` is too weak to guard the service ('' when it will do): short, blank or repetitive."""
+    if not value.strip():
+        return "is only blanks"
+    if value != value.strip():
+        return "starts or ends with blanks (a copy-and-paste slip?)"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is {len(value)} characters; use at least {MIN_SECRET_CHARS}"
+    counts = {ch: value.count(ch) for ch in set(value)}
+    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
+    if bits < MIN_SECRET_BITS:
+        return f"is too predictable (about {bits:.0f} bits; it repeats few characters)"
+    return ""
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -162,6 +183,7 @@ class Settings:
     country_languages: dict[str, str] = field(default_factory=dict)
     redis_timeout: float = 0.5
     max_body_bytes: int = 65536
+    import_max_bytes: int = 64 * 1024 * 1024
     redirect_retries: int = 5
     redirect_backoff: tuple[int, ...] = (1, 2, 4, 8, 16)
     log_numbers: str = "masked"
@@ -241,9 +263,16 @@ class Settings:
         from workers.reports import parse_shifts
 
         parse_shifts(self.report_shifts)
-        if not 1 <= self.desk_concurrency <= 3:
-            raise ValueError("IVR_DESK_CONCURRENCY must be 1, 2 or 3: a web process has 4 threads, and at least one "
-                             "must stay free for Twilio's webhooks")
+        make_one = "make one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        for name, value in (("IVR_API_TOKEN", self.api_token), ("IVR_SECRET_KEY", self.secret_key)):
+            problem = secret_problem(value) if value else ""
+            if problem:
+                raise ValueError(f"{name} {problem}: it guards the whole service, so {make_one}"
+                                 + (" (or unset it: the desk then keeps a generated key in IVR_DATA_DIR)"
+                                    if name == "IVR_SECRET_KEY" else " (or unset it: the API then refuses every "
+                                                                     "request)"))
+        if not 1 <= self.desk_concurrency <= 64:
+            raise ValueError("IVR_DESK_CONCURRENCY must be from 1 to 64 (desk and API requests per web process)")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"IVR_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         if self.log_numbers not in ("masked", "full"):
@@ -330,7 +359,7 @@ def _convert(attr: str, value: Any) -> Any:
         return float(value)
     if attr in (
         "burst_calls", "burst_minutes", "flag_window_seconds", "no_agent_seconds", "breather_seconds", "max_wait_seconds",
-        "agent_idle_seconds", "dial_timeout", "linefault_repeats", "max_body_bytes", "redirect_retries",
+        "agent_idle_seconds", "dial_timeout", "linefault_repeats", "max_body_bytes", "import_max_bytes", "redirect_retries",
         "web_workers", "desk_concurrency", "port", "trusted_proxies", "event_retention_days", "wait_replicas", "wait_timeout_ms", "session_hours", "login_attempts", "login_window_minutes", "callback_delay_seconds", "callback_attempts", "callback_retry_seconds",
     ):
         try:

@@ -6,10 +6,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from blocklist import keys
 from blocklist.calls import Calls, is_gone
 from blocklist.numbers import WITHHELD
 from blocklist.rules import FlagResult
 from ivr import urls
+from ivr.desk.users import User
 from ivr.extensions import Resources
 
 log = logging.getLogger("ivr.flag")
@@ -22,6 +24,51 @@ class Flagged:
     number: str
     caller_alive: bool
     redirect_job: str | None
+
+
+# ---- who may act on a call ---------------------------------------------------------------------------------
+def my_leg(res: Resources, user: User) -> tuple[str, dict[str, str]]:
+    """The latest agent leg of any of the user's phones (`ivr:agent:<identity>:leg`), and its state."""
+    if not user.identities:
+        return "", {}
+    sids = res.store.mget([keys.agent_current_leg(i) for i in user.identities])
+    found = [sid for sid in sids if sid]
+    if not found:
+        return "", {}
+    pipe = res.store.pipeline(transaction=False)
+    for sid in found:
+        pipe.hgetall(keys.agent_leg(sid))
+    legs = [(sid, leg) for sid, leg in zip(found, pipe.execute(), strict=True) if leg]
+    if not legs:
+        return "", {}
+
+    def last_activity(item: tuple[str, dict[str, str]]) -> int:
+        leg = item[1]
+        return max(int(leg.get("dial_started") or 0), int(leg.get("bridged_at") or 0))
+
+    return max(legs, key=last_activity)
+
+
+def acting_on(res: Resources, user: User | None, sid: str) -> tuple[dict[str, str], str]:
+    """The call `sid` and the agent to record as acting on it, by one rule for the desk and the API.
+
+    An agent acts only on a caller bridged to one of their phones, and is recorded by that phone
+    identity; a manager or admin acts on any call, recorded as themselves; the service token (no user)
+    acts on any call, recorded as the agent the call was bridged to. Never a name from the request.
+    LookupError: no such call; PermissionError: not this agent's caller.
+    """
+    call = Calls(res.store).get(sid)
+    if not call:
+        raise LookupError(f"no call {sid} is known here; check the CallSid (calls are kept for 30 days)")
+    if user is None:
+        return call, call.get("agent", "")
+    _leg_sid, leg = my_leg(res, user)
+    mine = call.get("agent") in user.identities or leg.get("caller") == sid
+    if not mine and not user.at_least("manager"):
+        raise PermissionError("this call was not bridged to your phone: you can act only on your own callers")
+    if call.get("agent") in user.identities:
+        return call, str(call["agent"])
+    return call, leg.get("identity") or (user.identities[0] if user.identities else user.username)
 
 
 def flag_call(res: Resources, caller_sid: str, *, via: str, agent: str, reason: str = "", note: str = "",

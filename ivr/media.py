@@ -12,9 +12,9 @@ from flask.typing import ResponseReturnValue
 
 import prompts
 from blocklist import keys
-from blocklist.rules import clean_text, now_ms
+from blocklist.rules import now_ms
 from ivr.extensions import resources
-from ivr.security import api_auth, require_role
+from ivr.security import acting_name, api_auth, current_principal, require_role
 from ivr.urls import external
 from prompts import catalog as catalog_mod
 from prompts.catalog import Catalog, Recording
@@ -169,8 +169,9 @@ def _check_target(lang: str, key: str) -> None:
 
 def _audit(action: str, lang: str, key: str, detail: str) -> None:
     try:
+        p = current_principal()
         resources().store.xadd(keys.AUDIT, {
-            "ts": now_ms(), "by": clean_text(request.args.get("by", "api"), 80), "role": "manager",
+            "ts": now_ms(), "by": acting_name(request.args.get("by", "")), "role": p.role if p else "",
             "action": action, "number": "", "scope": lang, "reason": f"{key}: {detail}",
         })
     except (redis.RedisError, OSError) as exc:

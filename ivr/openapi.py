@@ -82,7 +82,8 @@ def json_body(schema: Schema, required: bool = True, description: str = "") -> S
 ERRORS = {
     400: ("BadRequest", "The input is wrong; `detail` says what to send instead. Nothing was changed."),
     401: ("Unauthorized", "No or an unknown bearer token (or no desk session)."),
-    403: ("Forbidden", "The principal's role is too low, or a desk session sent no CSRF token."),
+    403: ("Forbidden", "The principal's role is too low, the call is not the agent's own caller, or a desk "
+                       "session sent no CSRF token."),
     404: ("NotFound", "The call, number, rule or prompt is not there. Nothing was changed."),
     413: ("TooLarge", "The body is larger than IVR_MAX_BODY_BYTES."),
     503: ("StoreUnavailable", "Redis is unreachable; nothing was changed. Retry after the Retry-After seconds."),
@@ -217,7 +218,8 @@ CSV_DOWNLOAD = {"description": "a CSV file (imports back to the same state)",
 
 # ---- paths ------------------------------------------------------------------------------------------
 def _call_paths() -> dict[str, Any]:
-    note_agent = {"note": TEXT_2000, "agent": {"type": "string", "maxLength": 80}}
+    # No `agent`: who acted is the token's owner (an agent acts only on callers bridged to their phones).
+    note_agent = {"note": TEXT_2000}
     return {
         "/api/calls/{sid}": {"get": op(
             "One call as the desk shows it, with the number's blocks and history", "calls", "get_call",
@@ -252,7 +254,7 @@ def _call_paths() -> dict[str, Any]:
                                                                      ("escalation", "call")))},
                                             ("escalations",)))})},
         "/api/callbacks": {"get": op(
-            "Scheduled call backs with their outcome, soonest first", "calls", "list_callbacks",
+            "Scheduled call backs with their outcome, soonest first (manager)", "calls", "list_callbacks",
             {200: ok("the call backs", obj({"callbacks": array(OBJECT)}, ("callbacks",)))})},
     }
 

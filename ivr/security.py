@@ -18,6 +18,7 @@ from typing import Any
 from flask import Request, Response, current_app, g, redirect, render_template, request, session, url_for
 from twilio.request_validator import RequestValidator
 
+from blocklist.rules import clean_text
 from ivr.config import Settings
 from ivr.desk.users import RANK, User, Users
 from ivr.extensions import TWILIO_VIEW, resources
@@ -147,6 +148,16 @@ def principal_name() -> str:
     """Who to write into history and audit records for this request."""
     p = current_principal()
     return p.name if p else "anonymous"
+
+
+def acting_name(named: str = "") -> str:
+    """Who did it, for history and audit: a desk user (session or own token) by their name, whatever the
+    request says; only the service token, which stands for an integration, may name the person behind
+    it (`named`, from the request), else it is "api"."""
+    p = current_principal()
+    if p is not None and p.kind != "service":
+        return p.name
+    return clean_text(named, 80) or "api"
 
 
 def csrf_token() -> str:

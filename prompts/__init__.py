@@ -101,7 +101,10 @@ def split_key(key: str) -> tuple[str, dict[str, Any]]:
     if key in PROMPT_IDS and key != "queue_position":
         return key, {}
     base, _, number = key.partition("-")
-    if base == "queue_position" and number.isdigit() and int(number) in RECORDED_POSITIONS:
+    # Only the exact name the player asks for: ASCII digits, no leading zero ('queue_position-٣' would
+    # install and never play).
+    if (base == "queue_position" and number.isascii() and number.isdigit()
+            and int(number) in RECORDED_POSITIONS and key == position_key(int(number))):
         return base, {"position": int(number)}
     keys = ", ".join(all_recording_keys())
     raise ValueError(f"unknown prompt recording {key!r}: use one of {keys}")

@@ -18,7 +18,7 @@ from tests.twilio_player import TwilioPlayer
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
-API_TOKEN = "test-api-token"
+API_TOKEN = "test-api-token-4f1c9e2b7a60d38e5b9f0c1a2d3e4f56"
 BASE_URL = "https://ivr.example.test"
 LINE = "+18005551212"
 AGENT = "+15550001111"

@@ -26,7 +26,7 @@ from ivr import openapi
 from ivr.security import TWILIO_ROUTE_ATTR
 from prompts.wav import ulaw_wav
 from tests import callflow as cf
-from tests.conftest import API_TOKEN, LINE
+from tests.conftest import AGENT, API_TOKEN, LINE
 from tests.desk_helpers import make_user, users_of
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -164,7 +164,8 @@ def test_roles_in_the_description_are_the_roles_enforced(seeded: tuple[Any, str]
     users = users_of(app)
     tokens = {"admin": API_TOKEN}  # the service token counts as admin
     for name, role in (("ann", "agent"), ("max", "manager")):
-        make_user(app, name, role)
+        # ann's phone is the one the seeded caller is bridged to: an agent acts on her own callers only
+        make_user(app, name, role, phones=AGENT if role == "agent" else "")
         tokens[role] = users.create_token(name, "openapi-test", by=name, by_role=role)[1]
     lower = {"manager": "agent", "admin": "manager"}
     values = {**SEEDED_PATH, "agent_sid": agent_sid, "name": "frequency"}

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from blocklist import keys
+from blocklist.csvio import guard_cell
 from blocklist.numbers import WITHHELD, mask, normalize
 from blocklist.rules import clean_text
 from workers import report_keys as rk
@@ -1467,16 +1468,12 @@ def tables(name: str, data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     raise ValueError(f"unknown report {name!r}: one of {', '.join(REPORTS)}")
 
 
-_FORMULA = re.compile(r"^[=@\t\r]|^[+-](?![0-9 ]*$)")
-
-
 def _cell(value: Any) -> Any:
-    """Spreadsheets run cells that start like a formula; prefix those with a quote (numbers stay)."""
+    """Spreadsheets run cells that start like a formula; prefix those with a quote (numbers stay): the one
+    guard every export uses (blocklist.csvio.guard_cell)."""
     if value is None:
         return ""
-    if isinstance(value, str) and _FORMULA.match(value):
-        return "'" + value
-    return value
+    return guard_cell(value) if isinstance(value, str) else value
 
 
 def to_csv(rows: list[dict[str, Any]], columns: Iterable[str] | None = None) -> str:

@@ -38,10 +38,21 @@ WATCH_RETRIES = 5
 # Checked when the username is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password-0123456789")
 
-_FAIL = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
+# Count the attempt, then decide: KEYS user and address counters; ARGV window, user limit, address limit.
+_ATTEMPT = """
+local wait = 0
+local limits = {tonumber(ARGV[2]), tonumber(ARGV[3])}
+for i = 1, 2 do
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+  if n > limits[i] then wait = math.max(wait, redis.call('TTL', KEYS[i]), 1) end
+end
+return wait
+"""
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 1
 """
 
 
@@ -154,7 +165,8 @@ class Users:
         self.r = connection
         self.region = default_region
         self.session_seconds = session_seconds
-        self._fail = connection.register_script(_FAIL)
+        self._attempt = connection.register_script(_ATTEMPT)
+        self._succeeded = connection.register_script(_SUCCEEDED)
 
     # ---- users -------------------------------------------------------------------------------------
     def get(self, username: str) -> User | None:
@@ -231,27 +243,45 @@ class Users:
                                "number": "", "scope": "", "subject": subject, "reason": clean_text(detail, 500)})
 
     def set_role(self, username: str, role: str, *, by: str, by_role: str = "admin") -> User:
-        """Change a user's role; it applies to their open sessions at once."""
+        """Change a user's role; it applies to their open sessions at once, and their API tokens end (a
+        token made for one role must not carry another)."""
         user = self.require(username)
         role = check_role(role)
         if user.role == "admin" and role != "admin" and not user.disabled and self.count_admins() <= 1:
             raise ValueError(f"{user.username} is the last admin: make another user admin first")
+        if role == user.role:
+            return user
+        revoked = self._token_digests(user.username)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(dk.user(user.username), "role", role)
-        self._audit(pipe, by, by_role, "user_role", user.username, f"{user.role} -> {role}")
+        self._revoke_all(pipe, user.username, revoked)
+        self._audit(pipe, by, by_role, "user_role", user.username,
+                    f"{user.role} -> {role}" + (f"; {len(revoked)} API token(s) revoked" if revoked else ""))
         pipe.execute()
         return self.require(user.username)
 
     def set_password(self, username: str, password: str, *, by: str, by_role: str = "admin") -> User:
-        """New password; every open session of the user ends."""
+        """New password; every open session of the user ends, and every API token is revoked."""
         user = self.require(username)
         check_password(password)
+        revoked = self._token_digests(user.username)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(dk.user(user.username), "pw", generate_password_hash(password))
         pipe.hincrby(dk.user(user.username), "epoch", 1)
-        self._audit(pipe, by, by_role, "user_password", user.username, "password reset; sessions ended")
+        self._revoke_all(pipe, user.username, revoked)
+        self._audit(pipe, by, by_role, "user_password", user.username,
+                    "password reset; sessions ended" + (f"; {len(revoked)} API token(s) revoked" if revoked else ""))
         pipe.execute()
         return self.require(user.username)
+
+    def _token_digests(self, username: str) -> list[str]:
+        return [json.loads(raw)["digest"] for raw in self.r.hvals(dk.user_tokens(username))]
+
+    def _revoke_all(self, pipe: Any, username: str, digests: list[str]) -> None:
+        """Every API token of the user stops working for good (a later enable does not bring one back)."""
+        for digest in digests:
+            pipe.delete(dk.token(digest))
+        pipe.delete(dk.user_tokens(username))
 
     def set_disabled(self, username: str, disabled: bool, *, by: str, by_role: str = "admin") -> User:
         """Disable (sessions end, tokens stop working, phones are refused) or enable a user again."""
@@ -259,19 +289,24 @@ class Users:
         if disabled and user.role == "admin" and not user.disabled and self.count_admins() <= 1:
             raise ValueError(f"{user.username} is the last admin: make another user admin first")
 
+        revoked = self._token_digests(user.username) if disabled else []
+
         def work(pipe: Any) -> None:
             if not disabled:
                 self._check_free(pipe, user.username, user.identities)
             pipe.multi()
             pipe.hset(dk.user(user.username), "disabled", "1" if disabled else "0")
             pipe.hincrby(dk.user(user.username), "epoch", 1)
+            if disabled:
+                self._revoke_all(pipe, user.username, revoked)
             if user.identities:
                 if disabled:
                     pipe.hdel(dk.IDENTITIES, *user.identities)
                 else:
                     pipe.hset(dk.IDENTITIES, mapping={i: user.username for i in user.identities})
             self._audit(pipe, by, by_role, "user_disable" if disabled else "user_enable", user.username,
-                        "disabled; sessions ended, tokens and phones refused" if disabled else "enabled")
+                        "disabled; sessions ended, API tokens revoked, phones refused" if disabled
+                        else "enabled (its old API tokens stay revoked)")
             pipe.execute()
 
         self._watched([dk.IDENTITIES], work)
@@ -398,26 +433,21 @@ class Users:
         return None if user is None or user.disabled else user
 
     # ---- login throttling --------------------------------------------------------------------------
-    def login_wait(self, username: str, client: str, limit: int, ip_limit: int) -> int:
-        """Seconds until this username (or this client address) may try again; 0 when it may try now."""
-        ukey = dk.login_failures("user", (username or "").strip().lower()[:64])
-        ikey = dk.login_failures("ip", client[:64])
-        pipe = self.r.pipeline(transaction=False)
-        pipe.get(ukey)
-        pipe.ttl(ukey)
-        pipe.get(ikey)
-        pipe.ttl(ikey)
-        u_n, u_ttl, i_n, i_ttl = pipe.execute()
-        wait = 0
-        if int(u_n or 0) >= limit:
-            wait = max(wait, int(u_ttl), 1)
-        if int(i_n or 0) >= ip_limit:
-            wait = max(wait, int(i_ttl), 1)
-        return wait
+    def login_attempt(self, username: str, client: str, limit: int, ip_limit: int, window_seconds: int) -> int:
+        """Count this attempt first, then decide (one script, so parallel guesses cannot slip past the
+        count): seconds to wait when the username or the address is over its limit, 0 to check the password."""
+        return int(self._attempt(keys=[self._user_key(username), self._ip_key(client)],
+                                 args=[window_seconds, limit, ip_limit]))
 
-    def login_failed(self, username: str, client: str, window_seconds: int) -> None:
-        self._fail(keys=[dk.login_failures("user", (username or "").strip().lower()[:64])], args=[window_seconds])
-        self._fail(keys=[dk.login_failures("ip", client[:64])], args=[window_seconds])
+    def login_succeeded(self, username: str, client: str) -> None:
+        """The right password: the username starts over; the address gives back this attempt (an office
+        behind one address logs many agents in at the start of a shift)."""
+        self._succeeded(keys=[self._user_key(username), self._ip_key(client)])
 
-    def login_succeeded(self, username: str) -> None:
-        self.r.delete(dk.login_failures("user", username))
+    @staticmethod
+    def _user_key(username: str) -> str:
+        return dk.login_failures("user", (username or "").strip().lower()[:64])
+
+    @staticmethod
+    def _ip_key(client: str) -> str:
+        return dk.login_failures("ip", client[:64])

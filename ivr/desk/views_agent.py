@@ -19,7 +19,7 @@ from blocklist.rules import clean_text, now_ms
 from ivr import desk_keys as dk
 from ivr.desk.users import User
 from ivr.extensions import Resources, resources
-from ivr.flagging import call_view, flag_call
+from ivr.flagging import acting_on, call_view, flag_call, my_leg
 from ivr.security import current_principal, require_role
 
 bp = Blueprint("desk_agent", __name__, url_prefix="/desk")
@@ -35,29 +35,6 @@ def me() -> User:
     if p is None or p.user is None:
         abort(403, description="the desk's call pages are for logged-in desk users")
     return p.user
-
-
-# ---- who is bridged to me -------------------------------------------------------------------------------
-def my_leg(res: Resources, user: User) -> tuple[str, dict[str, str]]:
-    """The latest agent leg of any of the user's phones (`ivr:agent:<identity>:leg`), and its state."""
-    if not user.identities:
-        return "", {}
-    sids = res.store.mget([keys.agent_current_leg(i) for i in user.identities])
-    found = [sid for sid in sids if sid]
-    if not found:
-        return "", {}
-    pipe = res.store.pipeline(transaction=False)
-    for sid in found:
-        pipe.hgetall(keys.agent_leg(sid))
-    legs = [(sid, leg) for sid, leg in zip(found, pipe.execute(), strict=True) if leg]
-    if not legs:
-        return "", {}
-
-    def last_activity(item: tuple[str, dict[str, str]]) -> int:
-        leg = item[1]
-        return max(int(leg.get("dial_started") or 0), int(leg.get("bridged_at") or 0))
-
-    return max(legs, key=last_activity)
 
 
 def live_state(res: Resources, user: User) -> dict[str, Any]:
@@ -124,27 +101,16 @@ def panel() -> Response:
     return Response(html, mimetype="text/html", headers={"X-Panel-Version": version})
 
 
-def _my_caller(res: Resources, user: User, sid: str) -> dict[str, str]:
-    """The call `sid` when it is (or was) bridged to this user's phone; managers may act on any call."""
+def _my_caller(res: Resources, user: User, sid: str) -> tuple[dict[str, str], str]:
+    """The call `sid` and who acts on it when this user may act on it (ivr.flagging.acting_on); else 4xx."""
     if not valid_sid(sid):
         abort(400, description="a CallSid is CA followed by 32 hex digits")
-    call = Calls(res.store).get(sid)
-    if not call:
-        abort(404, description=f"no call {sid} is known here (calls are kept for 30 days)")
-    if user.at_least("manager"):
-        return call
-    _leg_sid, leg = my_leg(res, user)
-    if call.get("agent") in user.identities or leg.get("caller") == sid:
-        return call
-    abort(403, description="this call was not bridged to your phone: you can act only on your own callers")
-
-
-def _agent_identity(res: Resources, user: User, call: dict[str, str]) -> str:
-    """What goes into the flag event as the agent: the phone identity it was bridged to (as the phone key writes)."""
-    if call.get("agent") in user.identities:
-        return str(call["agent"])
-    _sid, leg = my_leg(res, user)
-    return leg.get("identity") or (user.identities[0] if user.identities else user.username)
+    try:
+        return acting_on(res, user, sid)
+    except LookupError as exc:
+        abort(404, description=str(exc))
+    except PermissionError as exc:
+        abort(403, description=str(exc))
 
 
 @bp.post("/call/<sid>/flag")
@@ -153,13 +119,13 @@ def flag(sid: str) -> Any:
     """The desk's flag button: the same path as the phone key (blocklist + event), the caller to isolation."""
     res = resources()
     user = me()
-    call = _my_caller(res, user, sid)
+    _call, agent = _my_caller(res, user, sid)
     reason = clean_text(request.form.get("reason", ""), 200)
     note = clean_text(request.form.get("note", ""), 2000)
     if reason and reason not in FLAG_REASONS:
         reason = "other"
     try:
-        flagged = flag_call(res, sid, via="desk", agent=_agent_identity(res, user, call), reason=reason, note=note)
+        flagged = flag_call(res, sid, via="desk", agent=agent, reason=reason, note=note)
     except LookupError as exc:
         abort(404, description=str(exc))
     if flagged.result.status == "duplicate":
@@ -181,10 +147,10 @@ def move(sid: str, move: str) -> Any:
         abort(404, description=f"unknown move {clean_text(move, 20)!r}: one of {', '.join(MOVES)}")
     res = resources()
     user = me()
-    call = _my_caller(res, user, sid)
+    _call, agent = _my_caller(res, user, sid)
     note = clean_text(request.form.get("note", ""), 2000)
     try:
-        result = desk_move(res, sid, move, agent=_agent_identity(res, user, call), note=note)
+        result = desk_move(res, sid, move, agent=agent, note=note)
     except ValueError as exc:
         flash(f"Not done: {exc}.", "error")
         return redirect(url_for("desk_agent.call"))
@@ -207,7 +173,7 @@ def note_time(sid: str) -> Any:
     """Withheld caller: note this call's time for the manager (to match against the carrier's bill)."""
     res = resources()
     user = me()
-    call = _my_caller(res, user, sid)
+    call, _agent = _my_caller(res, user, sid)
     if call.get("number", WITHHELD) != WITHHELD:
         flash("This caller's number is known: flag it, or note it in the flag's note.", "error")
         return redirect(url_for("desk_agent.call"))

@@ -22,8 +22,10 @@ def home_for(role: str) -> str:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a path on this desk: never another host (open redirect)."""
-    if target and target.startswith("/desk") and not target.startswith("//") and "\\" not in target:
+    """Only a path on this desk: never another host (open redirect), never a control character (a CR/LF
+    would split the Location header), at most 500 characters."""
+    if (target and target.startswith("/desk") and not target.startswith("//") and "\\" not in target
+            and len(target) <= 500 and target.isprintable() and " " not in target):
         return target
     return None
 
@@ -56,18 +58,17 @@ def login() -> Any:
     s = resources().settings
     store = users()
     attempts = max(1, s.login_attempts)
-    wait = store.login_wait(username, _client(), attempts, attempts * 4)
+    wait = store.login_attempt(username, _client(), attempts, attempts * 4, max(1, s.login_window_minutes) * 60)
     if wait:
         minutes = max(1, (wait + 59) // 60)
         return _login_refused(f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
                               "or ask an admin to reset your password.", username, next_url, 429)
     user = store.verify(username, password)
     if user is None:
-        store.login_failed(username, _client(), max(1, s.login_window_minutes) * 60)
         log.info("failed desk login for %r from %s", username[:32], _client())
         return _login_refused("Wrong username or password (or the user is disabled). Check them and try again.",
                               username, next_url, 401)
-    store.login_succeeded(user.username)
+    store.login_succeeded(user.username, _client())
     old = session.get("sid")
     if old:
         store.end_session(str(old))

@@ -27,7 +27,6 @@ from ivr.security import current_principal, require_role
 bp = Blueprint("desk_manager", __name__, url_prefix="/desk")
 log = logging.getLogger("ivr.desk.manager")
 
-UPLOAD_LIMIT = 10 * 1024 * 1024
 PAGE = 50
 AUDIT_PAGE = 100
 LANGUAGE_CHOICES = ("", "en", "af", "zh", "pt", "vi", "fi")
@@ -47,15 +46,6 @@ SETTING_LABELS = {
     "sanction_ladder": "Sanction ladder (block length per flag)",
     "breather_seconds": "Agent's breather after a flag (seconds)",
 }
-
-
-@bp.before_request
-def _upload_limit() -> None:
-    # The CSV import takes files far larger than a webhook body; the limit must be raised before the
-    # CSRF check reads the form.
-    if request.endpoint == "desk_manager.blocklist_import":
-        request.max_content_length = UPLOAD_LIMIT
-        request.max_form_memory_size = UPLOAD_LIMIT
 
 
 def _me() -> User:
@@ -213,7 +203,7 @@ def blocklist_import() -> Any:
         result = csvio.import_blocklist(_bl(), data, by=me.username, partial=bool(request.form.get("partial")))
     except ValueError as exc:
         flash(f"Not imported: {exc}.", "error")
-        return _blocklist_page(status=400)
+        return _blocklist_page(status=409 if isinstance(exc, csvio.ImportBusy) else 400)
     status = 400 if result.errors and not result.written else 200
     return _blocklist_page(import_result=result, status=status)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import click
 import redis
 
-from ivr.cli_common import redis_client
+from ivr.cli_common import CliError, _Group, redis_client
 from workers import reports
 
 
@@ -24,22 +23,7 @@ def _settings() -> reports.ReportSettings:
     try:
         return reports.ReportSettings.from_env()
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input and an unreachable Redis become one readable error line, not a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise click.ClickException(f"Redis unreachable ({exc}): check REDIS_URL and that Redis runs") from None
-
-    return wrapper
+        raise CliError(str(exc)) from None
 
 
 def _query_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -99,7 +83,6 @@ def _report_command(name: str) -> click.Command:
     func = reports.REPORT_FUNCS[name]
 
     @_query_options
-    @_guard
     def command(start: str | None, end: str | None, line: str | None, mask: bool | None, as_json: bool,
                 out: Path | None) -> None:
         q = _query(start, end, line, mask)
@@ -122,7 +105,7 @@ def _report_command(name: str) -> click.Command:
     return click.command(name)(command)
 
 
-@click.group()
+@click.group(cls=_Group)
 def group() -> None:
     """Harassment reports: print them, write CSV/HTML files, fold, rebuild, evidence packs, erasure."""
 
@@ -133,7 +116,6 @@ for _name in reports.REPORTS:
 
 @group.command("summary")
 @_query_options
-@_guard
 def summary(start: str | None, end: str | None, line: str | None, mask: bool | None, as_json: bool,
                 out: Path | None) -> None:
     """Every report; with --out, also report.json, every CSV and the printable report.html."""
@@ -152,7 +134,6 @@ def summary(start: str | None, end: str | None, line: str | None, mask: bool | N
 
 @group.command()
 @click.option("--batch", default=reports.DEFAULT_BATCH, show_default=True, help="Events per transaction.")
-@_guard
 def fold(batch: int) -> None:
     """Fold new events into the aggregates now (safe to run next to the workers)."""
     result = reports.fold(_store(), batch=batch, settings=_settings())
@@ -162,7 +143,6 @@ def fold(batch: int) -> None:
 
 
 @group.command()
-@_guard
 def rebuild() -> None:
     """Recompute the retained window from the raw events and swap it in (frozen days stay as they are)."""
     r = _store()
@@ -176,7 +156,6 @@ def rebuild() -> None:
 
 
 @group.command()
-@_guard
 def retention() -> None:
     """Trim screened-call events older than IVR_EVENT_RETENTION_DAYS and freeze those days."""
     result = reports.apply_retention(_store(), settings=_settings())
@@ -187,7 +166,6 @@ def retention() -> None:
 @click.argument("number")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the evidence pack into.")
-@_guard
 def evidence(number: str, out: Path) -> None:
     """Write the evidence pack of one number: calls.csv, calls.json and SHA256SUMS."""
     pack = reports.evidence(_store(), number, settings=_settings())
@@ -203,7 +181,6 @@ def evidence(number: str, out: Path) -> None:
 @click.option("--by", required=True, help="Who asked for the erasure (recorded in the audit log).")
 @click.option("--reason", required=True, help="Why, e.g. the request's reference (recorded in the audit log).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@_guard
 def erase(number: str, by: str, reason: str, yes: bool) -> None:
     """Erase one number from the events and the reports (audited; the retained window is rebuilt)."""
     if not yes:

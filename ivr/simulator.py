@@ -1605,7 +1605,7 @@ class Simulator:
         """The agent presses the desk's flag button: the JSON API, as the desk calls it."""
         identity = agent.person.identity if agent.person else ""
         answer = await self.http.api(f"/api/calls/{caller.sid}/flag",
-                                     {"reason": "harassment", "note": "simulated call", "agent": identity})
+                                     {"reason": "harassment", "note": "simulated call"})
         self.counts.requests += 1
         if self.trace is not None:
             self.trace(f"{self.clock()} {self.now():9.0f} desk     ..{caller.sid[-6:]} {identity:14} POST "

@@ -41,7 +41,7 @@ def one_error_line(result: Result, words: str) -> None:
 
 def test_without_redis_url_it_says_what_to_do(run: Any) -> None:
     result = run("list", env={"REDIS_URL": None})
-    one_error_line(result, "REDIS_URL is not set: run `ivr serve` first and copy the REDIS_URL it prints")
+    one_error_line(result, "REDIS_URL is not set and no `ivr serve` is running here")
 
 
 def test_unreachable_redis_is_one_error_line(run: Any) -> None:

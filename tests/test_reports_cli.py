@@ -83,11 +83,11 @@ def test_rebuild_retention_evidence_and_erase(cli: Any, world: Events, tmp_path:
 
 
 def test_bad_input_is_one_error_line(cli: Any, world: Events, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert "YYYY-MM-DD" in cli("frequency", "--from", "March", code=1).output
-    assert "withheld" in cli("evidence", "anonymous", "--out", "/tmp/x", code=1).output
-    assert "--by" in cli("erase", CALLER, "--by", " ", "--reason", "x", "--yes", code=1).output
+    assert "YYYY-MM-DD" in cli("frequency", "--from", "March", code=2).output
+    assert "withheld" in cli("evidence", "anonymous", "--out", "/tmp/x", code=2).output
+    assert "--by" in cli("erase", CALLER, "--by", " ", "--reason", "x", "--yes", code=2).output
     monkeypatch.setenv("IVR_TIMEZONE", "Nowhere/Else")
-    assert "IVR_TIMEZONE" in cli("fold", code=1).output
+    assert "IVR_TIMEZONE" in cli("fold", code=2).output
     monkeypatch.delenv("REDIS_URL")
     monkeypatch.setenv("IVR_TIMEZONE", "UTC")
-    assert "REDIS_URL" in cli("fold", code=1).output
+    assert "REDIS_URL" in cli("fold", code=2).output

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from ivr.embedded import EmbeddedRedis
-from ivr.twilio_standin import StandInServer
+from ivr.twilio_standin import StandIn, StandInServer
 from tests.twilio_player import TwilioPlayer
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -58,17 +58,20 @@ def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def standin() -> Iterator[StandInServer]:
-    """The Twilio REST stand-in on loopback."""
-    server = StandInServer().start()
+    """The Twilio REST stand-in on loopback, with the app's credentials and line (callbacks go From it);
+    the Twilio player does not report its calls, so a call the stand-in never heard of is taken as live."""
+    server = StandInServer(StandIn(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, numbers=(LINE,),
+                                   adopt_unknown_calls=True)).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def app_env(redis_url: str, standin: StandInServer) -> dict[str, str]:
+def app_env(redis_url: str, standin: StandInServer, tmp_path: Path) -> dict[str, str]:
     """The environment the app and the workers read (tests add to it before `app` is built)."""
     return {
         "REDIS_URL": redis_url,
+        "IVR_DATA_DIR": str(tmp_path / "data"),  # managers' recordings, the desk's key: never the checkout's
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "PUBLIC_BASE_URL": BASE_URL,

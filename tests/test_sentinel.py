@@ -20,9 +20,9 @@ from blocklist import keys
 from blocklist.store import connect, sentinel_url
 from ivr.config import Settings
 from ivr.embedded import EmbeddedRedis, free_port, redis_server_binary
-from ivr.twilio_standin import StandInServer
+from ivr.twilio_standin import StandIn, StandInServer
 from tests import callflow as cf
-from tests.conftest import AUTH_TOKEN, BASE_URL
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BASE_URL, LINE
 from tests.serve_helpers import running, service_env, wait_for
 from tests.twilio_player import TwilioPlayer, call_sid
 from workers.calls import enqueue_redirect
@@ -145,7 +145,7 @@ def cluster_master(cluster: Cluster) -> Any:
 def test_worker_and_its_scheduler_follow_a_failover(cluster: Cluster, tmp_path: Path) -> None:
     """`ivr worker` with Sentinels: the primary is SIGKILLed; after the failover a redirect enqueued on the
     new primary runs, and its retry (a scheduled job) is moved by the worker's scheduler."""
-    standin = StandInServer(quiet=True).start()
+    standin = StandInServer(StandIn(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, numbers=(LINE,)), quiet=True).start()
     try:
         env = service_env(tmp_path / "data", free_port(), standin.url, REDIS_SENTINELS=cluster.sentinels_setting,
                           REDIS_SENTINEL_SERVICE=SERVICE)

@@ -135,15 +135,22 @@ def formula_risk(text: str) -> bool:
     return not _SIGNED_NUMBER.fullmatch(stripped)
 
 
+def _quoted_risk(text: str) -> bool:
+    """Risky once any leading quotes are taken off: the cells guard_cell() prefixes and unguard_cell() strips."""
+    return formula_risk(text.lstrip("'"))
+
+
 def guard_cell(text: str) -> str:
-    """A cell safe to open in a spreadsheet: one that could run is prefixed with a quote (every export)."""
-    return "'" + text if formula_risk(text) else text
+    """A cell safe to open in a spreadsheet: one that could run is prefixed with a quote (every export).
+
+    Text that already starts with a quote before such a cell (a reason someone wrote as `'=x`) gets one
+    more, so that unguard_cell() gives back exactly what was stored."""
+    return "'" + text if _quoted_risk(text) else text
 
 
 def unguard_cell(text: str) -> str:
     """The text guard_cell() was given (an import of our own export gets back exactly what was stored)."""
-    return text[1:] if text.startswith("'") and formula_risk(text[1:]) else text
-
+    return text[1:] if text.startswith("'") and _quoted_risk(text) else text
 
 
 def _yes_no(text: str) -> bool | None:

@@ -149,6 +149,20 @@ def _script(name: str) -> str:
 # shared hash would make parallel removals of different members retry each other until they give up.
 # KEYS: hash, audit stream[, index zset[, history list]]; ARGV: member, history entry ('' for none), audit
 # field/value pairs. Returns 1 when it was there (and is recorded), 0 when nothing was written.
+# Build the prefix-lengths index from every rule in one step: a WATCH on the rules' hash would give up
+# while parallel adds keep changing it. KEYS rules hash, lengths set; ARGV the "complete" marker.
+_INDEX_PREFIX_LENGTHS = """
+local seen, lengths = {}, {}
+for _, member in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local bar = string.find(member, '|', 1, true)
+  local n = tostring(string.len(member) - (bar or 0))
+  if not seen[n] then seen[n] = true; lengths[#lengths + 1] = n end
+end
+redis.call('DEL', KEYS[2])
+redis.call('SADD', KEYS[2], ARGV[1], unpack(lengths))
+return #lengths
+"""
+
 _REMOVE_MEMBER = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[1]) end
@@ -169,6 +183,7 @@ class Blocklist:
         self._screen = FastScript(connection.register_script(_script("screen.lua")))
         self._flag = connection.register_script(_script("flag.lua"))
         self._remove_member = connection.register_script(_REMOVE_MEMBER)
+        self._index_prefix_lengths = connection.register_script(_INDEX_PREFIX_LENGTHS)
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self.last_acknowledged: int | None = None
@@ -678,15 +693,8 @@ class Blocklist:
         """Build the set of prefix lengths from every rule and mark it complete; until then the screen tries
         every length (right, only slower). Returns how many lengths the rules have."""
 
-        def work(pipe: Any) -> int:
-            lengths = {len(member.split("|", 1)[1]) for member, _ in pipe.hscan_iter(keys.PREFIXES, count=1000)}
-            pipe.multi()
-            pipe.delete(keys.PREFIX_LENGTHS)
-            pipe.sadd(keys.PREFIX_LENGTHS, keys.PREFIX_LENGTHS_COMPLETE, *sorted(lengths))
-            pipe.execute()
-            return len(lengths)
-
-        return int(self._watched(keys.PREFIXES, work))
+        return int(self._index_prefix_lengths(keys=[keys.PREFIXES, keys.PREFIX_LENGTHS],
+                                              args=[keys.PREFIX_LENGTHS_COMPLETE]))
 
     def ensure_prefix_index(self) -> None:
         """Index the rules' lengths if some rule exists and the index was never built (first rule, or rules

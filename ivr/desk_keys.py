@@ -32,3 +32,8 @@ def session(session_id: str) -> str:
 def login_failures(kind: str, subject: str) -> str:
     """Counter of failed logins per username (`user`) or per client address (`ip`) in the lock window."""
     return f"{PREFIX}:login:{kind}:{subject}"
+
+
+def login_refund(client: str, username: str) -> str:
+    """Marker: this user's right password already gave this address one attempt back in the window."""
+    return f"{PREFIX}:login:refund:{client}:{username}"

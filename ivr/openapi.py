@@ -85,7 +85,9 @@ ERRORS = {
     403: ("Forbidden", "The principal's role is too low, the call is not the agent's own caller, or a desk "
                        "session sent no CSRF token."),
     404: ("NotFound", "The call, number, rule or prompt is not there. Nothing was changed."),
-    413: ("TooLarge", "The body is larger than IVR_MAX_BODY_BYTES."),
+    409: ("Conflict", "Another import of the same list is running; `detail` names who started it and when. "
+                      "Nothing was changed: retry when it is done."),
+    413: ("TooLarge", "The body is larger than IVR_MAX_BODY_BYTES (a CSV import: IVR_IMPORT_MAX_BYTES)."),
     503: ("StoreUnavailable", "Redis is unreachable; nothing was changed. Retry after the Retry-After seconds."),
 }
 AUTH_ERRORS = (401, 403, 503)  # every authenticated route reads Redis
@@ -309,7 +311,7 @@ def _blocklist_paths() -> dict[str, Any]:
                     Q_LINE))},
         "/api/blocklist/import": {"post": op(
             "Import blocks and range rules from CSV, all or nothing unless partial=1 (manager)", "blocklist",
-            "import_blocks", {200: ok("what was imported", ref("ImportResult"))}, errors=(400, 413),
+            "import_blocks", {200: ok("what was imported", ref("ImportResult"))}, errors=(400, 409, 413),
             params=(Q_PARTIAL, Q_BY), body=_csv_upload("blocklist"))},
         "/api/blocklist/export": {"get": op(
             "Every active block and range rule as CSV (manager)", "blocklist", "export_blocks", {200: CSV_DOWNLOAD})},
@@ -344,7 +346,7 @@ def _allowlist_paths() -> dict[str, Any]:
         },
         "/api/allowlist/import": {"post": op(
             "Import allowlist entries (number,scope,reason) from CSV (manager)", "allowlist", "import_allowed",
-            {200: ok("what was imported", ref("ImportResult"))}, errors=(400, 413), params=(Q_PARTIAL, Q_BY),
+            {200: ok("what was imported", ref("ImportResult"))}, errors=(400, 409, 413), params=(Q_PARTIAL, Q_BY),
             body=_csv_upload("allowlist"))},
         "/api/allowlist/export": {"get": op(
             "The allowlist as CSV (manager)", "allowlist", "export_allowed", {200: CSV_DOWNLOAD})},

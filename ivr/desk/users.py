@@ -49,9 +49,12 @@ for i = 1, 2 do
 end
 return wait
 """
+# KEYS user counter, address counter, "this user already gave the address an attempt back"; ARGV window.
 _SUCCEEDED = """
 redis.call('DEL', KEYS[1])
-if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[1]) and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
+end
 return 1
 """
 
@@ -66,6 +69,7 @@ class User:
     disabled: bool
     epoch: int
     created: int
+    token_epoch: int = 0  # bumped whenever every API token is revoked; a token minted before it is dead
 
     def at_least(self, role: str) -> bool:
         return RANK.get(self.role, 0) >= RANK[role]
@@ -81,6 +85,7 @@ def _user_from(data: dict[str, str]) -> User | None:
         disabled=data.get("disabled") == "1",
         epoch=int(data.get("epoch") or 0),
         created=int(data.get("created") or 0),
+        token_epoch=int(data.get("token_epoch") or 0),
     )
 
 
@@ -282,6 +287,8 @@ class Users:
         for digest in digests:
             pipe.delete(dk.token(digest))
         pipe.delete(dk.user_tokens(username))
+        # A token minted while this ran (listed too late to be deleted above) carries the old epoch.
+        pipe.hincrby(dk.user(username), "token_epoch", 1)
 
     def set_disabled(self, username: str, disabled: bool, *, by: str, by_role: str = "admin") -> User:
         """Disable (sessions end, tokens stop working, phones are refused) or enable a user again."""
@@ -397,7 +404,8 @@ class Users:
         token_id = digest[:12]
         at = now_ms()
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(dk.token(digest), mapping={"user": user.username, "id": token_id, "name": label, "created": str(at)})
+        pipe.hset(dk.token(digest), mapping={"user": user.username, "id": token_id, "name": label, "created": str(at),
+                                             "token_epoch": str(user.token_epoch)})
         pipe.hset(dk.user_tokens(user.username), token_id,
                   json.dumps({"name": label, "created": at, "digest": digest}))
         self._audit(pipe, by, by_role, "token_create", user.username, f"API token {token_id} ({label})")
@@ -430,7 +438,10 @@ class Users:
         if not data:
             return None
         user = self.get(data.get("user", ""))
-        return None if user is None or user.disabled else user
+        if user is None or user.disabled:
+            return None
+        # Tokens from before token epochs existed have none; the revocations of their time deleted them.
+        return user if data.get("token_epoch", str(user.token_epoch)) == str(user.token_epoch) else None
 
     # ---- login throttling --------------------------------------------------------------------------
     def login_attempt(self, username: str, client: str, limit: int, ip_limit: int, window_seconds: int) -> int:
@@ -439,10 +450,13 @@ class Users:
         return int(self._attempt(keys=[self._user_key(username), self._ip_key(client)],
                                  args=[window_seconds, limit, ip_limit]))
 
-    def login_succeeded(self, username: str, client: str) -> None:
-        """The right password: the username starts over; the address gives back this attempt (an office
-        behind one address logs many agents in at the start of a shift)."""
-        self._succeeded(keys=[self._user_key(username), self._ip_key(client)])
+    def login_succeeded(self, username: str, client: str, window_seconds: int) -> None:
+        """The right password: the username starts over, and the address gets this attempt back once per
+        user and window (an office behind one address logs many agents in at the start of a shift, while
+        one account's own logins cannot buy an attacker more guesses at other accounts)."""
+        user = (username or "").strip().lower()[:64]
+        self._succeeded(keys=[self._user_key(username), self._ip_key(client),
+                              dk.login_refund(client[:64], user)], args=[window_seconds])
 
     @staticmethod
     def _user_key(username: str) -> str:

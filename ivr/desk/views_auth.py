@@ -58,7 +58,8 @@ def login() -> Any:
     s = resources().settings
     store = users()
     attempts = max(1, s.login_attempts)
-    wait = store.login_attempt(username, _client(), attempts, attempts * 4, max(1, s.login_window_minutes) * 60)
+    window = max(1, s.login_window_minutes) * 60
+    wait = store.login_attempt(username, _client(), attempts, attempts * 4, window)
     if wait:
         minutes = max(1, (wait + 59) // 60)
         return _login_refused(f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
@@ -68,7 +69,7 @@ def login() -> Any:
         log.info("failed desk login for %r from %s", username[:32], _client())
         return _login_refused("Wrong username or password (or the user is disabled). Check them and try again.",
                               username, next_url, 401)
-    store.login_succeeded(user.username, _client())
+    store.login_succeeded(user.username, _client(), window)
     old = session.get("sid")
     if old:
         store.end_session(str(old))

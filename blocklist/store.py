@@ -76,6 +76,9 @@ def _options(socket_timeout: float | None, decode: bool) -> dict[str, object]:
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_timeout if socket_timeout is not None else 5,
         "health_check_interval": 30,
+        # A peer that vanished without a reset (a partition, a dead host) is noticed by TCP, not waited on
+        # for ever by a client with no read timeout (the RQ worker blocks in BLPOP).
+        "socket_keepalive": True,
         # The webhook path must answer within Twilio's 15 s, so no silent retries on it.
         "retry": Retry(NoBackoff(), 0) if socket_timeout is not None else Retry(NoBackoff(), 1),
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import os
 from typing import Any
 
 import click
@@ -71,6 +72,14 @@ def settings_with_redis() -> Settings:
     """The settings, with the Redis URL every command finds the same way (the environment is not changed)."""
     s = settings()
     return dataclasses.replace(s, redis_url=redis_url(s))
+
+
+def process_settings() -> Settings:
+    """For a long-running process (`ivr web`, `worker`, `cron`): settings_with_redis(), and the Redis URL
+    put in this process's own environment, where gunicorn's app factory and the RQ jobs read it."""
+    s = settings_with_redis()
+    os.environ["REDIS_URL"] = s.redis_url
+    return s
 
 
 def redis_client(timeout: float = 30, decode: bool = True) -> redis.Redis:

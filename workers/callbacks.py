@@ -22,7 +22,7 @@ def enqueue_attempt(rq_connection: Any, callback_id: str, when: datetime, attemp
     """Schedule attempt N of a callback (deterministic id: a duplicate schedule replaces, never doubles)."""
     q = queue(CALLS, rq_connection)
     job = q.enqueue_at(when, place_callback, callback_id, job_id=f"{callback_id}-{attempt}",
-                       retry=Retry(max=3, interval=[10, 30, 90]), job_timeout=30, result_ttl=7 * 86400,
+                       retry=Retry(max=3, interval=[2, 30, 90]), job_timeout=30, result_ttl=7 * 86400,
                        failure_ttl=30 * 86400)
     return str(job.id)
 

@@ -85,9 +85,10 @@ class QuietOutage(logging.Filter):
     """rq logs every reconnect attempt, with a traceback when a loop quits: keep the first line of an
     outage, as one line, and drop the repeats (RedisWatch says when Redis is back)."""
 
-    def __init__(self, watch: RedisWatch) -> None:
+    def __init__(self, watch: RedisWatch, role: str = "") -> None:
         super().__init__()
         self.watch = watch
+        self.role = role
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
@@ -95,6 +96,8 @@ class QuietOutage(logging.Filter):
         retrying = isinstance(record.msg, str) and "could not connect to Redis" in record.msg
         if not (redis_exc or retrying):
             return True
+        if self.role:
+            touch_alive(self.role)  # rq's own reconnect loop is turning: waiting is not hanging
         if exc is None:
             exc = next((a for a in (record.args or ()) if isinstance(a, BaseException)), None)  # type: ignore[union-attr]
         self.watch.down(exc if exc is not None else redis.ConnectionError(record.getMessage()))
@@ -192,8 +195,8 @@ class LineWorker(Worker):
         return self.job_monitoring_interval + HEARTBEAT_SLACK_S
 
     def heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        touch_alive("worker")  # first: during an outage rq's heartbeat raises, and the loop still turns
         super().heartbeat(*args, **kwargs)
-        touch_alive("worker")
         if self.watch is not None:
             self.watch.up()
 
@@ -242,9 +245,11 @@ def run_worker(redis_url: str, queues: list[str], burst: bool = False,
                on_start: Callable[[], None] | None = None, rq_log_level: str = "WARNING") -> None:
     """`ivr worker`: work the queues until stopped, across any number of Redis outages."""
     watch = RedisWatch("worker")
-    logging.getLogger("rq.worker").addFilter(QuietOutage(watch))
+    logging.getLogger("rq.worker").addFilter(QuietOutage(watch, role="worker"))
     stop = _Stop()
     stop.install()
+    # No read timeout (rq blocks in BLPOP for its dequeue timeout); connect() adds TCP keepalives and a
+    # PING before reusing a connection idle for 30 s, so a primary that vanished is noticed.
     conn = connect(redis_url, socket_timeout=None, decode=False)
     started = False
     while not stop():

@@ -49,6 +49,21 @@ return 1
 """
 
 
+# An agent's leg ended (its status callback): tell the caller it was last bridged to (a held caller then
+# stops waiting for a decision that cannot come). KEYS the caller's call; ARGV at, the agent leg's sid.
+_AGENT_GONE = """
+if redis.call('HGET', KEYS[1], 'agent_leg') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'bridge_end', 'agent_gone', 'bridge_end_at', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# How the bridge between a caller and an agent ended, as the agent's Dial action says (CallStatus):
+AGENT_GONE = "agent_gone"  # the agent's leg is over (hung up): the caller is thanked and the call ends
+AGENT_KEPT = "agent_kept"  # the agent is still on the line (`*`, or the caller hung up): the caller is held
+
+
 def valid_sid(sid: str | None) -> bool:
     return bool(sid) and bool(CALL_SID.match(sid or ""))
 
@@ -63,6 +78,8 @@ class HoldState:
     decision: str  # '' | isolate | resume | end
     flagged: bool
     ended: bool
+    agent_gone: bool = False  # the agent's leg ended while the caller waited for its decision
+    deadline_ms: int = 0  # when the held caller stops waiting for a decision (0: not known yet)
 
 
 class Calls:
@@ -73,6 +90,7 @@ class Calls:
         self._update = connection.register_script(_UPDATE_IF_KNOWN)
         self._ended = connection.register_script(_CALL_ENDED)
         self._isolation_done = connection.register_script(_ISOLATION_DONE)
+        self._agent_gone = connection.register_script(_AGENT_GONE)
 
     def get(self, sid: str) -> dict[str, str]:
         return dict(self.r.hgetall(keys.call(sid)))
@@ -122,9 +140,30 @@ class Calls:
         leg, call = pipe.execute()[:2]
         if call:
             # The caller's hash only gets written for calls the screen has seen.
-            self.r.hset(call_key, mapping={"agent_leg": agent_sid, "agent": leg.get("identity", ""),
+            writes = self.r.pipeline(transaction=True)
+            writes.hset(call_key, mapping={"agent_leg": agent_sid, "agent": leg.get("identity", ""),
                                            "bridged_at": at, "held": "0", "bridges": int(call.get("bridges", 0)) + 1})
+            writes.hdel(call_key, "bridge_end", "bridge_end_at", "hold_deadline")
+            writes.execute()
         return dict(call)
+
+    def bridge_ended(self, caller_sid: str, how: str, at: int | None = None) -> bool:
+        """The agent's Dial action said how the bridge ended (AGENT_GONE or AGENT_KEPT)."""
+        return self.update(caller_sid, bridge_end=how, bridge_end_at=at or now_ms())
+
+    def agent_leg_ended(self, agent_sid: str, at: int | None = None) -> str:
+        """An agent leg's status callback: mark the leg over; returns the caller it was last bridged to."""
+        at = at or now_ms()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.exists(keys.agent_leg(agent_sid))
+        pipe.hget(keys.agent_leg(agent_sid), "caller")
+        exists, caller = pipe.execute()
+        if not exists:
+            return ""
+        self.r.hsetnx(keys.agent_leg(agent_sid), "ended", at)
+        if caller:
+            self._agent_gone(keys=[keys.call(caller)], args=[at, agent_sid])
+        return str(caller or "")
 
     # ---- the private hold after `*` ----------------------------------------------------------------
     def hold_poll(self, caller_sid: str, at: int | None = None) -> HoldState:
@@ -132,15 +171,16 @@ class Calls:
         at = at or now_ms()
         pipe = self.r.pipeline(transaction=True)
         pipe.get(keys.decision(caller_sid))
-        pipe.hmget(keys.call(caller_sid), "flagged", "ended")
+        pipe.hmget(keys.call(caller_sid), "flagged", "ended", "bridge_end", "hold_deadline")
         pipe.exists(keys.call(caller_sid))
-        decision, (flagged, ended), exists = pipe.execute()
+        decision, (flagged, ended, bridge_end, deadline), exists = pipe.execute()
         if exists and (decision or "") in ("", "resume"):  # a caller about to leave is not "held"
             marks = self.r.pipeline(transaction=False)
             marks.hsetnx(keys.call(caller_sid), "held_at", at)
             marks.hset(keys.call(caller_sid), "held", "1")
             marks.execute()
-        return HoldState(decision or "", bool(flagged), bool(ended))
+        return HoldState(decision or "", bool(flagged), bool(ended), bridge_end == AGENT_GONE,
+                         int(deadline) if deadline and str(deadline).isdigit() else 0)
 
     def decide(self, caller_sid: str, decision: str, ttl: int = 600) -> None:
         """The agent's choice after `*`, read by the held caller's next poll."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 
@@ -10,9 +11,9 @@ from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from blocklist import keys
-from blocklist.calls import Calls, is_gone, valid_sid
+from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, is_gone, valid_sid
 from blocklist.numbers import WITHHELD, normalize
-from blocklist.rules import now_ms
+from blocklist.rules import clean_text, now_ms
 from ivr import media, routing, urls
 from ivr.desk.users import identity_registered
 from ivr.extensions import resources
@@ -76,14 +77,14 @@ def registered_supervisors() -> set[str]:
     return {ident for ident in (identity_of(a, s.default_region) for a in s.supervisors) if ident}
 
 
-@bp.post("/connect")
+@bp.route("/connect", methods=["GET", "POST"])
 @twilio_webhook
 def connect() -> Response:
     """The URL an agent's phone or softphone leg runs to take the next caller."""
     return take_calls("agent")
 
 
-@supervisor_bp.post("/connect")
+@supervisor_bp.route("/connect", methods=["GET", "POST"])
 @twilio_webhook
 def supervisor_connect() -> Response:
     """Same as /agent/connect for supervisors (IVR_SUPERVISORS), on the supervisors' queue."""
@@ -123,42 +124,91 @@ def take_calls(role: str) -> Response:
     return twiml(r)
 
 
+DIAL_FAILED_PAUSE_CAP_S = 30  # an agent whose queue dial keeps failing retries at most this often
+
+
 @bp.post("/after-dial")
 @twilio_webhook
 def after_dial() -> Response:
-    """Dial action: the bridge ended (`*`, caller hung up) or no caller came (empty queue, timeout)."""
+    """Dial action: the bridge ended (`*`, the agent or the caller hung up), or no caller came (empty
+    queue, timeout), or the dial failed (the queue does not exist at Twilio)."""
     res = resources()
-    sid = request.form.get("CallSid", "")
+    form = request.form
+    sid = form.get("CallSid", "")
     r = VoiceResponse()
     if not valid_sid(sid):
         return bad_request("CallSid missing or malformed")
+    agent_gone = form.get("CallStatus", "") in AGENT_LEG_OVER  # the agent hung up: TwiML is ignored
     try:
         calls = Calls(res.fast)
         leg = calls.agent_leg(sid)
         caller = leg.get("caller", "")
         had_caller = bool(caller) and int(leg.get("bridged_at") or 0) >= int(leg.get("dial_started") or 0)
         role = leg.get("role", "agent")
+        if had_caller:
+            # The caller's Enqueue action (QueueResult=bridged) reads this: thanked and let go, or held.
+            calls.bridge_ended(caller, AGENT_GONE if agent_gone else AGENT_KEPT)
         call = calls.get(caller) if had_caller else {}
         decision = calls.decision(caller) if had_caller else ""
     except REDIS_ERRORS:
         next_caller(r, pause=2)
         return twiml(r)
+    if agent_gone:
+        return twiml(r)
     if not had_caller:
+        if form.get("DialCallStatus") == "failed" or form.get("ErrorCode"):
+            return dial_failed(r, sid, role)
         # Not a call: no flag window, just wait for the next caller.
+        with contextlib.suppress(*REDIS_ERRORS):
+            res.fast.hdel(keys.agent_leg(sid), "dial_failures")  # the queue answers again
         media.play(r, "agent_waiting", agent_lang())
         next_caller(r, pause=2, role=role)
         return twiml(r)
     if call.get("flagged"):
         return breather(r, role)  # flagged from the desk during the call
     if decision == "resume":  # the desk played the warning: back to the same caller
-        r.redirect(urls.external("agent.rejoin", caller=caller, n=0), method="POST")
-        return twiml(r)
+        return back_to_caller(r, caller)
     if decision in ("escalate", "callback", "end"):  # moved from the desk: next caller
         next_caller(r, pause=1, role=role)
         return twiml(r)
-    gather = r.gather(num_digits=1, timeout=res.settings.flag_window_seconds, action_on_empty_result=True,
+    window = res.settings.flag_window_seconds
+    gather = r.gather(num_digits=1, timeout=window, action_on_empty_result=True,
                       action=urls.external("agent.menu", caller=caller), method="POST")
     media.play(gather, "agent_flag_menu", agent_lang())
+    # Gather's timeout starts after its prompt: the held caller waits for the prompt, the window and a
+    # grace (a manager's own 60 s recording included), never a fixed guess.
+    hold_until(caller, media.seconds("agent_flag_menu", agent_lang()) + window + HOLD_GRACE_SECONDS)
+    return twiml(r)
+
+
+HOLD_GRACE_SECONDS = 15  # after the agent's window (or "back to caller"), for the network and the agent
+AGENT_LEG_OVER = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def hold_until(caller: str, seconds: float) -> None:
+    """The held caller's deadline for the agent's decision: this many seconds from now."""
+    with contextlib.suppress(*REDIS_ERRORS):
+        Calls(resources().fast).update(caller, hold_deadline=now_ms() + int(seconds * 1000))
+
+
+def dial_failed(r: VoiceResponse, agent_sid: str, role: str) -> Response:
+    """Twilio could not dial the queue (it does not exist there): make the standing queues again, and
+    retry with a growing pause instead of a tight loop on "no callers are waiting"."""
+    res = resources()
+    res.count("dial_failed")
+    try:
+        failures = int(res.fast.hincrby(keys.agent_leg(agent_sid), "dial_failures", 1))
+    except REDIS_ERRORS:
+        failures = 1
+    if failures == 1:
+        log.error("an agent's queue dial failed (%s %s): creating the standing queues at Twilio again",
+                  clean_text(request.form.get("ErrorCode"), 12) or "-", clean_text(request.form.get("ErrorMessage"), 80))
+        with contextlib.suppress(Exception):  # the retry below does not depend on it
+            from workers.calls import enqueue_standing_queues
+
+            enqueue_standing_queues(res.rq_connection)
+        media.play(r, "agent_waiting", agent_lang())
+    next_caller(r, pause=min(DIAL_FAILED_PAUSE_CAP_S, 5 * 2 ** (failures - 1)), role=role)
     return twiml(r)
 
 
@@ -179,7 +229,9 @@ def breather_seconds() -> int:
     return max(1, int(override) if override and str(override).isdigit() else res.settings.breather_seconds)
 
 
-def back_to_caller(r: VoiceResponse, caller: str) -> Response:
+def back_to_caller(r: VoiceResponse, caller: str, extra_seconds: float = 0.0) -> Response:
+    """The agent goes back to the held caller; the caller waits for the agent's prompt and the rejoin."""
+    hold_until(caller, extra_seconds + media.seconds("agent_resume", agent_lang()) + RESUME_GRACE_SECONDS)
     r.redirect(urls.external("agent.rejoin", caller=caller, n=0), method="POST")
     return twiml(r)
 
@@ -224,6 +276,9 @@ def menu() -> Response:
     return twiml(r)
 
 
+RESUME_GRACE_SECONDS = 30  # "back to caller": the agent hears its prompt, then re-dials the caller's hold
+
+
 def difficult_caller_move(r: VoiceResponse, digit: str, caller: str, identity: str, role: str) -> Response:
     """1 escalate, 2 set a limit, 3 call back: the caller (held) hears its part when it polls."""
     res = resources()
@@ -242,7 +297,7 @@ def difficult_caller_move(r: VoiceResponse, digit: str, caller: str, identity: s
                 return breather(r, role)
             calls.update(caller, held="0")  # it leaves the hold to hear the warning, then comes back
             calls.decide(caller, "warn")
-            return back_to_caller(r, caller)
+            return back_to_caller(r, caller, media.seconds("limit_warning", calls.get(caller).get("lang", "")))
         try:
             routing.schedule_callback(res, caller, agent=identity, via="key")
         except ValueError:

@@ -15,6 +15,7 @@ import click
 from ivr import cli_common as common
 from ivr.cli_common import URL_FILE
 from ivr.config import SETTINGS, Settings
+from ivr.embedded import EmbeddedRedis, die_with_parent
 
 
 def load_settings() -> Settings:
@@ -22,27 +23,13 @@ def load_settings() -> Settings:
     return common.settings()
 
 
-def resolve_redis_url(settings: Settings) -> str:
-    return common.redis_url(settings)
-
-
-def settings_with_redis() -> Settings:
-    return common.settings_with_redis()
+def process_settings() -> Settings:
+    return common.process_settings()
 
 
 @click.group()
 def main() -> None:
     """Telephony IVR harassment filter: webhooks, workers and operations."""
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if `ivr serve` itself dies (Linux), so nothing is orphaned."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: `ivr serve`'s own stop still ends every child
-        pass
 
 
 @dataclass
@@ -88,7 +75,7 @@ class Supervisor:
 
     def start(self, child: Child) -> None:
         child.proc = subprocess.Popen(child.argv, env=self.env, start_new_session=True,
-                                      preexec_fn=_die_with_parent)
+                                      preexec_fn=die_with_parent)
         child.started_at = time.monotonic()
         child.restart_at = None
 
@@ -185,8 +172,12 @@ def gunicorn_argv(settings: Settings, bind: str) -> list[str]:
 @click.option("--bind", default=None, help="host:port (default IVR_BIND:IVR_PORT).")
 def web(bind: str | None) -> None:
     """The web tier alone under gunicorn (2 x cores + 1 workers unless IVR_WEB_WORKERS)."""
-    settings = settings_with_redis()
+    settings = process_settings()
     argv = gunicorn_argv(settings, bind or f"{settings.bind}:{settings.port}")
+    try:
+        _standing_queues()
+    except Exception as exc:  # Redis not up yet: the worker and the cron ask again when they start
+        click.echo(f"standing Twilio queues not requested yet ({type(exc).__name__}); the worker will", err=True)
     os.execv(argv[0], argv)
 
 
@@ -198,7 +189,8 @@ def twilio_urls(settings: Settings) -> str:
         f"  Primary handler fails (HTTP POST):      {b}/voice/fallback",
         f"  Call status changes (HTTP POST):        {b}/voice/status",
         "Agents' phones / softphone TwiML App (Voice URL, HTTP POST):",
-        f"  {b}/agent/connect        (supervisors: {b}/supervisor/connect); fallback URL: {b}/voice/fallback",
+        f"  {b}/agent/connect        (supervisors: {b}/supervisor/connect); fallback URL: {b}/voice/fallback;",
+        f"  status callback URL: {b}/voice/status",
         f"The desk: {b}/desk/  (first admin: `./dev ivr users create-admin`)",
     ])
 
@@ -213,8 +205,6 @@ def serve(no_worker: bool, no_cron: bool) -> None:
     env = dict(os.environ)
     sup = Supervisor(env)
     if not settings.redis_url:
-        from ivr.embedded import EmbeddedRedis
-
         folder = settings.data_dir / "redis"
         port = int(os.environ.get("IVR_REDIS_PORT", "0") or 0)
         try:
@@ -257,12 +247,15 @@ def serve(no_worker: bool, no_cron: bool) -> None:
 
 
 def _standing_queues() -> None:
-    """Make sure Twilio has every queue agents and supervisors dial (idempotent; needs the account)."""
-    from workers.calls import ensure_standing_queues
+    """Ask a worker to make sure Twilio has every queue agents and supervisors dial (idempotent; needs
+    the account). Every process of the service does this when it starts: under docker compose any of
+    them may be the first one up."""
+    from blocklist.store import connect
+    from workers.calls import enqueue_standing_queues
 
     settings = Settings.from_env()
     if settings.twilio_account_sid and settings.twilio_auth_token:
-        ensure_standing_queues()
+        enqueue_standing_queues(connect(settings.redis_url, socket_timeout=5, decode=False))
 
 
 @main.command()
@@ -274,7 +267,7 @@ def worker(burst: bool) -> None:
     from workers.process import run_worker
     from workers.queues import ALL_QUEUES
 
-    settings = settings_with_redis()
+    settings = process_settings()
     configure_logging(settings)
     run_worker(settings.redis_url, list(ALL_QUEUES), burst=burst, on_start=None if burst else _standing_queues,
                rq_log_level=rq_level(settings))
@@ -287,9 +280,9 @@ def cron() -> None:
     from ivr.logging_setup import configure_logging, rq_level
     from workers.process import run_cron
 
-    settings = settings_with_redis()
+    settings = process_settings()
     configure_logging(settings)
-    run_cron(settings.redis_url, "workers.cron", rq_log_level=rq_level(settings))
+    run_cron(settings.redis_url, "workers.cron", on_start=_standing_queues, rq_log_level=rq_level(settings))
 
 
 @main.command()

@@ -31,6 +31,8 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "IVR_WAIT_TIMEOUT_MS": ("wait_timeout_ms", "500", "Longest wait for that replica acknowledgement."),
     "TWILIO_ACCOUNT_SID": ("twilio_account_sid", "", "Account SID for the REST API (queue setup, redirects)."),
     "TWILIO_AUTH_TOKEN": ("twilio_auth_token", "", "Auth token: signs webhooks and authenticates REST calls."),
+    "IVR_TWILIO_SECONDARY_AUTH_TOKEN": ("twilio_secondary_auth_token", "", "While rotating the auth token: the other token, also accepted on webhook signatures (remove it once the new one is primary)."),
+    "IVR_WEBHOOK_SHARED_KEY": ("webhook_shared_key", "", "Secret of a Twilio Webhooks Setting (SharedKey): webhooks that carry X-Twilio-Webhooks-Signature-Settings are checked with it (HMAC-SHA256 or SHA1, as the header says)."),
     "PUBLIC_BASE_URL": ("public_base_url", "http://127.0.0.1:8000", "Base URL Twilio calls; signatures are checked against it."),
     "TWILIO_API_BASE_URL": ("twilio_api_base_url", "https://api.twilio.com", "Where REST requests go (a local stand-in in tests)."),
     "IVR_API_TOKEN": ("api_token", "", "Bearer token for the JSON API. Empty: the API refuses every request."),
@@ -91,7 +93,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
 
 
 MIN_SECRET_CHARS = 32
-MIN_SECRET_BITS = 96.0  # per-character Shannon entropy times the length: 32 random hex digits give ~120
+MIN_SECRET_BITS = 80.0  # per-character Shannon entropy times the length: 32 random hex digits give 92-125 (300,000 drawn)
 
 
 def secret_problem(value: str) -> str:
@@ -142,6 +144,8 @@ class Settings:
     simulation_clock: bool = False
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
+    twilio_secondary_auth_token: str = ""
+    webhook_shared_key: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
     twilio_api_base_url: str = "https://api.twilio.com"
     api_token: str = ""

@@ -84,6 +84,18 @@ def play(target: Any, prompt_id: str, lang: str, **fmt: Any) -> None:
     target.say(prompts.text(prompt_id, lang, **fmt), voice=voice.say_voice, language=voice.say_language)
 
 
+SAY_CHARS_PER_SECOND = 12  # a <Say> voice's pace, for prompts with no recording (a generous guess)
+
+
+def seconds(prompt_id: str, lang: str) -> float:
+    """How long the prompt plays: its recording's length (a manager's own included), else a <Say> estimate."""
+    lang = _language(lang)
+    found = catalog().recording(lang, prompt_id)
+    if found is not None and found.seconds:
+        return found.seconds
+    return len(prompts.text(prompt_id, lang)) / SAY_CHARS_PER_SECOND
+
+
 def prompt_url(found: Recording) -> str:
     """Absolute URL of a recording under PUBLIC_BASE_URL; a new recording gets a new URL."""
     return external("media.prompt", lang=found.lang, prompt_id=found.key, digest=found.digest)

@@ -14,11 +14,11 @@ from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from blocklist import keys
-from blocklist.calls import Calls, valid_sid
+from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, HoldState, valid_sid
 from blocklist.numbers import WITHHELD, identify, normalize
 from blocklist.rules import clean_text, now_ms
 from ivr import media, urls
-from ivr.agent import next_caller
+from ivr.agent import HOLD_GRACE_SECONDS, agent_lang, next_caller
 from ivr.extensions import resources
 from ivr.security import twilio_webhook
 from ivr.twiml import empty, twiml
@@ -31,8 +31,30 @@ TWILIO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat
 OVERFLOW_REASONS = ("long_wait", "closed", "no_agent")
 LEAVING_DECISIONS = ("isolate", "end", "escalate", "warn", "callback")
 AGENT_SEEN_GRACE_SECONDS = 90  # an idle agent re-dials every Dial timeout; allow for that plus slack
-HOLD_GRACE_SECONDS = 15  # a held caller with no decision this long after the window is let go
-RESUME_GRACE_SECONDS = 30  # ... or, after "back to caller", if the agent never re-dials
+BRIDGE_END_CHECKS = 3  # a caller whose bridge ended waits up to this many 1 s pauses for the agent's side
+
+# Every QueueResult Twilio documents for an <Enqueue> action (TwiML <Enqueue>, "QueueResult values"), and
+# what a caller leaving the agents' or supervisors' queue, or its private hold, is given. One table, so a
+# value Twilio adds shows up in the test against the documented list, not as a silent default.
+QUEUE_RESULTS: dict[str, str] = {
+    "bridged": "the bridge ended: the caller is thanked and let go if the agent hung up, held if the agent "
+               "pressed `*` (the agent's Dial action says which)",
+    "bridging-in-process": "the caller left while being bridged: marked gone if the call is over, else queued again",
+    "hangup": "the caller hung up while waiting: marked gone for the agent side",
+    "leave": "our waitUrl said <Leave>: a long wait or no agent (offered a call back), or a held caller's move",
+    "redirected": "moved by our REST redirect (a desk move): the call is elsewhere now",
+    "redirected-from-bridged": "moved by our REST redirect during a bridge (a desk flag): the call is elsewhere",
+    "queue-full": "the queue is full: offered a call back",
+    "error": "Twilio could not run our waitUrl: queued (held) once more, then offered a call back",
+    "system-error": "Twilio failed: as error",
+}
+# Every CallStatus Twilio documents for a call (Call resource, "Call Status values").
+CALL_STATUSES: dict[str, str] = {
+    "queued": "not yet dialled", "ringing": "ringing", "in-progress": "answered, going on",
+    "completed": "over after an answer", "busy": "over: busy", "failed": "over: could not be placed",
+    "no-answer": "over: nobody answered", "canceled": "over: cancelled before an answer",
+}
+FINAL_CALL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 
 
 def lang_arg() -> str:
@@ -64,8 +86,12 @@ def enqueue_for_agents(r: VoiceResponse, lang: str) -> None:
 def enqueue_to(r: VoiceResponse, queue_name: str, lang: str, again: bool = False) -> None:
     """Wait for an agent (or supervisor) in `queue_name`, with the hold message and bounded wait
     (`again`: queued a second time after Twilio reported an error; a second error ends the wait)."""
-    action = urls.external("voice.queue_exit", lang=lang, again=1) if again else urls.external("voice.queue_exit",
-                                                                                                  lang=lang)
+    args: dict[str, object] = {"lang": lang}
+    if queue_name == resources().settings.supervisors_queue:
+        args["q"] = "supervisors"  # the exit (and the fallback) must put an escalated caller back there
+    if again:
+        args["again"] = 1
+    action = urls.external("voice.queue_exit", **args)
     r.enqueue(
         queue_name,
         action=action,
@@ -257,6 +283,8 @@ def fallback_twiml(route: str, args: dict[str, str], sid: str | None, lang: str)
         enqueue_isolation(r, lang)
     elif route.startswith("/voice/held") and sid:
         park_in_private_hold(r, sid, lang, again=True)
+    elif route == "/voice/queue-exit" and args.get("q") == "supervisors":
+        enqueue_to(r, resources().settings.supervisors_queue, lang)  # an escalated caller stays escalated
     else:
         enqueue_for_agents(r, lang)
     return twiml(r)
@@ -349,30 +377,69 @@ def queue_exit() -> Response:
         except REDIS_ERRORS:
             pass
         return overflow_menu(reason, lang)
-    if result in ("error", "system-error") and request.args.get("again") != "1":
+    if result in ("error", "system-error", "bridging-in-process") and request.args.get("again") != "1":
         # Twilio's answer when a wait URL fetch failed: one failed poll must not cut a caller off.
         resources().count(f"queue_{result}")
         log.warning("agents' queue answered %s for %s; queueing the caller again", result, sid)
         r = VoiceResponse()
-        enqueue_to(r, resources().settings.agents_queue, lang, again=True)
+        enqueue_to(r, queue_of_exit(), lang, again=True)
         return twiml(r)
-    if result in ("queue-full", "error", "system-error"):
+    if result in ("queue-full", "error", "system-error", "bridging-in-process"):
         resources().count(f"queue_{result}")
         log.error("agents' queue answered %s for %s; offering a call back", result, sid)
         return overflow_menu("no_agent", lang)
     return empty()  # hangup, redirected, redirected-from-bridged: the call is elsewhere now
 
 
+def queue_of_exit() -> str:
+    """The queue a caller at the agents' or supervisors' Enqueue action was waiting in (from our own URL)."""
+    s = resources().settings
+    return s.supervisors_queue if request.args.get("q") == "supervisors" else s.agents_queue
+
+
 def after_bridge_or_hangup(sid: str, result: str, lang: str) -> Response | None:
-    """What every queue's Enqueue action does first: after a bridge (the agent pressed `*`, or hung up)
-    park the caller in its private hold for the agent's decision; note a hang-up for the agent side."""
+    """What every queue's Enqueue action does first: after a bridge, the caller is thanked and let go
+    when the agent hung up, or held privately for the agent's decision after `*`; a hang-up is noted."""
     if result == "bridged":
-        r = VoiceResponse()
+        return after_bridge(sid, lang, 0)
+    if result == "hangup" or (result == "bridging-in-process" and request.form.get("CallStatus") in
+                              FINAL_CALL_STATUSES):
+        mark_hung_up(sid)
+        return empty()
+    return None
+
+
+def after_bridge(sid: str, lang: str, checks: int) -> Response:
+    """Twilio reports `bridged` to the caller whoever ended the bridge. The agent's Dial action says who:
+    CallStatus completed (the agent hung up) or in-progress (`*`). It may arrive a moment later, so the
+    caller waits a second at a time for it (silence, no queue), and is held if it never says."""
+    r = VoiceResponse()
+    try:
+        how = Calls(resources().fast).get(sid).get("bridge_end", "")
+    except REDIS_ERRORS:
+        how = AGENT_KEPT  # cannot tell: hold, as before; the hold's own deadline ends it
+    if how == AGENT_GONE:
+        return goodbye("goodbye", lang)
+    if how == AGENT_KEPT or checks >= BRIDGE_END_CHECKS:
         park_in_private_hold(r, sid, lang)
         return twiml(r)
-    if result == "hangup":
-        mark_hung_up(sid)
-    return None
+    r.pause(length=1)
+    r.redirect(urls.external("voice.bridge_end", lang=lang, n=checks + 1), method="POST")
+    return twiml(r)
+
+
+@bp.post("/bridge-end")
+@twilio_webhook
+def bridge_end() -> Response:
+    """Where a caller whose bridge ended waits (a second at a time) to learn how it ended."""
+    sid = caller_sid()
+    if not sid:
+        return bad_request("CallSid missing or malformed")
+    try:
+        checks = max(1, min(BRIDGE_END_CHECKS, int(request.args.get("n", "1"))))
+    except ValueError:
+        checks = BRIDGE_END_CHECKS
+    return after_bridge(sid, lang_arg(), checks)
 
 
 def mark_hung_up(sid: str) -> None:
@@ -422,12 +489,12 @@ def held_wait() -> Response:
     except REDIS_ERRORS:
         # Cannot learn the decision now: keep holding (the next poll may), up to the usual limit;
         # past it the exit sends the caller back to the agents (fail-open), never a hang-up.
-        if waited > s.flag_window_seconds + HOLD_GRACE_SECONDS:
+        if waited > default_hold_seconds(s.flag_window_seconds):
             r.leave()
         else:
             r.pause(length=1)
         return twiml(r)
-    if held_caller_leaves(state.decision, waited, s.flag_window_seconds):
+    if held_caller_leaves(state, waited, s.flag_window_seconds):
         r.leave()
         return twiml(r)
     if waited == 0 and not state.decision:
@@ -436,13 +503,21 @@ def held_wait() -> Response:
     return twiml(r)
 
 
-def held_caller_leaves(decision: str, waited: int, window: int) -> bool:
-    """Leave the private hold for a move, or when the agent never decided (hung up) or never came back."""
-    if decision in LEAVING_DECISIONS:
+def held_caller_leaves(state: HoldState, waited: int, window: int) -> bool:
+    """Leave the private hold for a move, when the agent's leg is gone, or past the deadline the agent's
+    side set (its prompt's real length, the window and a grace) without a decision or a re-bridge."""
+    if state.decision in LEAVING_DECISIONS:
         return True
-    if decision == "resume":
-        return waited > window + RESUME_GRACE_SECONDS
-    return waited > window + HOLD_GRACE_SECONDS
+    if state.agent_gone:
+        return True
+    if state.deadline_ms:
+        return now_ms() > state.deadline_ms
+    return waited > default_hold_seconds(window)
+
+
+def default_hold_seconds(window: int) -> float:
+    """The hold's limit before the agent's side set one: its flag-menu prompt, the window and a grace."""
+    return media.seconds("agent_flag_menu", agent_lang()) + window + HOLD_GRACE_SECONDS
 
 
 @bp.post("/held-exit")
@@ -456,12 +531,15 @@ def held_exit() -> Response:
     result = request.form.get("QueueResult", "")
     if (parked := after_bridge_or_hangup(sid, result, lang)) is not None:
         return parked  # `*` again on the re-bridged call
-    if result in ("error", "system-error", "queue-full"):
+    if result in ("error", "system-error", "queue-full", "bridging-in-process"):
         # The hold loop itself failed: park the caller again once, then let the agents take them.
         resources().count(f"hold_{result}")
         log.warning("private hold answered %s for %s", result, sid)
         r = VoiceResponse()
-        if request.args.get("again") != "1":
+        state = _call_state(sid)
+        if state.get("flagged") or state.get("decision") == "isolate":
+            enqueue_isolation(r, lang)  # a flagged caller never goes back to the agents
+        elif request.args.get("again") != "1":
             park_in_private_hold(r, sid, lang, again=True)
         else:
             enqueue_for_agents(r, lang)
@@ -594,6 +672,13 @@ def callback_status() -> Response:
 
     cb_id = request.args.get("cb", "")
     status_ = request.form.get("CallStatus", "")
+    sid = caller_sid()
+    if sid and status_ in FINAL_CALL_STATUSES:
+        # The callee hung up: its call record ends now, so an agent's side stops waiting for it.
+        try:
+            Calls(resources().fast).ended(sid, status_, request.form.get("CallDuration", "0"))
+        except REDIS_ERRORS:
+            resources().count("status_lost")
     if cb_id.startswith("cb-") and resources().store.exists(keys.callback(cb_id)):
         current = resources().store.hget(keys.callback(cb_id), "status")
         if status_ in ("no-answer", "busy", "failed", "canceled"):
@@ -649,7 +734,7 @@ def isolation_done() -> Response:
     return twiml(r)
 
 
-@bp.post("/status")
+@bp.route("/status", methods=["GET", "POST"])
 @twilio_webhook
 def status() -> Response:
     """Status callback: call end and duration against the CallSid."""
@@ -657,13 +742,16 @@ def status() -> Response:
     if not sid:
         return bad_request("CallSid missing or malformed")
     call_status = request.form.get("CallStatus", "")
-    if call_status in ("completed", "busy", "failed", "no-answer", "canceled"):
+    if call_status in FINAL_CALL_STATUSES:
         try:
-            known = Calls(resources().fast).ended(sid, call_status, request.form.get("CallDuration", "0"))
+            calls = Calls(resources().fast)
+            known = calls.ended(sid, call_status, request.form.get("CallDuration", "0"))
+            # An agent's leg (the agents' TwiML App's status callback): its held caller stops waiting.
+            agent_leg = not known and bool(calls.agent_leg_ended(sid))
         except REDIS_ERRORS:
             resources().count("status_lost")
             return empty()
-        if not known:
+        if not known and not agent_leg:
             log.info("status callback for unknown call %s ignored", sid)
     return empty()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prompts import check_language, split_key
-from prompts.wav import WavInfo, check_prompt
+from prompts.wav import WavInfo, check_prompt, parse
 
 log = logging.getLogger("prompts.catalog")
 DIGEST_CHARS = 16  # 64 bits of sha256: plenty to tell versions of one prompt apart in a URL
@@ -32,6 +32,7 @@ class Recording:
     digest: str
     source: str  # "override" or "shipped"
     data: bytes | None = None  # an override's validated bytes: what we hashed is what we serve
+    seconds: float = 0.0  # how long it plays (a held caller's deadline counts the agent's prompt)
 
 
 @dataclass
@@ -90,13 +91,13 @@ class Catalog:
             return None
         try:
             data = path.read_bytes()
-            check_prompt(data)
+            info = check_prompt(data)
         except (OSError, ValueError) as exc:
             if self._refused.get(path) != stamp:  # say it once per file version, not on every call
                 self._refused[path] = stamp
                 log.warning("ignoring the manager recording %s (%s); playing the shipped one instead", path, exc)
             return None
-        return Recording(lang, key, path, digest_of(data), "override", data)
+        return Recording(lang, key, path, digest_of(data), "override", data, info.seconds)
 
     def _shipped_recording(self, lang: str, key: str) -> Recording | None:
         # Shipped files change only with a new release, so each is hashed once per process.
@@ -108,7 +109,11 @@ class Catalog:
                 log.warning("no shipped recording %s: prompts/audio is incomplete; run `ivr prompts build`", path)
                 self._shipped[(lang, key)] = None
             else:
-                self._shipped[(lang, key)] = Recording(lang, key, path, digest_of(data), "shipped")
+                try:
+                    seconds = parse(data).seconds
+                except ValueError:  # played all the same; only its length is unknown
+                    seconds = 0.0
+                self._shipped[(lang, key)] = Recording(lang, key, path, digest_of(data), "shipped", seconds=seconds)
         return self._shipped[(lang, key)]
 
 

@@ -62,8 +62,9 @@ def bridge(tw: TwilioPlayer, agent: AgentLeg, caller: Caller) -> Reply:
 
 def bridge_ends(tw: TwilioPlayer, agent: AgentLeg, caller: Caller | None, caller_hung_up: bool = False) -> Reply:
     """`*` (or the caller hanging up) ends the bridge: the agent's Dial action, the caller's Enqueue action."""
-    after = tw.follow(agent.dial, {"CallSid": agent.sid, "DialCallStatus": "completed", "DialCallDuration": "42",
-                                   "AccountSid": tw.account_sid})
+    # The agent is still on the line (`*`, or the caller hung up): Twilio says CallStatus=in-progress.
+    after = tw.follow(agent.dial, {"CallSid": agent.sid, "CallStatus": "in-progress", "DialCallStatus": "completed",
+                                   "DialCallDuration": "42", "AccountSid": tw.account_sid})
     if caller is not None:
         if caller_hung_up:
             tw.post("/voice/status", {"CallSid": caller.sid, "CallStatus": "completed", "CallDuration": "47",

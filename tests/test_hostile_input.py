@@ -272,6 +272,8 @@ def test_webhooks_survive_random_signed_parameters(app: Any, client: Any, twilio
                 encoding: str) -> None:
             lab.start()
             path = rule.rule.replace("<move>", move)
+            if method == "GET":  # a number set to GET: Twilio's fields ride in the signed query string
+                query, pairs, encoding = query + pairs, [], "urlencoded"
             qs = urlencode(query)
             form = MultiDict(pairs)
             if encoding == "multipart":
@@ -284,7 +286,7 @@ def test_webhooks_survive_random_signed_parameters(app: Any, client: Any, twilio
             resp = client.open(path + (f"?{qs}" if qs else ""), method=method, data=body, content_type=content_type,
                                headers={"X-Twilio-Signature": signature})
             statuses[resp.status_code] += 1
-            if method == "GET":
+            if method not in rule.methods:
                 assert resp.status_code == 405
             else:
                 check_webhook_reply(resp, limit, len(body))

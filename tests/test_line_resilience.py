@@ -55,6 +55,25 @@ def test_a_held_caller_whose_hold_failed_is_parked_again_then_given_to_the_agent
     assert last.verbs() == ["Enqueue"] and last.first("Enqueue").text == "agents"
 
 
+def test_an_escalated_caller_whose_wait_failed_stays_in_the_supervisors_queue(twilio: Any) -> None:
+    caller = cf.place_call(twilio, CUSTOMER)
+    moved = twilio.post("/voice/moves/escalate?lang=en", {"CallSid": caller.sid, "AccountSid": twilio.account_sid})
+    caller.enqueue = moved.first("Enqueue")
+    assert caller.enqueue.text == "supervisors"
+    again = cf.leave(twilio, caller, result="error")
+    assert again.verbs() == ["Enqueue"] and again.first("Enqueue").text == "supervisors"
+    reply = fallback(twilio, caller.sid, again.first("Enqueue").get("action"))
+    assert reply.verbs() == ["Enqueue"] and reply.first("Enqueue").text == "supervisors", reply.text
+
+
+def test_a_flagged_held_caller_whose_hold_failed_goes_to_isolation_not_the_agents(twilio: Any,
+                                                                                       api: Any) -> None:
+    caller, _agent, _after = star(twilio)
+    assert api.post(f"/api/calls/{caller.sid}/flag", json={"reason": "abuse"}).status_code == 202
+    reply = cf.leave(twilio, caller, result="error")
+    assert reply.verbs() == ["Enqueue"] and reply.first("Enqueue").text == "isolation", reply.text
+
+
 # ---- the fallback URL follows ErrorUrl --------------------------------------------------------------------
 def fallback(twilio: Any, sid: str, error_url: str) -> Any:
     return twilio.post("/voice/fallback", {"CallSid": sid, "AccountSid": twilio.account_sid,

@@ -13,10 +13,10 @@ from workers import calls as call_jobs
 
 
 def test_standing_queues_are_created_once(app: Any, standin: Any) -> None:
-    assert sorted(call_jobs.ensure_standing_queues()) == ["agents", "isolation"]
+    assert sorted(call_jobs.ensure_standing_queues()) == ["agents", "isolation", "supervisors"]
     assert call_jobs.ensure_standing_queues() == []  # idempotent
     names = sorted(q["friendly_name"] for q in standin.state.queues.values())
-    assert names == ["agents", "isolation"]
+    assert names == ["agents", "isolation", "supervisors"]
 
 
 def test_cleanup_deletes_only_old_empty_hold_queues(app: Any, standin: Any) -> None:
@@ -34,7 +34,7 @@ def test_cleanup_deletes_only_old_empty_hold_queues(app: Any, standin: Any) -> N
     api.queues.create(friendly_name="hold-CAfresh")  # just created: its caller may still be arriving
     assert call_jobs.cleanup_hold_queues(min_age_seconds=300) == 1
     left = sorted(q["friendly_name"] for q in state.queues.values())
-    assert left == ["agents", "hold-CAbusy", "hold-CAfresh", "isolation"]
+    assert left == ["agents", "hold-CAbusy", "hold-CAfresh", "isolation", "supervisors"]
 
 
 def test_redirect_that_keeps_failing_is_marked_failed(twilio: Any, api: Any, run_jobs: Any, standin: Any,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from lxml import etree
 from twilio.request_validator import RequestValidator
@@ -65,12 +65,15 @@ class TwilioPlayer:
         """A signed request as Twilio makes it (signature over the full URL and every parameter)."""
         full = self.absolute(url)
         assert full.startswith(self.base_url), f"TwiML URL {full} is not under PUBLIC_BASE_URL {self.base_url}"
+        if method == "GET":  # the parameters ride in the query string, and the signature covers only the URL
+            full += ("&" if "?" in full else "?") + urlencode(params)
+            params = {}
         parts = urlsplit(full)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         sig = self.sign(full, params) if signature is None else signature
         h = {"X-Twilio-Signature": sig, **(headers or {})}
         if method == "GET":
-            resp = self.client.get(path, query_string=params, headers=h)
+            resp = self.client.get(path, headers=h)
         else:
             resp = self.client.post(path, data=params, headers=h)
         text = resp.get_data(as_text=True)

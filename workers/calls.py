@@ -8,12 +8,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from rq import Retry, get_current_job
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 
 from blocklist import keys
 from blocklist.calls import Calls
 from ivr.config import Settings
 from workers import context, twilio_rest
-from workers.queues import CALLS, queue
+from workers.queues import CALLS, MAINTENANCE, queue
 
 log = logging.getLogger("ivr.jobs")
 
@@ -60,18 +62,47 @@ def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url:
     return str(job.id)
 
 
+STANDING_QUEUES_JOB_ID = "twilio-standing-queues"
+
+
+def standing_queue_names(settings: Settings) -> list[str]:
+    """Every queue agents, supervisors and the isolation treatment use (private holds come and go)."""
+    return [settings.agents_queue, settings.supervisors_queue, settings.isolation_queue]
+
+
 def ensure_standing_queues() -> list[str]:
-    """Create the agents' and isolation queues in Twilio if they are missing."""
+    """Create the agents', supervisors' and isolation queues in Twilio if they are missing (idempotent).
+
+    Twilio answers a <Dial><Queue> into a queue that does not exist with an error at once, so every
+    process of the service makes sure of them when it starts, and the cron every few minutes."""
     s = context.settings()
-    created = twilio_rest.ensure_queues(s, [s.agents_queue, s.isolation_queue])
+    if not twilio_rest.configured(s):
+        return []
+    created = twilio_rest.ensure_queues(s, standing_queue_names(s))
     if created:
         log.info("created Twilio queues: %s", ", ".join(created))
     return created
 
 
+def enqueue_standing_queues(rq_connection: Any) -> str:
+    """Ask a worker to make the standing queues now: one job at a time (a deterministic id, and none
+    while one waits or runs), so processes starting together never race to create the same queue."""
+    existing = Job.fetch(STANDING_QUEUES_JOB_ID, connection=rq_connection, serializer=JSONSerializer) \
+        if Job.exists(STANDING_QUEUES_JOB_ID, connection=rq_connection) else None
+    if existing is not None and existing.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED,
+                                                                        JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return str(existing.id)
+    job = queue(MAINTENANCE, rq_connection).enqueue(
+        ensure_standing_queues, job_id=STANDING_QUEUES_JOB_ID, job_timeout=60, result_ttl=0, failure_ttl=3600,
+        retry=Retry(max=3, interval=[10, 60, 300]))
+    return str(job.id)
+
+
 def cleanup_hold_queues(min_age_seconds: int = 300) -> int:
     """Delete empty private hold queues older than `min_age_seconds` (Twilio keeps queues until deleted)."""
     s = context.settings()
+    if not twilio_rest.configured(s):
+        return 0
     api = twilio_rest.client(s)
     cutoff = datetime.now(UTC) - timedelta(seconds=min_age_seconds)
     deleted = 0

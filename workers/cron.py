@@ -13,7 +13,7 @@ import rq.cron as rq_cron
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
-from workers import reports
+from workers import calls, reports
 from workers.queues import MAINTENANCE, REPORTS
 
 
@@ -31,6 +31,8 @@ if not (isinstance(_current, type) and issubclass(_current, Queue)):
 rq_cron.Queue = JSONQueue  # type: ignore[attr-defined,misc]
 
 FOLD_SECONDS = 10  # reports lag the calls by at most this much (plus the fold itself)
+HOLD_CLEANUP_SECONDS = 300
+STANDING_QUEUES_SECONDS = 900
 
 # ---- reports ----------------------------------------------------------------------------------------------
 # A fold tick that no worker started within its interval expires: the next tick covers it (no pile-up).
@@ -41,3 +43,13 @@ cron.register(reports.build_weekly_report, REPORTS, cron="40 0 * * 1", job_timeo
 
 # ---- maintenance ------------------------------------------------------------------------------------------
 cron.register(reports.retention_job, MAINTENANCE, cron="30 3 * * *", job_timeout=3600, name="reports.retention")
+cron.register(calls.prune_block_index, MAINTENANCE, cron="45 3 * * *", job_timeout=3600, name="blocklist.prune")
+
+# ---- Twilio upkeep ----------------------------------------------------------------------------------------
+# Private hold queues are made per call and Twilio keeps a queue until it is deleted: the empty ones go.
+cron.register(calls.cleanup_hold_queues, MAINTENANCE, interval=HOLD_CLEANUP_SECONDS, ttl=HOLD_CLEANUP_SECONDS,
+              result_ttl=0, job_timeout=120, name="twilio.hold_queues")
+# A queue an agent or supervisor dials must exist at Twilio (else each Dial fails at once): made again if
+# someone deleted it in the console.
+cron.register(calls.ensure_standing_queues, MAINTENANCE, interval=STANDING_QUEUES_SECONDS,
+              ttl=STANDING_QUEUES_SECONDS, result_ttl=0, job_timeout=60, name="twilio.standing_queues")

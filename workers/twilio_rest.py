@@ -13,7 +13,9 @@ from ivr.config import Settings
 
 log = logging.getLogger("ivr.twilio")
 DEFAULT_BASE = "https://api.twilio.com"
-CALL_GONE_CODES = {21220, 20404}  # not in progress / not found: the caller already hung up
+MAX_QUEUE_SIZE = 1000  # Twilio's default (at most 5000): past it a caller gets QueueResult=queue-full and a call back
+CALL_GONE_CODES = {21220, 20404}
+QUEUE_NAME_TAKEN = 22003  # "A queue with this friendly name already exists"  # not in progress / not found: the caller already hung up
 
 
 class RebasedHttpClient(TwilioHttpClient):
@@ -27,6 +29,11 @@ class RebasedHttpClient(TwilioHttpClient):
         if self.base_url != DEFAULT_BASE and url.startswith(DEFAULT_BASE):
             url = self.base_url + url[len(DEFAULT_BASE):]
         return super().request(method, url, *args, **kwargs)
+
+
+def configured(settings: Settings) -> bool:
+    """Whether a Twilio account is set up (the upkeep jobs do nothing without one, quietly)."""
+    return bool(settings.twilio_account_sid and settings.twilio_auth_token)
 
 
 def client(settings: Settings, timeout: float = 10.0) -> Client:
@@ -54,6 +61,11 @@ def ensure_queues(settings: Settings, names: list[str]) -> list[str]:
     created = []
     for name in names:
         if name not in existing:
-            api.queues.create(friendly_name=name, max_size=1000)
+            try:
+                api.queues.create(friendly_name=name, max_size=MAX_QUEUE_SIZE)
+            except TwilioRestException as exc:
+                if exc.code != QUEUE_NAME_TAKEN:  # made meanwhile by someone else: what we wanted
+                    raise
+                continue
             created.append(name)
     return created

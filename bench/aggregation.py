@@ -127,7 +127,7 @@ def fold_with_rq(url: str, r: redis.Redis, last_id: str, folder: Path, log: Call
     from rq import Worker
     from rq.job import Job
 
-    from workers import report_keys as rk
+    from blocklist.keys import Agg as rk
     from workers import reports
 
     rq_conn = redis.Redis.from_url(url)
@@ -194,8 +194,8 @@ def raw_pipeline(r: redis.Redis, batch: int = 2000) -> dict[str, float]:
 
 def queue_counters(pipe: Any, folder: Any) -> int:
     """Queue a Folder's increments as plain HINCRBY / ZINCRBY / ZADD in the bucket layout of
-    workers/report_keys.py (both scopes; day, month and year), into RAW_NAMESPACE."""
-    from workers import report_keys as rk
+    blocklist/keys.py (Agg) (both scopes; day, month and year), into RAW_NAMESPACE."""
+    from blocklist.keys import Agg as rk
 
     totals = folder.totals() if hasattr(folder, "totals") else folder.counts
     merged: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
@@ -222,7 +222,7 @@ def queue_counters(pipe: Any, folder: Any) -> int:
 
 def same_counters(r: redis.Redis) -> tuple[int, int]:
     """(buckets compared, buckets that differ) between the fold's aggregates and the raw pipeline's."""
-    from workers import report_keys as rk
+    from blocklist.keys import Agg as rk
 
     families = set(rk.ALL_FAMILIES)
     agg_keys = [k for k in r.scan_iter(match=f"{rk.AGG}:*", count=1000) if k.split(":")[2] in families]

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ivr.config import Settings
+from blocklist.settings import Settings
 from ivr.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

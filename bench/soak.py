@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "REDIS_URL": server.url, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
            "PUBLIC_BASE_URL": base, "IVR_API_TOKEN": API_TOKEN, "IVR_DATA_DIR": str(folder / "data"),
            "TWILIO_API_BASE_URL": standin.url, "IVR_LOG_NUMBERS": "masked"}
+    from blocklist.settings import Settings
     from ivr.cli import gunicorn_argv
-    from ivr.config import Settings
 
     web = subprocess.Popen(gunicorn_argv(Settings.from_env(environ=env), f"127.0.0.1:{port}"), env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -10,7 +10,8 @@ from typing import Any
 import redis
 
 from blocklist import keys
-from blocklist.rules import clean_text, now_ms
+from blocklist.clock import now_ms
+from blocklist.text import clean_text
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 LEG_TTL_S = 86400

@@ -19,8 +19,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from blocklist import keys
+from blocklist.clock import format_time, now_ms
 from blocklist.numbers import WITHHELD, normalize_prefix
-from blocklist.rules import MAX_FIELD, TREATMENTS, Blocklist, Entry, _entry_from, clean_text, now_ms
+from blocklist.policy import TREATMENTS
+from blocklist.rules import Blocklist, Entry, _entry_from
+from blocklist.text import MAX_FIELD, clean_text
 
 # (phase, done, total); phase is "checking" or "writing".
 Progress = Callable[[str, int, int], None]
@@ -105,13 +108,6 @@ class ImportResult:
 
 
 # ---- time and text --------------------------------------------------------------------------------
-def format_time(ms: int | None) -> str:
-    """ISO 8601 in UTC with milliseconds ('' for None): exact, so an export imports back unchanged."""
-    if ms is None:
-        return ""
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def parse_time(text: str) -> int:
     """Milliseconds since the epoch of an ISO 8601 time with a zone; ValueError saying how to write it."""
     value = text.strip()

@@ -15,9 +15,9 @@ from typing import Any
 import redis
 
 from blocklist import keys
-from blocklist.csvio import format_time
+from blocklist.clock import format_time, now_ms
 from blocklist.numbers import WITHHELD, normalize, normalize_prefix
-from blocklist.rules import TREATMENTS, now_ms
+from blocklist.policy import TREATMENTS
 
 KINDS = ("number", "prefix", "withheld", "burst")
 WITHHELD_POLICIES = ("allow", "linefault", "isolation", "reject")

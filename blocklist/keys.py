@@ -1,4 +1,8 @@
-"""Every Redis key the product uses, in one place. Prefix `ivr:`; never `rq:*`."""
+"""Every Redis key the product uses, in one place. Prefix `ivr:`; never `rq:*`.
+
+Screening, calls and the blocklist at the top level; the desk's keys in `Desk`, the report aggregates'
+in `Agg` (classes used as namespaces, so each family keeps its short names).
+"""
 
 from __future__ import annotations
 
@@ -26,10 +30,10 @@ REVIEW_INFO = _k("review", "info")  # hash "<scope>|<subject>" -> JSON
 STRIKES = _k("strikes")  # hash e164 -> flags that led to a block (sanction ladder step)
 EVENTS = _k("events")  # stream: the append-only event log (reports fold it)
 AUDIT = _k("audit")  # stream: manager actions
-COUNTERS = _k("counters")
+COUNTERS = _k("counters")  # hash of operational counters (fail-open, REST failures...)
 AGENTS_ONLINE = _k("agents", "online")  # zset identity -> last time its leg asked for a caller
 ESCALATIONS = _k("escalations")  # zset caller CallSid -> time escalated (supervisors' queue view)
-CALLBACKS = _k("callbacks")  # zset callback id -> due time  # hash of operational counters (fail-open, REST failures...)
+CALLBACKS = _k("callbacks")  # zset callback id -> due time
 
 
 def block(scope: str, number: str) -> str:
@@ -92,5 +96,105 @@ def import_lock(kind: str) -> str:
     return _k("import", kind, "lock")
 
 
-def fail_open_log() -> str:
-    return _k("failopen")
+class Desk:
+    """The desk: users, sessions, API tokens, login throttling, agents' notes (`ivr:desk:...`)."""
+
+    PREFIX = f"{PREFIX}:desk"
+    USERS = f"{PREFIX}:users"  # set of every username (the users page lists them; a desk has dozens, not millions)
+    IDENTITIES = f"{PREFIX}:identities"  # hash phone identity (E.164 or client:NAME) -> username
+    WITHHELD_NOTES = f"{PREFIX}:withheld"  # stream: "note this withheld call's time for the manager" (never trimmed)
+
+    @staticmethod
+    def user(username: str) -> str:
+        """Hash of one desk user: password hash, role, identities, disabled, epoch (bumped to end every session)."""
+        return f"{Desk.PREFIX}:user:{username}"
+
+    @staticmethod
+    def user_tokens(username: str) -> str:
+        """Hash token id -> JSON {name, created, digest} of one user's API tokens."""
+        return f"{Desk.PREFIX}:user:{username}:tokens"
+
+    @staticmethod
+    def token(digest: str) -> str:
+        """Hash of one API token, keyed by the SHA-256 of the token (the token itself is never stored)."""
+        return f"{Desk.PREFIX}:token:{digest}"
+
+    @staticmethod
+    def session(session_id: str) -> str:
+        """Hash of one logged-in session: user, epoch, created; expires when idle."""
+        return f"{Desk.PREFIX}:session:{session_id}"
+
+    @staticmethod
+    def login_failures(kind: str, subject: str) -> str:
+        """Counter of failed logins per username (`user`) or per client address (`ip`) in the lock window."""
+        return f"{Desk.PREFIX}:login:{kind}:{subject}"
+
+    @staticmethod
+    def login_refund(client: str, username: str) -> str:
+        """Marker: this user's right password already gave this address one attempt back in the window."""
+        return f"{Desk.PREFIX}:login:refund:{client}:{username}"
+
+
+class Agg:
+    """The report aggregates (`ivr:agg:...`) and the long-term event stream.
+
+    A bucket is `ivr:agg:<family>:<scope>:<period>`: scope `*` (every line) or a line's E.164 number,
+    period a day `YYYY-MM-DD`, a month `YYYY-MM` or a year `YYYY` in the report time zone.
+    """
+
+    AGG = f"{PREFIX}:agg"
+    KEPT = f"{PREFIX}:events:kept"  # stream: flag/isolation/block/unblock/... copies, kept until an audited erasure
+    STATE = f"{AGG}:state"  # hash: cursor, epoch, frozen_before, min_day, max_day, pause_until, rebuild_needed
+    LINES = f"{AGG}:lines"  # set of every line (To number) seen in an event
+    ALL_LINES = "*"  # scope of the totals over every line
+
+    # Families. Hashes and sorted sets roll up into months and years; day-only families do not.
+    COUNTS = "c"  # hash: event counters of a period (per type, rule, treatment, deterrence...)
+    HOURS = "h"  # hash: "<weekday>|<hour>|<metric>" -> n (heat map)
+    SOURCES = "s"  # hash: "<dimension>|<value>|<metric>" -> n (region, line type, carrier, STIR...)
+    AGENTS = "a"  # hash: "<agent>|<hour>" -> flags (shifts are applied at query time)
+    NUM_FLAGS = "nf"  # zset: number -> flags
+    NUM_TREATED = "nt"  # zset: number -> calls treated at the door
+    NUM_BLOCKED = "nb"  # zset: number -> calls attempted while the number was blocked
+    PREFIX_FLAGS = "pf"  # zset: prefix (number without its last 4 digits) -> flags
+    PREFIX_TREATED = "pt"  # zset: prefix -> calls treated at the door
+    MOVES = "m"  # hash: "<move>|<hour>" and "<move>|agent|<agent>" -> n (escalate, warn, callback, overflow:...)
+    WITHHELD = "wh"  # zset (day only): "<ts>|<line>|<CallSid>|<agent>" -> ts of each flagged withheld call
+
+    HASH_FAMILIES = (COUNTS, HOURS, SOURCES, AGENTS, MOVES)
+    ZSET_FAMILIES = (NUM_FLAGS, NUM_TREATED, NUM_BLOCKED, PREFIX_FLAGS, PREFIX_TREATED)
+    NUMBER_FAMILIES = {NUM_FLAGS: PREFIX_FLAGS, NUM_TREATED: PREFIX_TREATED, NUM_BLOCKED: ""}  # number zset -> its prefix zset
+    ROLLED_UP = HASH_FAMILIES + ZSET_FAMILIES
+    DAY_ONLY = (WITHHELD,)
+    ALL_FAMILIES = ROLLED_UP + DAY_ONLY
+
+
+    @staticmethod
+    def bucket(family: str, scope: str, period: str, namespace: str = "") -> str:
+        """One aggregate bucket; `namespace` is AGG, or a rebuild's private namespace."""
+        return f"{namespace or Agg.AGG}:{family}:{scope}:{period}"
+
+    @staticmethod
+    def det(namespace: str = "") -> str:
+        """Hash number -> the caller's last unanswered treatment ("kind|ts|line|CallSid"), for deterrence."""
+        return f"{namespace or Agg.AGG}:det"
+
+    @staticmethod
+    def rebuild_namespace(token: str) -> str:
+        """Private namespace a rebuild writes into before it swaps its keys in."""
+        return f"{Agg.AGG}:tmp:{token}"
+
+    @staticmethod
+    def query_temp(token: str) -> str:
+        """Short-lived union of sorted sets built by one report query."""
+        return f"{Agg.AGG}:q:{token}"
+
+    @staticmethod
+    def notable(call_sid: str) -> str:
+        """Marks a call that was flagged or isolated: its status (duration) is kept long-term."""
+        return f"{Agg.AGG}:notable:{call_sid}"
+
+    @staticmethod
+    def call_status(call_sid: str) -> str:
+        """A call's end status ("status|duration") until a late flag may want it for the evidence pack."""
+        return f"{Agg.AGG}:status:{call_sid}"

@@ -9,23 +9,22 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
 import redis
 
-from blocklist import keys
+from blocklist import events, keys
+from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD, describe, normalize, normalize_prefix
+from blocklist.policy import TREATMENTS
 from blocklist.store import AckPipeline, FastScript, ack_pipeline
+from blocklist.text import clean_text
 
 log = logging.getLogger("ivr.blocklist")
-TREATMENTS = ("reject", "isolation", "linefault", "hangup")
 CALL_TTL_MS = 30 * 86400 * 1000
 FLAG_ONCE_TTL_S = 30 * 86400
-MAX_FIELD = 200  # caller-controlled text is cut to this length before it is stored
 # A block's end must be a time Redis can expire at and an export can write (9999-12-31T23:59:59.999Z).
 MAX_UNTIL_MS = 253402300799999
 LINE_SETTINGS = ("blocked_treatment", "withheld_policy", "burst_calls", "burst_minutes", "burst_action", "language")
@@ -33,24 +32,6 @@ GLOBAL_SETTINGS = ("sanction_ladder", "breather_seconds")  # for all lines only 
 WATCH_RETRIES = 5
 # Inside, a caller is E.164 or WITHHELD: the last guard before anything is keyed on it.
 _INSIDE_NUMBER = re.compile(r"^(?:\+[1-9][0-9]{1,14}|anonymous)$")
-
-
-# A demo/simulation clock for one request (IVR_SIMULATION_CLOCK): off in production, where it is never set.
-clock_override: ContextVar[int | None] = ContextVar("ivr_clock_override", default=None)
-
-
-def now_ms() -> int:
-    """Milliseconds since the epoch: the wall clock, or the simulated time of the current request."""
-    override = clock_override.get()
-    return override if override is not None else int(time.time() * 1000)
-
-
-def clean_text(value: Any, limit: int = MAX_FIELD) -> str:
-    """Caller- or user-supplied text as stored: str, no control characters, bounded length."""
-    text = "" if value is None else str(value)
-    if not text.isprintable():  # the common case (printable already) skips the copy
-        text = "".join(ch for ch in text if ch.isprintable())
-    return text[:limit]
 
 
 @dataclass(frozen=True)
@@ -323,11 +304,6 @@ class Blocklist:
     def _history_entry(self, pipe: Any, number: str, **entry: Any) -> None:
         pipe.rpush(keys.history(number), json.dumps(entry, sort_keys=True))
 
-    def _event(self, pipe: Any, **fields: Any) -> None:
-        pipe.xadd(keys.EVENTS, {k: "" if v is None else str(v) for k, v in fields.items()})
-
-    def _audit(self, pipe: Any, **fields: Any) -> None:
-        pipe.xadd(keys.AUDIT, {k: "" if v is None else str(v) for k, v in fields.items()})
 
     def block(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, treatment: str = "",
               duration: int | None = None, role: str = "manager", at: int | None = None,
@@ -365,9 +341,9 @@ class Blocklist:
         self._history_entry(pipe, number, at=at, action="block", by=entry.by, role=role, reason=entry.reason,
                             scope=scope_, treatment=entry.treatment, until=until, permanent=until is None,
                             **({"source": source} if source else {}))
-        self._event(pipe, type="block", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
+        events.event(pipe, "block", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
                     by=entry.by, reason=entry.reason, until=until)
-        self._audit(pipe, ts=at, by=entry.by, role=role, action="block", number=number, scope=scope_,
+        events.audit(pipe, ts=at, by=entry.by, role=role, action="block", number=number, scope=scope_,
                     reason=entry.reason)
 
     def entry(self, raw_number: str, scope: str | None = None) -> Entry | None:
@@ -428,7 +404,7 @@ class Blocklist:
             self._history_entry(pipe, number, at=at, action=action, by=clean_text(by), role=role,
                                 reason=clean_text(reason), scope=scope_,
                                 **{k: v for k, v in mapping.items() if k != "reason"})
-            self._audit(pipe, ts=at, by=clean_text(by), role=role, action=action, number=number, scope=scope_,
+            events.audit(pipe, ts=at, by=clean_text(by), role=role, action=action, number=number, scope=scope_,
                         reason=clean_text(reason))
             pipe.execute()
             return _entry_from(number, scope_, merged)
@@ -483,9 +459,9 @@ class Blocklist:
                 pipe.hincrby(keys.STRIKES, number, -1)
             self._history_entry(pipe, number, at=at, action="unblock", by=clean_text(by), role=role,
                                 reason=clean_text(reason), scope=scope_, forgive=forgive)
-            self._event(pipe, type="unblock", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
+            events.event(pipe, "unblock", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
                         by=clean_text(by), reason=clean_text(reason))
-            self._audit(pipe, ts=at, by=clean_text(by), role=role, action="unblock", number=number, scope=scope_,
+            events.audit(pipe, ts=at, by=clean_text(by), role=role, action="unblock", number=number, scope=scope_,
                         reason=clean_text(reason))
             return bool(pipe.execute()[0])
 
@@ -585,7 +561,7 @@ class Blocklist:
         pipe.zadd(keys.ALLOW_INDEX, {member: at})
         self._history_entry(pipe, number, at=at, action="allow", by=clean_text(by), role=role,
                             reason=clean_text(reason), scope=scope_, **({"source": source} if source else {}))
-        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="allow", number=number, scope=scope_,
+        events.audit(pipe, ts=at, by=clean_text(by), role=role, action="allow", number=number, scope=scope_,
                     reason=clean_text(reason))
 
     def disallow(self, raw_number: str, *, by: str, reason: str, scope: str | None = None, role: str = "manager",
@@ -668,7 +644,7 @@ class Blocklist:
         meta = {"treatment": treatment, "by": clean_text(by), "reason": clean_text(reason), "at": at}
         pipe.hset(keys.PREFIXES, f"{scope_}|{prefix}", json.dumps(meta))
         pipe.sadd(keys.PREFIX_LENGTHS, len(prefix))
-        self._audit(pipe, ts=at, by=clean_text(by), role=role, action="add_prefix", number=prefix, scope=scope_,
+        events.audit(pipe, ts=at, by=clean_text(by), role=role, action="add_prefix", number=prefix, scope=scope_,
                     reason=clean_text(reason))
 
     def prefix_rule(self, raw_prefix: str, scope: str | None = None) -> dict[str, Any] | None:
@@ -725,7 +701,7 @@ class Blocklist:
             pipe.hdel(key, name)
         else:
             pipe.hset(key, name, value)
-        self._audit(pipe, ts=now_ms(), by=clean_text(by), role=role, action="setting", number="", scope=scope_,
+        events.audit(pipe, ts=now_ms(), by=clean_text(by), role=role, action="setting", number="", scope=scope_,
                     reason=f"{name}={value}")
         pipe.execute()
 
@@ -783,7 +759,7 @@ def normalize_global_setting(name: str, value: str) -> str:
     if value == "":
         return ""
     if name == "sanction_ladder":
-        from ivr.config import parse_duration
+        from blocklist.parse import parse_duration
 
         steps = [part.strip() for part in value.split(",") if part.strip()]
         if not steps or len(steps) > 10:

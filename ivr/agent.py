@@ -12,8 +12,9 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from blocklist import keys
 from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, is_gone, valid_sid
+from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD, normalize
-from blocklist.rules import clean_text, now_ms
+from blocklist.text import clean_text
 from ivr import media, routing, urls
 from ivr.desk.users import identity_registered
 from ivr.extensions import resources

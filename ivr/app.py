@@ -11,8 +11,8 @@ from flask import Flask, Request, Response, jsonify, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from blocklist.settings import Settings
 from ivr import extensions
-from ivr.config import Settings
 from ivr.logging_setup import configure_logging
 
 log = logging.getLogger("ivr.app")
@@ -70,7 +70,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _simulation_clock(app: Flask) -> None:
     """Demo only: a request may carry its simulated time, so `ivr simulate` can play a day in a minute."""
-    from blocklist.rules import clock_override
+    from blocklist.clock import clock_override
 
     log.warning("IVR_SIMULATION_CLOCK is on: requests may set the service's clock. Never run it in production.")
 

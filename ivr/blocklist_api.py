@@ -13,9 +13,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from blocklist import csvio, dryrun, keys
+from blocklist.clock import format_time
 from blocklist.numbers import WITHHELD
+from blocklist.parse import parse_duration
 from blocklist.rules import Blocklist, Decision, Entry, validate_line_setting
-from ivr.config import parse_duration
 from ivr.extensions import resources
 from ivr.security import acting_name, api_auth, require_role
 
@@ -111,7 +112,7 @@ def _line(value: str | None) -> str:
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:
-    return {**entry.to_dict(), "until": csvio.format_time(entry.until_ms), "blocked_at": csvio.format_time(entry.at)}
+    return {**entry.to_dict(), "until": format_time(entry.until_ms), "blocked_at": format_time(entry.at)}
 
 
 def _decision_json(number: str, line: str, d: Decision) -> dict[str, Any]:
@@ -182,7 +183,7 @@ def add_block() -> Any:
 
 def _explain_block(entry: Entry) -> str:
     where = "all lines" if entry.scope == keys.GLOBAL else f"line {entry.scope}"
-    until = "permanently" if entry.until_ms is None else f"until {csvio.format_time(entry.until_ms)}"
+    until = "permanently" if entry.until_ms is None else f"until {format_time(entry.until_ms)}"
     return f"{entry.number} blocked on {where} {until}"
 
 
@@ -258,7 +259,7 @@ def history(number: str) -> Any:
     if not items:
         raise NotFound(f"{bl.number(number)} has no history: it was never flagged, blocked or listed")
     for item in items:
-        item["when"] = csvio.format_time(int(item.get("at") or 0))
+        item["when"] = format_time(int(item.get("at") or 0))
     return jsonify({"number": bl.number(number), "strikes": bl.strikes(number), "history": items})
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import click
 
+from blocklist.settings import SETTINGS, Settings
 from ivr import cli_common as common
 from ivr.cli_common import URL_FILE
-from ivr.config import SETTINGS, Settings
 from ivr.embedded import EmbeddedRedis, die_with_parent
 
 

@@ -13,10 +13,12 @@ from typing import Any, TextIO
 import click
 
 from blocklist import csvio, dryrun, keys
-from blocklist.rules import TREATMENTS, Blocklist, Decision, Entry, for_settings
+from blocklist.clock import format_time
+from blocklist.parse import parse_duration
+from blocklist.policy import TREATMENTS
+from blocklist.rules import Blocklist, Decision, Entry, for_settings
 from blocklist.store import connect
 from ivr.cli_common import CliError, _Group, operator, settings_with_redis
-from ivr.config import parse_duration
 
 PROGRESS_FROM = 1000  # rows; smaller files import too fast for a progress bar to help
 
@@ -38,7 +40,7 @@ _default_by = operator
 
 
 def _when(ms: int | None) -> str:
-    return csvio.format_time(ms) if ms else ""
+    return format_time(ms) if ms else ""
 
 
 def _where(scope: str) -> str:

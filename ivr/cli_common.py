@@ -12,8 +12,8 @@ from typing import Any
 import click
 import redis
 
+from blocklist.settings import Settings
 from blocklist.store import connect
-from ivr.config import Settings
 
 URL_FILE = "redis.url"  # written by `ivr serve` so other `ivr` commands find the embedded Redis
 

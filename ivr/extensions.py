@@ -11,8 +11,8 @@ from flask import Flask, current_app, has_request_context, request
 from rq import Queue
 
 from blocklist.rules import Blocklist, Policy, for_settings
+from blocklist.settings import Settings
 from blocklist.store import Breaker, RedisWatch, connect
-from ivr.config import Settings
 from workers.queues import ALL_QUEUES, queue
 
 log = logging.getLogger("ivr.extensions")

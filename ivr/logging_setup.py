@@ -6,7 +6,7 @@ import logging
 import re
 
 from blocklist.numbers import mask
-from ivr.config import Settings
+from blocklist.settings import Settings
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 

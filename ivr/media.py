@@ -11,8 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 import prompts
-from blocklist import keys
-from blocklist.rules import now_ms
+from blocklist import events, keys
 from ivr.extensions import resources
 from ivr.security import acting_name, api_auth, current_principal, require_role
 from ivr.urls import external
@@ -182,10 +181,8 @@ def _check_target(lang: str, key: str) -> None:
 def _audit(action: str, lang: str, key: str, detail: str) -> None:
     try:
         p = current_principal()
-        resources().store.xadd(keys.AUDIT, {
-            "ts": now_ms(), "by": acting_name(request.args.get("by", "")), "role": p.role if p else "",
-            "action": action, "number": "", "scope": lang, "reason": f"{key}: {detail}",
-        })
+        events.audit(resources().store, by=acting_name(request.args.get("by", "")), role=p.role if p else "",
+                     action=action, scope=lang, reason=f"{key}: {detail}")
     except (redis.RedisError, OSError) as exc:
         # The file change has happened; losing its audit line must not turn it into an error.
         log.error("could not audit %s of prompt %s/%s: %s", action, lang, key, exc)

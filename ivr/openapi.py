@@ -15,7 +15,8 @@ from flask import Blueprint, Response, current_app, jsonify
 
 import prompts
 from blocklist.calls import CALL_SID
-from blocklist.rules import LINE_SETTINGS, TREATMENTS
+from blocklist.policy import TREATMENTS
+from blocklist.rules import LINE_SETTINGS
 from ivr.routing import MOVES
 from workers.reports import REPORTS
 

@@ -14,8 +14,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from ivr.extensions import resources
 from ivr.security import api_auth, principal_name, require_role
-from workers import report_keys, reports
+from workers import reports
 from workers.charts import render_html
+from workers.queues import FOLD_JOB_ID, REBUILD_JOB_ID
 
 bp = Blueprint("reports", __name__)
 
@@ -131,7 +132,7 @@ def evidence(number: str) -> Any:
 def fold() -> Any:
     """Ask for a fold now (at most one is pending at a time)."""
     reports.schedule_fold(resources().rq_connection)
-    return jsonify({"queued": True, "job_id": report_keys.FOLD_JOB_ID}), 202
+    return jsonify({"queued": True, "job_id": FOLD_JOB_ID}), 202
 
 
 @bp.post("/api/reports/rebuild")
@@ -140,7 +141,7 @@ def fold() -> Any:
 def rebuild() -> Any:
     """Recompute the retained window from the raw events (a job on the reports queue)."""
     job_id = reports.schedule_rebuild(resources().rq_connection)
-    return jsonify({"queued": job_id is not None, "job_id": report_keys.REBUILD_JOB_ID,
+    return jsonify({"queued": job_id is not None, "job_id": REBUILD_JOB_ID,
                     "detail": "queued" if job_id else "a rebuild is already pending or running"}), 202
 
 
@@ -158,5 +159,5 @@ def erase() -> Any:
     except ValueError as exc:
         return _bad(exc)
     reports.schedule_rebuild(resources().rq_connection)
-    result["rebuild"] = {"queued": True, "job_id": report_keys.REBUILD_JOB_ID}
+    result["rebuild"] = {"queued": True, "job_id": REBUILD_JOB_ID}
     return jsonify(result), 200

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from blocklist import keys
+from blocklist import events, keys
 from blocklist.calls import Calls, is_gone
+from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD
-from blocklist.rules import clean_text, now_ms
+from blocklist.text import clean_text
 from ivr import urls
 from ivr.extensions import Resources
 
@@ -29,9 +30,7 @@ class Move:
 
 
 def _event(pipe: Any, kind: str, call_sid: str, call: dict[str, str], **fields: Any) -> None:
-    base = {"type": kind, "ts": now_ms(), "call_sid": call_sid, "number": call.get("number", ""),
-            "line": call.get("line", "")}
-    pipe.xadd(keys.EVENTS, {k: "" if v is None else str(v) for k, v in {**base, **fields}.items()})
+    events.event(pipe, kind, call_sid=call_sid, number=call.get("number", ""), line=call.get("line", ""), **fields)
 
 
 def _call(res: Resources, caller_sid: str) -> dict[str, str]:

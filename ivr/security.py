@@ -23,8 +23,8 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-from blocklist.rules import clean_text
-from ivr.config import Settings
+from blocklist.settings import Settings
+from blocklist.text import clean_text
 from ivr.desk.users import RANK, User, Users
 from ivr.extensions import TWILIO_VIEW, resources
 

@@ -13,10 +13,11 @@ import redis
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from blocklist import keys
+from blocklist import events, keys
 from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, HoldState, valid_sid
+from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD, identify, normalize
-from blocklist.rules import clean_text, now_ms
+from blocklist.text import clean_text
 from ivr import media, urls
 from ivr.agent import HOLD_GRACE_SECONDS, agent_lang, next_caller
 from ivr.extensions import resources
@@ -596,9 +597,8 @@ def moves(move: str) -> Response:
 
 def overflow_event(sid: str, reason: str) -> None:
     call = Calls(resources().fast).get(sid)
-    resources().fast.xadd(keys.EVENTS, {"type": "overflow", "ts": str(now_ms()), "call_sid": sid,
-                                        "number": call.get("number", ""), "line": call.get("line", ""),
-                                        "reason": reason})
+    events.event(resources().fast, "overflow", call_sid=sid, number=call.get("number", ""),
+                 line=call.get("line", ""), reason=reason)
 
 
 def overflow_menu(reason: str, lang: str) -> Response:
@@ -686,10 +686,9 @@ def callback_status() -> Response:
         elif status_ == "completed" and current == "connected":
             resources().store.hset(keys.callback(cb_id), "status", "done")
             cb = resources().store.hgetall(keys.callback(cb_id))
-            resources().store.xadd(keys.EVENTS, {"type": "callback_result", "ts": str(now_ms()),
-                                                 "call_sid": cb.get("call_sid", ""), "number": cb.get("number", ""),
-                                                 "line": cb.get("line", ""), "callback": cb_id, "status": "done",
-                                                 "attempts": cb.get("attempts", "0")})
+            events.event(resources().store, "callback_result", call_sid=cb.get("call_sid", ""),
+                         number=cb.get("number", ""), line=cb.get("line", ""), callback=cb_id, status="done",
+                         attempts=cb.get("attempts", "0"))
     return empty()
 
 

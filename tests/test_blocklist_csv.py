@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from blocklist import csvio, keys
-from blocklist.rules import Blocklist, Policy, now_ms
+from blocklist.clock import format_time, now_ms
+from blocklist.rules import Blocklist, Policy
 from tests.test_blocklist_rules import snapshot
 from tests.twilio_player import call_sid
 
@@ -211,5 +212,5 @@ def test_allowlist_round_trip_and_bad_rows(redis_conn: redis.Redis) -> None:
 
 def test_time_format_round_trips_to_the_millisecond() -> None:
     moment = now_ms()
-    assert csvio.parse_time(csvio.format_time(moment)) == moment
-    assert csvio.format_time(0) == "1970-01-01T00:00:00.000Z"
+    assert csvio.parse_time(format_time(moment)) == moment
+    assert format_time(0) == "1970-01-01T00:00:00.000Z"

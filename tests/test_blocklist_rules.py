@@ -11,7 +11,8 @@ import pytest
 import redis
 
 from blocklist import csvio, keys
-from blocklist.rules import Blocklist, Policy, now_ms
+from blocklist.clock import now_ms
+from blocklist.rules import Blocklist, Policy
 from tests.twilio_player import call_sid
 
 LINE = "+18005551212"

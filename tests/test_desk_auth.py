@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr import desk_keys as dk
+from blocklist.keys import Desk as dk
 from ivr.desk.users import identity_registered, normalize_identity
 from tests.conftest import API_TOKEN, LINE
 from tests.desk_helpers import PASSWORD, csrf_of, login, make_user, post_form, session_csrf, users_of

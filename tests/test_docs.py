@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ivr.config import SETTINGS
+from blocklist.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from ivr.config import SETTINGS, Settings
+from blocklist.settings import SETTINGS, Settings
 from ivr.logging_setup import configure_logging
 
 

@@ -206,7 +206,7 @@ def worker_env(tmp_path: Path, standin: StandInServer, external_redis: EmbeddedR
 
 
 def enqueue_redirect(redis_url: str, env: dict[str, str], sid: str) -> str:
-    from ivr.config import Settings
+    from blocklist.settings import Settings
     from workers.calls import enqueue_redirect as enqueue
 
     rq_conn = redis.Redis.from_url(redis_url)

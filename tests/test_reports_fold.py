@@ -24,10 +24,10 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from blocklist import keys
+from blocklist.keys import Agg as rk
 from blocklist.numbers import describe
-from workers import report_keys as rk
 from workers import reports
-from workers.queues import REPORTS, queue
+from workers.queues import FOLD_JOB_ID, REPORTS, queue
 
 DAY = 86_400_000
 LINES = ("+18005551212", "+18005550000")
@@ -258,12 +258,12 @@ def test_schedule_fold_coalesces_a_burst(redis_conn: redis.Redis, rq_conn: redis
     for _ in range(5):
         reports.schedule_fold(rq_conn)
     q = queue(REPORTS, rq_conn)
-    assert q.get_job_ids() == [rk.FOLD_JOB_ID]
+    assert q.get_job_ids() == [FOLD_JOB_ID]
     Events(redis_conn).flag(T0, "+14155550123", "CA1")
     work(rq_conn)
     assert redis_conn.hget(rk.STATE, "cursor")
     reports.schedule_fold(rq_conn)  # finished jobs leave nothing behind (result_ttl=0): a new one may queue
-    assert q.get_job_ids() == [rk.FOLD_JOB_ID]
+    assert q.get_job_ids() == [FOLD_JOB_ID]
 
 
 def test_concurrent_folds_count_exactly(redis_conn: redis.Redis, redis_url: str) -> None:

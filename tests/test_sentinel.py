@@ -17,8 +17,8 @@ import redis
 from rq import Worker
 
 from blocklist import keys
+from blocklist.settings import Settings
 from blocklist.store import connect, sentinel_url
-from ivr.config import Settings
 from ivr.embedded import EmbeddedRedis, free_port, redis_server_binary
 from ivr.twilio_standin import StandIn, StandInServer
 from tests import callflow as cf

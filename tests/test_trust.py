@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blocklist import csvio, keys
+from blocklist.keys import Desk as dk
 from blocklist.rules import Blocklist
-from ivr import desk_keys as dk
-from ivr.config import Settings
+from blocklist.settings import Settings
 from tests import callflow as cf
 from tests.conftest import AGENT, AGENT2, API_TOKEN, LINE
 from tests.desk_helpers import csrf_of, login, make_user, users_of

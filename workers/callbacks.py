@@ -9,10 +9,10 @@ from typing import Any
 
 from rq import Retry, get_current_job
 
-from blocklist import keys
-from blocklist.rules import now_ms
+from blocklist import events, keys
+from blocklist.clock import now_ms
 from workers import context, twilio_rest
-from workers.queues import CALLS, queue
+from workers.queues import CALLS, callback_job_id, queue
 
 log = logging.getLogger("ivr.callbacks")
 FINAL = ("done", "failed", "cancelled")
@@ -21,17 +21,16 @@ FINAL = ("done", "failed", "cancelled")
 def enqueue_attempt(rq_connection: Any, callback_id: str, when: datetime, attempt: int) -> str:
     """Schedule attempt N of a callback (deterministic id: a duplicate schedule replaces, never doubles)."""
     q = queue(CALLS, rq_connection)
-    job = q.enqueue_at(when, place_callback, callback_id, job_id=f"{callback_id}-{attempt}",
+    job = q.enqueue_at(when, place_callback, callback_id, job_id=callback_job_id(callback_id, attempt),
                        retry=Retry(max=3, interval=[2, 30, 90]), job_timeout=30, result_ttl=7 * 86400,
                        failure_ttl=30 * 86400)
     return str(job.id)
 
 
 def _event(r: Any, cb: dict[str, str], callback_id: str, status: str, **fields: Any) -> None:
-    r.xadd(keys.EVENTS, {"type": "callback_result", "ts": str(now_ms()), "call_sid": cb.get("call_sid", ""),
-                         "number": cb.get("number", ""), "line": cb.get("line", ""), "callback": callback_id,
-                         "status": status, "attempts": cb.get("attempts", "0"),
-                         **{k: str(v) for k, v in fields.items()}})
+    events.event(r, "callback_result", call_sid=cb.get("call_sid", ""), number=cb.get("number", ""),
+                 line=cb.get("line", ""), callback=callback_id, status=status, attempts=cb.get("attempts", "0"),
+                 **fields)
 
 
 def place_callback(callback_id: str) -> str:

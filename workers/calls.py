@@ -13,9 +13,9 @@ from rq.serializers import JSONSerializer
 
 from blocklist import keys
 from blocklist.calls import Calls
-from ivr.config import Settings
+from blocklist.settings import Settings
 from workers import context, twilio_rest
-from workers.queues import CALLS, MAINTENANCE, queue
+from workers.queues import CALLS, MAINTENANCE, STANDING_QUEUES_JOB_ID, queue, redirect_job_id
 
 log = logging.getLogger("ivr.jobs")
 
@@ -56,13 +56,10 @@ def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url:
     retry = (Retry(max=settings.redirect_retries, interval=list(settings.redirect_backoff) or [0])
              if settings.redirect_retries > 0 else None)
     job = queue(CALLS, rq_connection).enqueue(
-        redirect_call, call_sid, url, job_id=f"redirect-{tag}-{call_sid}", retry=retry, job_timeout=30,
+        redirect_call, call_sid, url, job_id=redirect_job_id(tag, call_sid), retry=retry, job_timeout=30,
         result_ttl=86400, failure_ttl=7 * 86400,
     )
     return str(job.id)
-
-
-STANDING_QUEUES_JOB_ID = "twilio-standing-queues"
 
 
 def standing_queue_names(settings: Settings) -> list[str]:

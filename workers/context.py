@@ -10,8 +10,8 @@ from functools import lru_cache
 import redis
 
 from blocklist.rules import Blocklist, for_settings
+from blocklist.settings import Settings
 from blocklist.store import connect
-from ivr.config import Settings
 
 
 def settings() -> Settings:

@@ -11,6 +11,21 @@ REPORTS = "reports"  # folding events into aggregates
 MAINTENANCE = "maintenance"  # queue cleanup, retention, index pruning
 ALL_QUEUES = (CALLS, REPORTS, MAINTENANCE)
 
+# Deterministic job ids, where a duplicate job would double the work (or a call's move).
+FOLD_JOB_ID = "ivr-reports-fold"  # a burst of flags enqueues at most one pending fold
+REBUILD_JOB_ID = "ivr-reports-rebuild"
+STANDING_QUEUES_JOB_ID = "twilio-standing-queues"
+
+
+def redirect_job_id(tag: str, call_sid: str) -> str:
+    """One REST move of one call (isolation, a desk move): retried, never doubled."""
+    return f"redirect-{tag}-{call_sid}"
+
+
+def callback_job_id(callback_id: str, attempt: int) -> str:
+    """Attempt N of one call back: a duplicate schedule replaces, never doubles."""
+    return f"{callback_id}-{attempt}"
+
 
 def queue(name: str, connection: redis.Redis) -> Queue:
     """An RQ queue with the project's serializer and a sane default timeout."""

@@ -32,12 +32,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+from rq.exceptions import DuplicateJobError
 
 from blocklist import keys
 from blocklist.csvio import guard_cell
+from blocklist.events import audit
+from blocklist.keys import Agg as rk
 from blocklist.numbers import WITHHELD, mask, normalize
-from blocklist.rules import clean_text
-from workers import report_keys as rk
+from blocklist.parse import parse_shifts
+from blocklist.settings import Settings
+from blocklist.text import clean_text
+from workers import queues
+from workers.queues import FOLD_JOB_ID, REBUILD_JOB_ID
 
 log = logging.getLogger("ivr.reports")
 # A decode_responses=True client: its replies are str, which redis-py's annotations (bytes | str) cannot say.
@@ -87,7 +93,6 @@ class ReportSettings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ReportSettings:
         """The report part of the service's Settings (IVR_EVENT_RETENTION_DAYS, IVR_REPORT_*, IVR_TIMEZONE...)."""
-        from ivr.config import Settings
 
         s = Settings.from_env(environ=environ)
         return cls(
@@ -109,21 +114,6 @@ class ReportSettings:
             if (start <= hour < end) if start < end else (hour >= start or hour < end):
                 return name
         return "other"
-
-
-def parse_shifts(text: str) -> tuple[tuple[str, int, int], ...]:
-    """'night=22-06,day=06-14' -> (('night', 22, 6), ('day', 6, 14)); hours are local, end exclusive."""
-    out = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        m = re.fullmatch(r"([A-Za-z][\w-]{0,23})=(\d{1,2})-(\d{1,2})", item)
-        if not m or int(m.group(2)) > 23 or int(m.group(3)) > 24 or int(m.group(2)) == int(m.group(3)) % 24:
-            raise ValueError(f"IVR_REPORT_SHIFTS: {item!r} is not NAME=START-END in whole hours, e.g. night=22-06")
-        out.append((m.group(1), int(m.group(2)), int(m.group(3)) % 24))
-    if not out:
-        raise ValueError("IVR_REPORT_SHIFTS needs at least one shift, e.g. day=08-20,night=20-08")
-    return tuple(out)
 
 
 # ---- time ----------------------------------------------------------------------------------------------
@@ -930,9 +920,8 @@ def erase_number(r: Store, raw_number: str, *, by: str, reason: str, settings: R
                         pipe.zremrangebyscore(prefix_key, "-inf", 0)
                 for key, name, n in frozen_counts:
                     pipe.hincrby(key, name, -n)
-                pipe.xadd(keys.AUDIT, {"ts": _now_ms(), "by": by, "role": "manager", "action": "erase",
-                                       "number": mask(number), "number_sha256": _sha256(number.encode()),
-                                       "scope": "*", "reason": reason, "events": len(ids)})
+                audit(pipe, ts=_now_ms(), by=by, role="manager", action="erase", number=mask(number),
+                             scope="*", reason=reason, number_sha256=_sha256(number.encode()), events=len(ids))
                 pipe.hset(rk.STATE, "rebuild_needed", 1)
                 pipe.hincrby(rk.STATE, "epoch", 1)
                 pipe.execute()
@@ -1558,12 +1547,8 @@ def build_weekly_report(week_start: str = "") -> dict[str, Any]:
 
 
 def _enqueue_once(rq_connection: redis.Redis, func: Callable[..., Any], job_id: str, timeout: int) -> str | None:
-    from rq.exceptions import DuplicateJobError
-
-    from workers.queues import REPORTS, queue
-
     try:
-        job = queue(REPORTS, rq_connection).enqueue(func, job_id=job_id, unique=True, job_timeout=timeout,
+        job = queues.queue(queues.REPORTS, rq_connection).enqueue(func, job_id=job_id, unique=True, job_timeout=timeout,
                                                     result_ttl=0, failure_ttl=600)
     except DuplicateJobError:
         return None  # one is already pending or running: it will see our events
@@ -1572,9 +1557,9 @@ def _enqueue_once(rq_connection: redis.Redis, func: Callable[..., Any], job_id: 
 
 def schedule_fold(rq_connection: redis.Redis) -> None:
     """Enqueue a fold unless one is already pending (deterministic job id): call it after a flag."""
-    _enqueue_once(rq_connection, fold_job, rk.FOLD_JOB_ID, 300)
+    _enqueue_once(rq_connection, fold_job, FOLD_JOB_ID, 300)
 
 
 def schedule_rebuild(rq_connection: redis.Redis) -> str | None:
     """Enqueue a rebuild unless one is already pending; returns the job id when enqueued."""
-    return _enqueue_once(rq_connection, rebuild_job, rk.REBUILD_JOB_ID, 3600)
+    return _enqueue_once(rq_connection, rebuild_job, REBUILD_JOB_ID, 3600)

@@ -9,7 +9,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ivr.config import Settings
+from blocklist.settings import Settings
 
 log = logging.getLogger("ivr.twilio")
 DEFAULT_BASE = "https://api.twilio.com"

@@ -18,10 +18,11 @@ from typing import Any
 import redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from blocklist import keys
+from blocklist import events
+from blocklist.clock import now_ms
+from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD, normalize
-from blocklist.rules import clean_text, now_ms
-from ivr import desk_keys as dk
+from blocklist.text import clean_text
 
 log = logging.getLogger("ivr.desk.users")
 
@@ -244,8 +245,7 @@ class Users:
         raise RuntimeError("the users changed while this was being saved; try again")
 
     def _audit(self, pipe: Any, by: str, by_role: str, action: str, subject: str, detail: str) -> None:
-        pipe.xadd(keys.AUDIT, {"ts": str(now_ms()), "by": clean_text(by), "role": by_role, "action": action,
-                               "number": "", "scope": "", "subject": subject, "reason": clean_text(detail, 500)})
+        events.audit(pipe, by=by, role=by_role, action=action, subject=subject, reason=detail)
 
     def set_role(self, username: str, role: str, *, by: str, by_role: str = "admin") -> User:
         """Change a user's role; it applies to their open sessions at once, and their API tokens end (a

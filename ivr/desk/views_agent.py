@@ -12,11 +12,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from blocklist import keys
+from blocklist import events
 from blocklist.calls import Calls, valid_sid
+from blocklist.clock import now_ms
+from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD
-from blocklist.rules import clean_text, now_ms
-from ivr import desk_keys as dk
+from blocklist.text import clean_text
 from ivr.desk.users import User
 from ivr.extensions import Resources, resources
 from ivr.flagging import acting_on, call_view, flag_call, my_leg
@@ -186,9 +187,8 @@ def note_time(sid: str) -> Any:
     pipe.xadd(dk.WITHHELD_NOTES, {"ts": str(at), "call_started": str(started), "call_sid": sid,
                                   "line": call.get("line", ""), "agent": call.get("agent", ""), "by": user.username,
                                   "from_raw": clean_text(call.get("from_raw", ""), 40)})
-    pipe.xadd(keys.AUDIT, {"ts": str(at), "by": user.username, "role": user.role, "action": "withheld_note",
-                           "number": WITHHELD, "scope": call.get("line", ""), "subject": sid,
-                           "reason": "withheld call time noted for the carrier's bill"})
+    events.audit(pipe, ts=at, by=user.username, role=user.role, action="withheld_note", number=WITHHELD,
+                 scope=call.get("line", ""), subject=sid, reason="withheld call time noted for the carrier's bill")
     pipe.execute()
     Calls(res.store).update(sid, desk_noted=at)
     flash("Noted: the manager sees this call's time on the withheld-calls page.")
@@ -238,8 +238,8 @@ def exposure(res: Resources, user: User, just_flagged_ms: int = 0) -> dict[str, 
 
 def _folded_through_ms(res: Resources) -> int:
     """Time of the last event the reports have folded (stream ids start with milliseconds)."""
-    from workers import report_keys
+    from blocklist.keys import Agg
 
-    cursor = str(res.store.hget(report_keys.STATE, "cursor") or "")
+    cursor = str(res.store.hget(Agg.STATE, "cursor") or "")
     head = cursor.split("-", 1)[0]
     return int(head) if head.isdigit() else 0

@@ -8,7 +8,7 @@ from typing import Any
 import redis
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
-from blocklist.rules import clean_text
+from blocklist.text import clean_text
 from ivr.desk.users import MAX_PASSWORD, RANK, ROLES, User, check_password
 from ivr.extensions import resources
 from ivr.security import csrf_ok, csrf_token, current_principal, require_role, users

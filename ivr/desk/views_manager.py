@@ -13,12 +13,14 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from blocklist import csvio, dryrun, keys
+from blocklist import csvio, dryrun, events, keys
 from blocklist import rules as rules_mod
+from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD
-from blocklist.rules import TREATMENTS, Blocklist, clean_text
-from ivr import desk_keys as dk
-from ivr.config import parse_duration
+from blocklist.parse import parse_duration
+from blocklist.policy import TREATMENTS
+from blocklist.rules import Blocklist
+from blocklist.text import clean_text
 from ivr.desk.users import User
 from ivr.extensions import resources
 from ivr.routing import callbacks
@@ -271,9 +273,8 @@ def evidence(number: str) -> Any:
     except ValueError as exc:
         abort(400, description=str(exc))
     me = _me()
-    resources().store.xadd(keys.AUDIT, {"ts": str(rules_mod.now_ms()), "by": me.username, "role": me.role,
-                                        "action": "evidence_export", "number": pack["number"], "scope": "",
-                                        "subject": "", "reason": f"{len(pack['calls'])} call(s)"})
+    events.audit(resources().store, by=me.username, role=me.role, action="evidence_export", number=pack["number"],
+                 reason=f"{len(pack['calls'])} call(s)")
     name = reports.evidence_folder_name(pack)
     return Response(reports.evidence_zip(pack), mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})

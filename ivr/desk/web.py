@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 
-from ivr.config import Settings
+from blocklist.settings import Settings
 
 log = logging.getLogger("ivr.desk")
 SECRET_FILE = "secret_key"

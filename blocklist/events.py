@@ -1,0 +1,83 @@
+"""The shape of every record the product appends to its two streams, in one place.
+
+`ivr:events` (keys.EVENTS) is the append-only log of what happened on the line; the reports fold it
+(workers/reports), the evidence pack and the dry run read it. `ivr:audit` (keys.AUDIT) records what
+people did (managers, agents, the service token, the command line). Every field is a string.
+
+Python writers go through `event()` and `audit()`, which refuse a type or a field not listed here.
+Three writers are Lua, because they decide and write in one round trip; they follow the same lists:
+`call` (blocklist/screen.lua), `flag` (blocklist/flag.lua), `status` and `isolation` (blocklist/calls.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blocklist import keys
+from blocklist.clock import now_ms
+from blocklist.text import clean_text
+
+# Twilio's facts about a caller (phonenumbers' and the voice webhook's), on `call` and `flag` events.
+CALLER_FACTS = ("region", "line_type", "carrier", "FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat",
+                "CallerName", "from_raw", "overflow", "lang", "callback")
+
+# type -> the fields it may carry besides `type` and `ts` (every event has both).
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    # the screen's decision at the door (screen.lua)
+    "call": ("call_sid", "number", "line", "decision", "rule", "treatment", *CALLER_FACTS),
+    # an agent flagged the call (flag.lua); `blocked`/`until`/`step`: the sanction ladder's block
+    "flag": ("call_sid", "number", "line", "via", "agent", "reason", "note", "blocked", "until", "step",
+             *CALLER_FACTS),
+    # a block made or lifted by hand (`line` empty: every line)
+    "block": ("number", "line", "by", "reason", "until"),
+    "unblock": ("number", "line", "by", "reason"),
+    # the call ended (status callback; calls.py)
+    "status": ("call_sid", "number", "line", "status", "duration", "kind"),
+    # isolation played to the end (complete) or abandoned (calls.py)
+    "isolation": ("call_sid", "number", "line", "outcome", "seconds"),
+    # difficult-caller moves (ivr routing): escalate to a supervisor, the limit warning, a call back agreed
+    "escalate": ("call_sid", "number", "line", "agent", "note", "via"),
+    "warn": ("call_sid", "number", "line", "agent", "note", "via", "warning", "ended"),
+    "callback": ("call_sid", "number", "line", "agent", "note", "via", "status", "due"),
+    # what became of a call back (workers/callbacks, the call back's status callback)
+    "callback_result": ("call_sid", "number", "line", "callback", "status", "attempts", "reason", "error",
+                        "outcome"),
+    # a caller let go by the line: long wait, closed, no agent
+    "overflow": ("call_sid", "number", "line", "reason"),
+}
+
+# Every audit record carries these fields; a few actions carry more (AUDIT_EXTRA).
+AUDIT_FIELDS = ("ts", "by", "role", "action", "number", "scope", "subject", "reason")
+AUDIT_EXTRA: dict[str, tuple[str, ...]] = {
+    "erase": ("number_sha256", "events"),  # the erased number is kept masked, and its hash for the request's file
+}
+AUDIT_REASON_CHARS = 500
+
+
+def event_fields(type_: str, **fields: Any) -> dict[str, str]:
+    """The stream entry of one event, checked against EVENT_FIELDS (ValueError for anything else)."""
+    allowed = EVENT_FIELDS.get(type_)
+    if allowed is None:
+        raise ValueError(f"unknown event type {type_!r}: add it to blocklist/events.py EVENT_FIELDS")
+    unknown = sorted(set(fields) - set(allowed) - {"ts"})
+    if unknown:
+        raise ValueError(f"event {type_!r} has no field {', '.join(unknown)}: add it to EVENT_FIELDS if it belongs")
+    ts = fields.pop("ts", None)
+    return {"type": type_, "ts": str(ts if ts is not None else now_ms()),
+            **{k: "" if v is None else str(v) for k, v in fields.items()}}
+
+
+def event(pipe: Any, type_: str, **fields: Any) -> None:
+    """Append one event to the event stream on `pipe` (a pipeline or a client)."""
+    pipe.xadd(keys.EVENTS, event_fields(type_, **fields))
+
+
+def audit(pipe: Any, *, by: str, role: str, action: str, number: str = "", scope: str = "", subject: str = "",
+          reason: str = "", ts: int | None = None, **extra: Any) -> None:
+    """Append one audit record on `pipe`: who did what to which number, line or user, and why."""
+    unknown = sorted(set(extra) - set(AUDIT_EXTRA.get(action, ())))
+    if unknown:
+        raise ValueError(f"audit {action!r} has no field {', '.join(unknown)}: add it to AUDIT_EXTRA if it belongs")
+    pipe.xadd(keys.AUDIT, {"ts": str(ts if ts is not None else now_ms()), "by": clean_text(by), "role": role,
+                           "action": action, "number": number, "scope": scope, "subject": clean_text(subject),
+                           "reason": clean_text(reason, AUDIT_REASON_CHARS), **{k: str(v) for k, v in extra.items()}})

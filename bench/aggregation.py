@@ -266,7 +266,7 @@ def run(options: runner.Options, folder: Path, log: Callable[[str], None]) -> di
         runner.settle(r)
         try:
             fold_s = fold_with_rq(server.url, r, last_id, folder, log)
-        except Exception as exc:  # workers/reports.py is young: say what broke, keep the rest
+        except Exception as exc:  # workers/reports/ is young: say what broke, keep the rest
             return {"aggregation": {"error": f"fold: {type(exc).__name__}: {exc}"},
                     "report": {"error": "no aggregates to report on"}}
         log(f"folded {count:,} events in {fold_s:.1f} s; now the raw pipeline...")

@@ -2,7 +2,7 @@
 
 Every route needs a manager (the service token, a desk user's API token, or a desk session; never a
 token in the URL); erasing a number needs an admin. The views only parse and validate; the work is in
-workers/reports.py, which reads pre-folded aggregates.
+workers/reports/, which reads pre-folded aggregates.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 from ivr.extensions import resources
 from ivr.security import api_auth, principal_name, require_role
 from workers import reports
-from workers.charts import render_html
+from workers.reports.charts import render_html
 from workers.queues import FOLD_JOB_ID, REBUILD_JOB_ID
 
 bp = Blueprint("reports", __name__)

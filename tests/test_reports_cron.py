@@ -43,7 +43,7 @@ def test_cron_enqueues_json_jobs_our_workers_run(rq_conn: redis.Redis, redis_con
     assert [job.name for job in enqueued] == ["reports.fold", "twilio.hold_queues", "twilio.standing_queues"]
     job_id = queue(REPORTS, rq_conn).get_job_ids()[0]
     # rq 3.0 cron would pickle it; workers/cron.py makes it JSON, which our workers read
-    assert Job.fetch(job_id, connection=rq_conn, serializer=JSONSerializer).func_name == "workers.reports.fold_job"
+    assert Job.fetch(job_id, connection=rq_conn, serializer=JSONSerializer).func_name == "workers.reports.jobs.fold_job"
     work(rq_conn)
     assert reports.fold(redis_conn).folded == 0
     assert redis_conn.hget("ivr:agg:state", "cursor")
@@ -74,3 +74,23 @@ def test_daily_and_weekly_builds_write_files(rq_conn: redis.Redis, redis_conn: r
     q2.enqueue(reports.retention_job)
     work(rq_conn, (MAINTENANCE,))
     assert redis_conn.hget("ivr:agg:state", "frozen_before")
+
+
+# Jobs already queued name their function by the dotted path it had when they were enqueued (a call back
+# days ahead, say): every path a deployed version ever stored must still import, and still run.
+STORED_JOB_PATHS = ("workers.calls.redirect_call", "workers.calls.ensure_standing_queues",
+                    "workers.calls.cleanup_hold_queues", "workers.callbacks.place_callback",
+                    "workers.reports.fold_job", "workers.reports.rebuild_job", "workers.reports.retention_job",
+                    "workers.reports.build_daily_report", "workers.reports.build_weekly_report")
+
+
+def test_job_paths_stored_by_earlier_versions_still_run(rq_conn: redis.Redis, redis_conn: redis.Redis) -> None:
+    from rq.utils import import_attribute
+
+    for path in STORED_JOB_PATHS:
+        assert callable(import_attribute(path)), path
+    Events(redis_conn).flag(T0, "+14155550123", "CA1")
+    job = queue(REPORTS, rq_conn).enqueue("workers.reports.fold_job")  # as an older version stored it
+    work(rq_conn)
+    assert Job.fetch(job.id, connection=rq_conn, serializer=JSONSerializer).get_status() == "finished"
+    assert redis_conn.hget("ivr:agg:state", "cursor")

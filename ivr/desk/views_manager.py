@@ -1,7 +1,7 @@
 """The managers' desk: dashboard, blocklist (search, add, CSV import, unblock, permanent, history), review list,
 dry run, evidence and report downloads, settings, withheld-call notes and the audit log.
 
-Pages call the domain code (blocklist/, workers/reports.py) directly; every change is written with the
+Pages call the domain code (blocklist/, workers/reports/) directly; every change is written with the
 manager's username, and the domain writes the audit record.
 """
 
@@ -98,7 +98,8 @@ def _query_or_default() -> tuple[Any, str | None]:
 @require_role("manager")
 def dashboard() -> Any:
     """The reports' charts for a date range and one line (or all): heat map, trend, sources, deterrence, agents."""
-    from workers import charts, reports
+    from workers import reports
+    from workers.reports import charts
 
     q, error = _query_or_default()
     data = reports.summary(resources().store, q)

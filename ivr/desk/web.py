@@ -19,7 +19,7 @@ from blocklist.settings import Settings
 
 log = logging.getLogger("ivr.desk")
 SECRET_FILE = "secret_key"
-# The report charts (workers/charts.py) carry one fixed inline style attribute; only that exact value is
+# The report charts (workers/reports/charts.py) carry one fixed inline style attribute; only that exact value is
 # allowed (CSP 'unsafe-hashes' + its hash), never inline styles in general and never inline scripts.
 CHART_STYLE = "max-width:100%;height:auto"
 _CHART_STYLE_HASH = base64.b64encode(hashlib.sha256(CHART_STYLE.encode()).digest()).decode()

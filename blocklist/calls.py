@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from blocklist import keys
+from blocklist import keys, scripts
 from blocklist.clock import now_ms
 from blocklist.text import clean_text
 
@@ -18,47 +18,6 @@ LEG_TTL_S = 86400
 CALL_TTL_S = 30 * 86400
 DECISIONS = ("isolate", "resume", "end", "escalate", "warn", "callback")
 
-# Write only to calls we know: a forged or stale CallSid must not create keys.
-_UPDATE_IF_KNOWN = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
-
-# Status callback: mark the end once, and log it as an event carrying the call's number and line.
-_CALL_ENDED = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local first = redis.call('HSETNX', KEYS[1], 'ended', ARGV[1])
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'duration', ARGV[3])
-if first == 1 then
-  local info = redis.call('HMGET', KEYS[1], 'number', 'line', 'kind')
-  redis.call('XADD', KEYS[2], '*', 'type', 'status', 'ts', ARGV[1], 'call_sid', ARGV[4], 'number', info[1] or '',
-    'line', info[2] or '', 'status', ARGV[2], 'duration', ARGV[3], 'kind', info[3] or '')
-end
-return first
-"""
-
-# Isolation finished (played to the end, or the caller hung up): one event per call.
-_ISOLATION_DONE = """
-if redis.call('HSETNX', KEYS[1], 'isolation_done', ARGV[1]) == 0 then return 0 end
-local info = redis.call('HMGET', KEYS[1], 'number', 'line', 'isolation_started')
-local started = tonumber(info[3] or '') or tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], 'isolation_outcome', ARGV[2])
-redis.call('XADD', KEYS[2], '*', 'type', 'isolation', 'ts', ARGV[1], 'call_sid', ARGV[3], 'number', info[1] or '',
-  'line', info[2] or '', 'outcome', ARGV[2], 'seconds', tostring(math.floor((tonumber(ARGV[1]) - started) / 1000)))
-return 1
-"""
-
-
-# An agent's leg ended (its status callback): tell the caller it was last bridged to (a held caller then
-# stops waiting for a decision that cannot come). KEYS the caller's call; ARGV at, the agent leg's sid.
-_AGENT_GONE = """
-if redis.call('HGET', KEYS[1], 'agent_leg') == ARGV[2] then
-  redis.call('HSET', KEYS[1], 'bridge_end', 'agent_gone', 'bridge_end_at', ARGV[1])
-  return 1
-end
-return 0
-"""
 
 # How the bridge between a caller and an agent ended, as the agent's Dial action says (CallStatus):
 AGENT_GONE = "agent_gone"  # the agent's leg is over (hung up): the caller is thanked and the call ends
@@ -88,10 +47,10 @@ class Calls:
 
     def __init__(self, connection: redis.Redis) -> None:
         self.r = connection
-        self._update = connection.register_script(_UPDATE_IF_KNOWN)
-        self._ended = connection.register_script(_CALL_ENDED)
-        self._isolation_done = connection.register_script(_ISOLATION_DONE)
-        self._agent_gone = connection.register_script(_AGENT_GONE)
+        self._update = scripts.register(connection, "call_update")  # only calls we know: no key from a forged sid
+        self._ended = scripts.register(connection, "call_ended")
+        self._isolation_done = scripts.register(connection, "isolation_done")
+        self._agent_gone = scripts.register(connection, "agent_gone")
 
     def get(self, sid: str) -> dict[str, str]:
         return dict(self.r.hgetall(keys.call(sid)))

@@ -20,9 +20,10 @@ from typing import Any, TextIO
 
 from blocklist import keys
 from blocklist.clock import format_time, now_ms
+from blocklist.entries import Entry
 from blocklist.numbers import WITHHELD, normalize_prefix
 from blocklist.policy import TREATMENTS
-from blocklist.rules import Blocklist, Entry, _entry_from
+from blocklist.rules import Blocklist
 from blocklist.text import MAX_FIELD, clean_text
 
 # (phase, done, total); phase is "checking" or "writing".
@@ -403,7 +404,7 @@ def _same(row: Row, stored: Any) -> bool:
     if not stored:
         return False
     if row.kind == "block":
-        entry = _entry_from(row.value, row.scope, stored)
+        entry = Entry.from_hash(row.value, row.scope, stored)
         return (entry.treatment, entry.until_ms) == (row.treatment, row.until_ms) and _same_reason(row, entry.reason)
     meta = json.loads(stored)
     if row.kind == "prefix":

@@ -14,9 +14,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from blocklist import csvio, dryrun, keys
 from blocklist.clock import format_time
+from blocklist.entries import Decision, Entry
 from blocklist.numbers import WITHHELD
 from blocklist.parse import parse_duration
-from blocklist.rules import Blocklist, Decision, Entry, validate_line_setting
+from blocklist.policy import validate_line_setting
+from blocklist.rules import Blocklist
 from ivr.extensions import resources
 from ivr.security import acting_name, api_auth, require_role
 

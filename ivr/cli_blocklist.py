@@ -14,9 +14,10 @@ import click
 
 from blocklist import csvio, dryrun, keys
 from blocklist.clock import format_time
+from blocklist.entries import Decision, Entry
 from blocklist.parse import parse_duration
 from blocklist.policy import TREATMENTS
-from blocklist.rules import Blocklist, Decision, Entry, for_settings
+from blocklist.rules import Blocklist, for_settings
 from blocklist.store import connect
 from ivr.cli_common import CliError, _Group, operator, settings_with_redis
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from blocklist import keys
 from blocklist.calls import Calls, is_gone
+from blocklist.entries import FlagResult
 from blocklist.numbers import WITHHELD
-from blocklist.rules import FlagResult
 from ivr import urls
 from ivr.desk.users import User
 from ivr.extensions import Resources

@@ -15,8 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 import prompts
 from blocklist.calls import CALL_SID
-from blocklist.policy import TREATMENTS
-from blocklist.rules import LINE_SETTINGS
+from blocklist.policy import LINE_SETTINGS, TREATMENTS
 from ivr.routing import MOVES
 from workers.reports import REPORTS
 

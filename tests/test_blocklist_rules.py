@@ -572,3 +572,14 @@ def test_app_start_indexes_older_range_rules(app_env: dict[str, str], redis_conn
         monkeypatch.setenv(name, value)
     create_app()
     assert redis_conn.smembers(keys.PREFIX_LENGTHS) == {"indexed", "5"}
+
+
+def test_the_screens_languages_are_the_prompts_languages() -> None:
+    """screen.lua keeps its own table of the languages it may choose: it must be prompts.LANGUAGES."""
+    import re
+
+    import prompts
+    from blocklist import scripts
+
+    table = re.search(r"local known = \{([^}]*)\}", scripts.source("screen")).group(1)  # type: ignore[union-attr]
+    assert set(re.findall(r"(\w+) = true", table)) == set(prompts.LANGUAGES)

@@ -13,8 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from blocklist import csvio, dryrun, events, keys
-from blocklist import rules as rules_mod
+from blocklist import csvio, dryrun, events, keys, policy
 from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD
 from blocklist.parse import parse_duration
@@ -357,8 +356,8 @@ def withheld() -> Any:
 
 # ---- settings ---------------------------------------------------------------------------------------------------
 def _setting_names(scope: str = "") -> tuple[str, ...]:
-    extra = tuple(rules_mod.GLOBAL_SETTINGS) if scope == keys.GLOBAL else ()
-    return tuple(rules_mod.LINE_SETTINGS) + extra
+    extra = tuple(policy.GLOBAL_SETTINGS) if scope == keys.GLOBAL else ()
+    return tuple(policy.LINE_SETTINGS) + extra
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -381,10 +380,10 @@ def settings() -> Any:
         current = bl.line_settings(scope)
         try:
             for name, value in list(changes.items()):  # all checked before any is written
-                if name in rules_mod.GLOBAL_SETTINGS:
-                    changes[name] = rules_mod.normalize_global_setting(name, value)
+                if name in policy.GLOBAL_SETTINGS:
+                    changes[name] = policy.normalize_global_setting(name, value)
                 else:
-                    rules_mod.validate_line_setting(name, value)
+                    policy.validate_line_setting(name, value)
             changes = {n: v for n, v in changes.items() if v != current.get(n, "")}
             for name, value in changes.items():
                 bl.set_line_setting(scope, name, value, by=me.username, role=me.role)

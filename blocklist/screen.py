@@ -1,0 +1,68 @@
+"""The screen: the webhook's one round trip (allowlist, blocks, range rules, withheld policy, burst,
+language), and the same decision asked without recording it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blocklist import keys
+from blocklist.base import BlocklistBase
+from blocklist.clock import now_ms
+from blocklist.entries import Decision
+from blocklist.numbers import WITHHELD, describe
+from blocklist.text import clean_text
+
+CALL_TTL_MS = 30 * 86400 * 1000
+
+
+class ScreenMixin(BlocklistBase):
+    """The screen's decision for one call."""
+
+    def _screen_args(self, number: str, line: str, call_sid: str, at: int, write: bool,
+                     facts: tuple[str, str, str], extra: dict[str, str],
+                     languages: tuple[str, str, str] = ("", "", "")) -> tuple[list[str], list[Any]]:
+        withheld = number == WITHHELD
+        burst_scope = line if withheld else keys.GLOBAL
+        script_keys = [
+            keys.ALLOW,
+            keys.block(keys.GLOBAL, number),
+            keys.block(line, number),
+            keys.PREFIXES,
+            keys.SETTINGS,
+            keys.line(line),
+            keys.burst(burst_scope, number),
+            keys.EVENTS,
+            keys.call(call_sid or "-"),
+            keys.REVIEW,
+            keys.REVIEW_INFO,
+            keys.PREFIX_LENGTHS,
+        ]
+        p = self.policy
+        args: list[Any] = [
+            number, line, at, call_sid, "1" if write else "0", p.blocked_treatment, p.withheld_policy,
+            p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, *languages, *facts,
+        ]
+        for name, value in extra.items():
+            args.extend((name, clean_text(value)))
+        return script_keys, args
+
+    def screen(self, number: str, line: str, call_sid: str, extra: dict[str, str] | None = None,
+               at: int | None = None, write: bool = True, languages: tuple[str, str, str] = ("", "", ""),
+               facts: tuple[str, str, str] | None = None) -> Decision:
+        """Decide for one call (number already normalised) and record it with its event.
+
+        `languages` = (configured line language, caller-country language, default): the script
+        picks the call's prompt language with the managers' overrides in the same round trip.
+        `facts` = describe(number) when the caller already has it (numbers.identify()).
+        """
+        self._inside(number)
+        script_keys, args = self._screen_args(number, line, call_sid, at or now_ms(), write, facts or describe(number),
+                                              extra or {}, languages)
+        d, rule, treatment, detail, origin, lang = self._screen(keys=script_keys, args=args)
+        return Decision(d, rule, treatment, detail, replay=origin == "replay", language=lang)
+
+    def check(self, raw_number: str, line: str) -> Decision:
+        """The decision the screen would take for a call now, without recording anything."""
+        number = self.number(raw_number)
+        line_number = self._scope(line, self.default_region)
+        return self.screen(number, line_number, "", write=False)

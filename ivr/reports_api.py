@@ -15,8 +15,8 @@ from flask import Blueprint, Response, jsonify, request
 from ivr.extensions import resources
 from ivr.security import api_auth, principal_name, require_role
 from workers import reports
-from workers.reports.charts import render_html
 from workers.queues import FOLD_JOB_ID, REBUILD_JOB_ID
+from workers.reports.charts import render_html
 
 bp = Blueprint("reports", __name__)
 

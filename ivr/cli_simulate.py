@@ -3,7 +3,9 @@
 It reads the same settings as the service (TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL, IVR_API_TOKEN,
 IVR_AGENTS, ...), signs every webhook for PUBLIC_BASE_URL and sends it to --target. It starts the
 REST stand-in the service's TWILIO_API_BASE_URL should point at, so desk flags and callbacks move the
-simulated calls. Exit codes: 0 clean run, 1 a webhook answered an error or invalid TwiML, 2 nothing
+simulated calls; the stand-in is as strict as Twilio (the service's TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN
+over HTTP Basic, calls created From the simulated lines only, every request checked against Twilio's
+OpenAPI description), and its queues exist only once created, as at Twilio. Exit codes: 0 clean run, 1 a webhook answered an error or invalid TwiML, 2 nothing
 ran (settings, or the service cannot be reached).
 """
 
@@ -129,6 +131,8 @@ def _printer(quiet: bool) -> Any:
               help="Share of flags made with the desk API (the rest with * 9 on the phone).")
 @click.option("--moves-share", type=float, default=0.05, show_default=True,
               help="Share of customer calls where the agent escalates, warns or agrees a call back (* 1/2/3).")
+@click.option("--agent-hangup-share", type=float, default=0.3, show_default=True,
+              help="Share of the calls nobody flags or moves that end with the agent hanging up (else the caller).")
 @click.option("--seed", type=int, default=None, help="Same seed, same callers, schedule and choices.")
 @click.option("--start-hour", type=float, default=0.0, show_default=True, help="Simulated clock at the start.")
 @click.option("--standin-port", type=int, default=STANDIN_PORT, show_default=True,
@@ -142,11 +146,11 @@ def _printer(quiet: bool) -> Any:
               help="Write every request and its TwiML verbs to this file (- for stdout), for debugging a flow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def command(target: str, calls: int, duration: str, compress: str, agents: int | None, supervisors: int | None,
-            flag_share: float, desk_share: float, moves_share: float, seed: int | None, start_hour: float,
-            standin_port: int, concurrency: int, poll_floor: float, drain: float | None, show_setup: bool,
-            trace_file: Any, quiet: bool) -> None:
+            flag_share: float, desk_share: float, moves_share: float, agent_hangup_share: float, seed: int | None,
+            start_hour: float, standin_port: int, concurrency: int, poll_floor: float, drain: float | None,
+            show_setup: bool, trace_file: Any, quiet: bool) -> None:
     """Play Twilio against the running service: a compressed day of calls, agents, flags, then a summary."""
-    from ivr.simulator import SimConfig, Simulator, parse_compress, parse_span
+    from ivr.simulator import SimConfig, Simulator, parse_compress, parse_span, standin_for
 
     if show_setup:
         click.echo(setup_text(standin_port or STANDIN_PORT, target))
@@ -163,7 +167,7 @@ def command(target: str, calls: int, duration: str, compress: str, agents: int |
             account_sid=settings.twilio_account_sid or "AC" + "5" * 32, api_token=settings.api_token,
             agents=tuple(identities), supervisors=tuple(chiefs), calls=calls, span=parse_span(duration),
             factor=parse_compress(compress), flag_share=flag_share, desk_share=desk_share, moves_share=moves_share,
-            seed=seed, start_hour=start_hour % 24, agents_queue=settings.agents_queue,
+            agent_hangup_share=agent_hangup_share, seed=seed, start_hour=start_hour % 24, agents_queue=settings.agents_queue,
             isolation_queue=settings.isolation_queue, hold_prefix=settings.hold_queue_prefix,
             poll_floor=poll_floor, concurrency=concurrency, drain=drain,
         )
@@ -176,7 +180,8 @@ def command(target: str, calls: int, duration: str, compress: str, agents: int |
         from ivr.twilio_standin import StandInServer
 
         try:
-            server = StandInServer(port=standin_port, quiet=True).start()
+            # as strict as Twilio: the service's own account and token, calls From the simulated lines only
+            server = StandInServer(standin_for(cfg), port=standin_port, quiet=True).start()
         except OSError as exc:
             raise SetupError(f"cannot start the REST stand-in on port {standin_port} ({exc.strerror}): another "
                              "simulator may be running; stop it, or pick --standin-port (and TWILIO_API_BASE_URL)") \
@@ -204,6 +209,10 @@ def command(target: str, calls: int, duration: str, compress: str, agents: int |
     if server is not None and c.flagged_desk and not server.state.matching("POST", "/Calls/"):
         click.echo("note: desk flags moved nobody: is the service's worker running (`ivr serve` starts one), and is "
                    f"its TWILIO_API_BASE_URL {server.url}?", err=True)
+    if server is not None and c.missing_queue_dials and not server.state.matching("POST", "/Queues.json"):
+        click.echo("note: agents dialled queues that did not exist and the service never created them through REST: "
+                   f"is its worker running, with TWILIO_API_BASE_URL {server.url} and the same TWILIO_ACCOUNT_SID and "
+                   "TWILIO_AUTH_TOKEN (the stand-in refuses other credentials, as Twilio does)?", err=True)
     sys.exit(report.exit_code)
 
 

@@ -6,21 +6,38 @@ noon peaks of harassment. Every webhook is signed as Twilio signs it and sent in
 (`tests/callflow.py` is the reference); queues behave as Twilio's do (waitUrl loops, oldest caller
 first, the `<Queue url>` on the caller's leg before the bridge, Enqueue actions with QueueResult);
 agents take callers and flag a share of them with `*` 9 or the desk API; status callbacks end every
-call. With the REST stand-in's listener, the app's call updates move the simulated legs and its call
-creations (callbacks) become outbound legs. TwiML the simulator does not model is followed
-generically (Say/Play/Pause take time, Redirect/Gather/Record/Dial actions are requested).
+call, agents' legs included. With the REST stand-in's listener, the app's call updates move the
+simulated legs and its call creations (callbacks) become outbound legs. TwiML the simulator does not
+model is followed generically (Say/Play/Pause take time, Redirect/Gather/Record/Dial actions are requested).
+
+It plays Twilio's documented behaviour, the unkind parts included, and counts as an error what Twilio
+would make go wrong:
+- agents hang up ordinary calls (`agent_hangup_share`): the agent's Dial action comes with
+  CallStatus=completed (its TwiML ignored, the leg over, then its status callback) and the caller's
+  Enqueue action with QueueResult=bridged, in either order; a caller then parked in a private hold
+  queue is an error. After `*` the Dial action says CallStatus=in-progress.
+- a `<Dial><Queue>` into a queue that does not exist (queues exist once created through REST or by
+  a first `<Enqueue>`; the stand-in keeps the registry) fails at once: DialCallStatus=failed with
+  ErrorCode MISSING_QUEUE_ERROR. An agent's leg re-dialling a missing queue in a tight loop is an error.
+- a waitUrl that fails (HTTP error, not TwiML, no answer) ends the wait with QueueResult=error; a verb
+  Twilio does not allow in waitUrl TwiML (WAIT_VERBS) or in `<Queue url>` TwiML (QUEUE_URL_VERBS) is an error.
+- QueueTime is the time the call has spent in that queue on its own (simulated) clock.
+- the first request of every inbound leg (callers, agents, supervisors) says CallStatus=ringing, later
+  ones in-progress; calls the app creates ring (stand-in status ringing) and request their Url answered
+  (in-progress), with the status callbacks their StatusCallbackEvent asks for.
+- status callbacks carry Twilio's fields (Timestamp in RFC 2822, CallbackSource, SequenceNumber per call).
 
 Time: simulated seconds run `factor` times faster than real ones ("1d/60s" is a day in a minute).
 HTTP latency is real time too, so it costs `factor` simulated seconds per real second. Loops (a
 waitUrl polled again, a Redirect back to the same path) are throttled to one request per `poll_floor`
 real seconds per leg: the skipped polls are those whose answer would not have changed, and a leg's
-partner (the agent of its last bridge, or the caller) cuts the wait short whenever it acts. A queue
-whose wait TwiML polls for a decision (it ends in a Pause of FAST_POLL seconds or less) reports
-QueueTime as Twilio would with timely polls, so the app's short decision windows survive compression;
-other queues report the simulated time actually waited. After a desk flag the caller stays until the
-app's REST redirect arrives (DESK_MOVE_WAIT real seconds at least), since that round trip through RQ
-takes real time. The app itself stamps events with its own clock, so its reports see the run's real
-minute, not the simulated day.
+partner (the agent of its last bridge, or the caller) cuts the wait short whenever it acts. Two requests
+Twilio sends at the same moment for the two sides of a bridge go one after the other, the second once the
+first is answered (PARTNER_WAIT real seconds at most). Whether an agent's leg loops is judged on its own
+TwiML clock (the Pause and Play time the app asked for), which the throttle does not stretch. After a
+desk flag the caller stays until the app's REST redirect arrives (DESK_MOVE_WAIT real seconds at
+least), since that round trip through RQ takes real time. The app itself stamps events with its own
+clock, so its reports see the run's real minute, not the simulated day (unless IVR_SIMULATION_CLOCK=1).
 
 Everything runs on one asyncio loop; HTTP goes through a bounded thread pool with `requests`.
 """
@@ -41,7 +58,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -60,7 +77,6 @@ AGENT_ACCESS_LINE = "+15557770000"  # the number agents' phones dial to take cal
 FLAG_KEY = "9"
 RESUME_KEY = "0"  # any key the flag menu does not use: "back to the caller"
 MOVE_KEYS = {"1": "escalate", "2": "warn", "3": "callback"}
-FAST_POLL = 2.0
 LATENCY_SAMPLE = 100_000
 MAX_DOCUMENTS = 300  # TwiML documents per caller leg; more is a loop in the app
 PLAY_SECONDS_UNKNOWN = 3.0
@@ -76,8 +92,21 @@ TOP_VERBS = frozenset({"Say", "Play", "Pause", "Gather", "Redirect", "Hangup", "
                        "Record", "Sms", "Message", "Refer", "Connect", "Pay", "Prompt", "Start", "Stop", "Echo"})
 DIAL_NOUNS = frozenset({"Number", "Client", "Queue", "Sip", "Conference", "Application"})
 SOUND_VERBS = frozenset({"Say", "Play", "Pause"})
-TRACED = ("QueueResult", "QueueTime", "QueuePosition", "Digits", "DialCallStatus", "DequeingCallSid", "ErrorCode",
-          "AnsweredBy")
+# What Twilio allows in the TwiML of an <Enqueue waitUrl> (TwiML <Enqueue>, waitUrl) and of a <Queue url>
+# (TwiML <Queue>, url: "The allowed verbs in this TwiML document are Play, Say, Pause, and Redirect").
+WAIT_VERBS = frozenset({"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"})
+QUEUE_URL_VERBS = frozenset({"Play", "Say", "Pause", "Redirect"})
+# Twilio's <Queue> page says only that a Dial into a queue that does not exist "will post an error status
+# to its action URL"; it names no code. DialCallStatus=failed with this ErrorCode is the simulator's choice
+# (the one the app's own tests use), NOT confirmed against a live account.
+MISSING_QUEUE_ERROR = "13225"
+# An agent's leg re-dialling a missing queue more often than this in any minute of its own TwiML clock is
+# a tight loop. A backoff from 5 s (5, 10, 20, 30 s) re-dials 3 times in its first minute, then twice.
+MISSING_QUEUE_REDIALS_PER_MINUTE = 3
+# Real seconds the second of two simultaneous requests (the two sides of a bridge) waits for the first.
+PARTNER_WAIT = 5.0
+TRACED = ("CallStatus", "QueueResult", "QueueTime", "QueuePosition", "Digits", "DialCallStatus", "DequeingCallSid",
+          "ErrorCode", "AnsweredBy")
 # A caller who hung up while bridged: no Enqueue action is requested, only the status callback (as
 # tests/callflow.py plays it). Flip if a live account shows Twilio requesting it with QueueResult=bridged.
 ACTION_AFTER_BRIDGED_HANGUP = False
@@ -159,6 +188,8 @@ class SimConfig:
     flag_share: float = 0.3
     desk_share: float = 0.5
     moves_share: float = 0.05
+    # of the bridged calls nobody flags or moves, those the agent ends by hanging up (else the caller does)
+    agent_hangup_share: float = 0.3
     no_answer_share: float = 0.1  # calls the app places (callbacks) that nobody picks up
     seed: int | None = None
     start_hour: float = 0.0
@@ -191,7 +222,7 @@ class SimConfig:
         if self.span <= 0 or self.factor <= 0:
             raise ValueError("--duration and --compress must be above zero")
         for name, share in (("--flag-share", self.flag_share), ("--desk-share", self.desk_share),
-                            ("--moves-share", self.moves_share)):
+                            ("--moves-share", self.moves_share), ("--agent-hangup-share", self.agent_hangup_share)):
             if not 0 <= share <= 1:
                 raise ValueError(f"{name} is a share between 0 and 1, got {share}")
         if self.flag_share and self.desk_share and not self.api_token:
@@ -201,6 +232,16 @@ class SimConfig:
             raise ValueError("--concurrency must be 1 or more and --poll-floor 0 or more")
         if not self.lines:
             raise ValueError("give at least one line (To number)")
+
+
+def standin_for(cfg: SimConfig) -> StandIn:
+    """The REST stand-in's state for this run, as strict as Twilio: it takes only the account the simulator
+    signs for (HTTP Basic with TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN), lets calls be created only From the
+    simulated lines, and knows only the calls the simulator reports (no adopting of unknown CallSids)."""
+    from ivr.twilio_standin import StandIn
+
+    return StandIn(account_sid=cfg.account_sid, auth_token=cfg.auth_token, numbers=tuple(cfg.lines),
+                   adopt_unknown_calls=False)
 
 
 # ---- callers and their plans --------------------------------------------------------------------
@@ -229,6 +270,7 @@ class Plan:
     act_after: float = 0.0
     patience: float = 300.0  # seconds the caller waits in a queue before hanging up
     digit: str = ""
+    agent_ends: bool = False  # the agent hangs up after `talk` (else the caller does)
 
 
 @dataclass(frozen=True)
@@ -309,7 +351,7 @@ def plan_for(caller: Caller, cfg: SimConfig, rng: random.Random) -> Plan:
         return Plan(talk, "move", rng.uniform(0.2, 0.6) * talk, patience, digit=rng.choice(digits))
     if roll < cfg.moves_share + 0.04:
         return Plan(talk, "resume", rng.uniform(0.2, 0.7) * talk, patience)
-    return Plan(talk, None, 0.0, patience)
+    return Plan(talk, None, 0.0, patience, agent_ends=rng.random() < cfg.agent_hangup_share)
 
 
 def _hour_weights(curve: tuple[float, ...], span: float, start_hour: float) -> list[tuple[float, float, float]]:
@@ -379,6 +421,8 @@ class Counts:
     redirects: int = 0  # REST call updates from the app that moved a live leg
     callbacks: int = 0  # outbound calls the app created through REST
     status_callbacks: int = 0  # inbound callers' status callbacks the app accepted
+    agent_hangups: int = 0  # bridges the agent ended by hanging up
+    missing_queue_dials: int = 0  # agents' dials into a queue that did not exist (Twilio: failed at once)
     fallbacks: int = 0
     requests: int = 0
     errors: int = 0
@@ -428,6 +472,9 @@ class Report:
              ", ".join(f"{k}: {v}" for k, v in sorted(c.moves.items())) or "escalate, warn, callback"),
             ("hung up waiting", f"{c.abandoned}", ""),
             ("let go by the app", f"{c.let_go}", "longest wait or no agent: offered a call back"),
+            ("ended by the agent hanging up", f"{c.agent_hangups}", "Dial action CallStatus=completed"),
+            ("dials of a missing queue", f"{c.missing_queue_dials}",
+             "Twilio fails a Dial into a queue nobody created" if c.missing_queue_dials else ""),
             ("moved by the app (REST)", f"{c.redirects}", "call updates through the stand-in"),
             ("calls created by the app", f"{c.callbacks}", "callbacks through the stand-in"),
             ("status callbacks", f"{c.status_callbacks}", ""),
@@ -622,6 +669,9 @@ class Jump:
     extra: dict[str, str] = field(default_factory=dict)
     twiml: str | None = None
     on_ok: Callable[[], None] | None = None
+    # parameters read when the request leaves (after any throttle wait): QueueTime must be the time then
+    late: Callable[[], dict[str, str]] | None = None
+    after: Callable[[], None] | None = None  # once the request is over, answered or not
 
 
 @dataclass
@@ -667,13 +717,12 @@ class QueueCtx:
     action: str | None
     method: str
     entered: float
-    scripted: float = 0.0
-    polls_fast: bool = False
     dequeued_at: float | None = None
 
     def queue_time(self, now: float) -> int:
+        """Twilio's QueueTime: seconds in this queue on the call's own clock, until dequeued."""
         until = self.dequeued_at if self.dequeued_at is not None else now
-        return int(self.scripted if self.polls_fast else max(0.0, until - self.entered))
+        return int(max(0.0, until - self.entered))
 
 
 @dataclass(eq=False)
@@ -687,6 +736,11 @@ class Bridge:
     done: asyncio.Future[str]
     queue_time: int = 0
     connected_at: float = 0.0
+    # When both legs go on after the bridge (`*`, the agent hanging up), Twilio requests the agent's Dial
+    # action and the caller's Enqueue action at the same moment, in no set order: played both ways.
+    agent_first: bool = True
+    agent_said: asyncio.Future[None] | None = None  # the agent's Dial action is over
+    caller_said: asyncio.Future[None] | None = None  # the caller's Enqueue action is over
 
     def connect(self, at: float) -> None:
         self.connected_at = at
@@ -694,7 +748,7 @@ class Bridge:
             self.ready.set_result(True)
 
     def finish(self, reason: str) -> None:
-        """End the bridge: caller-hangup | star | caller-moved | caller-gone | agent-gone."""
+        """End the bridge: caller-hangup | agent-hangup | star | caller-moved | caller-gone | agent-gone."""
         if not self.done.done():
             self.done.set_result(reason)
         if not self.ready.done():
@@ -732,6 +786,11 @@ class Leg:
     next_digits: str | None = None
     dialed: bool = False
     error_code: str = ""
+    wait_for: asyncio.Future[None] | None = None  # the partner's request to let go first (PARTNER_WAIT)
+    agent_hung_up: bool = False  # its last bridge ended by the agent hanging up: never to be parked now
+    missing_dials: deque[float] = field(default_factory=deque)  # leg.scripted at each failed queue dial
+    looped: bool = False  # a tight loop on a missing queue was reported for this leg
+    sequence: int = 0  # the next status callback's SequenceNumber
 
 
 # ---- the engine -------------------------------------------------------------------------------------
@@ -901,7 +960,8 @@ class Simulator:
         leg = Leg(params["CallSid"], role, params, started=self.now(), **kw)
         self.legs[leg.sid] = leg
         if self.standin is not None and role != "child":
-            self.standin.set_call(leg.sid, status="in-progress", direction=params.get("Direction", "inbound"),
+            # ringing until its first TwiML answers it (an outbound call was "queued" at creation)
+            self.standin.set_call(leg.sid, status="ringing", direction=params.get("Direction", "inbound"),
                                   **{"from": params.get("From", ""), "to": params.get("To", "")})
         return leg
 
@@ -938,8 +998,10 @@ class Simulator:
         path = self.cfg.supervisor_path if person.role == "supervisor" else self.cfg.agent_path
         while not self.closing:
             sid = "CA" + secrets.token_hex(16)
+            # the agents' TwiML App has the status callback too: the app learns when an agent's leg is over
             leg = self._new_leg("agent", self._base_params(sid, person.identity, AGENT_ACCESS_LINE, "inbound",
-                                                           "in-progress"), person=person)
+                                                           "ringing"), person=person,
+                                status_callback=(self.http.public_url(self.cfg.status_path), "POST"))
             person.legs += 1
             self.agent_legs.add(leg)
             try:
@@ -1071,22 +1133,27 @@ class Simulator:
 
     async def _fetch(self, leg: Leg, jump: Jump, throttle: bool = True) -> ET.Element | None:
         """Request a TwiML URL as Twilio would; None (error counted) when the answer is unusable."""
-        if jump.twiml is not None:
-            root, problem, _code = self._parse(Answer(200, "text/xml", jump.twiml.encode()))
-            if root is None:
-                self._error("inline TwiML of a REST update", problem)
-            return root
-        if throttle:
-            await self._throttle(leg, jump.url)
-        params = {**leg.params, **jump.extra}
-        answer = await self.http.webhook(jump.url, jump.method, params)
+        try:
+            await self._partner_first(leg)
+            if jump.twiml is not None:
+                root, problem, _code = self._parse(Answer(200, "text/xml", jump.twiml.encode()))
+                if root is None:
+                    self._error("inline TwiML of a REST update", problem)
+                return root
+            if throttle:
+                await self._throttle(leg, jump.url)
+            params = {**leg.params, **jump.extra, **(jump.late() if jump.late is not None else {})}
+            answer = await self.http.webhook(jump.url, jump.method, params)
+        finally:
+            if jump.after is not None:
+                jump.after()
         self.counts.requests += 1
         if not answer.error:
             self._sample_latency(answer.seconds)
         self._nudge(leg.partner)
         root, problem, code = self._parse(answer)
         if self.trace is not None:
-            self._trace(leg, jump, root, problem)
+            self._trace(leg, jump, root, problem, params)
         if root is None:
             self._error(f"{jump.method} {urlsplit(jump.url).path}", problem)
             leg.error_code = code
@@ -1094,6 +1161,12 @@ class Simulator:
         if jump.on_ok is not None:
             jump.on_ok()
         return root
+
+    async def _partner_first(self, leg: Leg) -> None:
+        """Let the other side's simultaneous request go first (the two actions at a bridge's end)."""
+        first, leg.wait_for = leg.wait_for, None
+        if first is not None and not first.done():
+            await self._idle(leg, PARTNER_WAIT * self.factor, until=(first,), scripted=False)
 
     def _sample_latency(self, seconds: float) -> None:
         """A bounded sample (reservoir) of webhook latencies, so a soak run's memory stays flat."""
@@ -1105,9 +1178,9 @@ class Simulator:
             if slot < LATENCY_SAMPLE:
                 self.latencies[slot] = seconds
 
-    def _trace(self, leg: Leg, jump: Jump, root: ET.Element | None, problem: str) -> None:
+    def _trace(self, leg: Leg, jump: Jump, root: ET.Element | None, problem: str, params: dict[str, str]) -> None:
         assert self.trace is not None
-        shown = {k: v for k, v in jump.extra.items() if k in TRACED}
+        shown = {k: v for k, v in params.items() if k in TRACED}
         if root is None:
             answer = f"ERROR {problem}"
         else:
@@ -1168,10 +1241,12 @@ class Simulator:
         if leg.classified:
             return
         leg.classified = True
-        leg.params["CallStatus"] = "in-progress"
+        leg.params["CallStatus"] = "in-progress"  # the first request said ringing; every later one this
         verbs = [v.tag for v in root]
         leg.answered = not verbs or verbs[0] != "Reject"
         leg.answered_at = self.now()
+        if leg.answered and self.standin is not None and leg.role != "child":
+            self.standin.set_call(leg.sid, status="in-progress")
         if leg.role != "caller":
             return
         enqueues = [(v.text or "").strip() for v in root if v.tag == "Enqueue"]
@@ -1402,12 +1477,17 @@ class Simulator:
         if not name:
             self._error(urlsplit(doc_url).path, "<Enqueue> without a queue name")
             return End("completed")
+        if leg.agent_hung_up and name.startswith(self.cfg.hold_prefix):
+            self._error(f"POST {urlsplit(doc_url).path}", "caller parked after the agent hung up (a private hold "
+                                                          "for a decision no agent can make)")
+        leg.agent_hung_up = False
         q = self._queue(name)
         action = urljoin(doc_url, verb.get("action") or "") if verb.get("action") else None
         method = verb.get("method", "POST").upper()
         wait_url = urljoin(doc_url, verb.get("waitUrl") or "") if verb.get("waitUrl") else None
         wait_method = verb.get("waitUrlMethod", "POST").upper()
         ctx = QueueCtx(q, q.sid, action, method, self.now())
+        bridge: Bridge | None = None
         if len(q.members) >= q.max_size:
             result = "queue-full"
         else:
@@ -1425,26 +1505,54 @@ class Simulator:
                 except Interrupt as interrupt:
                     if interrupt.kind != "dequeue" or interrupt.bridge is None:
                         raise
-                    result = await self._bridged(leg, ctx, interrupt.bridge)
+                    bridge = interrupt.bridge
+                    result = await self._bridged(leg, ctx, bridge)
             finally:
                 self._leave(q, leg)
                 self._drop_dequeues(leg)
             leg.queue_ctx = None
             leg.hangup_at = None
         self._queue_outcome(leg, q, result)
+        ending = bridge.done.result() if bridge is not None and bridge.done.done() else ""
         if result == "ended":  # the caller hung up while bridged
+            if bridge is not None:
+                _settle(bridge.caller_said)  # no action of the caller's to wait for
             if ACTION_AFTER_BRIDGED_HANGUP and action:
                 await self._fetch(leg, Jump(action, method, {"QueueResult": "bridged", "QueueSid": ctx.sid,
                                                              "QueueTime": str(ctx.queue_time(self.now()))}),
                                   throttle=False)
             return End("completed")
+        leg.agent_hung_up = ending == "agent-hangup"
         if action is None:
+            if bridge is not None:
+                _settle(bridge.caller_said)
             return DONE  # no action: Twilio carries on with the next verb
-        return Jump(action, method, {"QueueResult": result, "QueueSid": ctx.sid,
-                                     "QueueTime": str(ctx.queue_time(self.now()))})
+        jump = Jump(action, method, late=lambda: {"QueueResult": result, "QueueSid": ctx.sid,
+                                                  "QueueTime": str(ctx.queue_time(self.now()))})
+        if bridge is not None and ending in ("star", "agent-hangup"):
+            self._after_bridge_order(leg, bridge, jump)
+        return jump
+
+    def _after_bridge_order(self, leg: Leg, bridge: Bridge, jump: Jump) -> None:
+        """The caller's Enqueue action and the agent's Dial action leave together at Twilio. Agent first: the
+        caller's waits for it. Caller first: the agent's waits for this one, and the caller's NEXT request
+        (after a 1 s Pause at Twilio) waits for the agent's, which Twilio would have sent long before."""
+        said = bridge.caller_said
+        if bridge.agent_first:
+            leg.wait_for = bridge.agent_said
+            jump.after = lambda: _settle(said)
+            return
+        agent_said = bridge.agent_said
+
+        def after() -> None:
+            _settle(said)
+            leg.wait_for = agent_said
+
+        jump.after = after
 
     async def _wait_in_queue(self, leg: Leg, ctx: QueueCtx, wait_url: str | None, wait_method: str) -> str:
-        """Play the waitUrl over and over until Leave; dequeue, hang-up and moves arrive as Interrupts."""
+        """Play the waitUrl over and over until Leave; dequeue, hang-up and moves arrive as Interrupts. A waitUrl
+        that fails, or answers a verb Twilio does not allow there, ends the wait: QueueResult=error."""
         q = ctx.queue
         url, method = wait_url, wait_method
         extra: dict[str, str] = {}
@@ -1452,20 +1560,23 @@ class Simulator:
             if url is None:
                 await self._idle(leg, 30.0)  # Twilio's own hold music
                 continue
-            params = {"QueueSid": ctx.sid, "QueuePosition": str(q.position(leg)),
-                      "QueueTime": str(ctx.queue_time(self.now())), "AvgQueueTime": str(int(q.average_wait())),
-                      "CurrentQueueSize": str(len(q.members)), **extra}
-            root = await self._fetch(leg, Jump(url, method, params))
+            await self._throttle(leg, url)  # first: the parameters below are those of the moment it leaves
+
+            def now_params() -> dict[str, str]:
+                return {"QueueSid": ctx.sid, "QueuePosition": str(q.position(leg)),
+                        "QueueTime": str(ctx.queue_time(self.now())), "AvgQueueTime": str(int(q.average_wait())),
+                        "CurrentQueueSize": str(len(q.members))}
+
+            root = await self._fetch(leg, Jump(url, method, extra, late=now_params), throttle=False)
             self._checkpoint(leg)
             if root is None:
-                await self._idle(leg, 10.0)  # the caller keeps hearing hold music; Twilio tries again
-                url, method, extra = wait_url, wait_method, {}
-                continue
-            mark = leg.scripted
+                return "error"  # the failure is counted; Twilio ends the wait and tells the Enqueue action
+            banned = [v.tag for v in root if v.tag not in WAIT_VERBS]
+            if banned:
+                self._error(f"{method} {urlsplit(url).path}", f"<{banned[0]}> in waitUrl TwiML (Twilio allows only "
+                                                              f"{', '.join(sorted(WAIT_VERBS))})")
+                return "error"
             step = await self._perform(leg, root, url, mode="wait")
-            ctx.scripted += leg.scripted - mark
-            if _polls_fast(root):
-                ctx.polls_fast = True
             if step == LEAVE:
                 return "leave"
             if isinstance(step, End):
@@ -1492,15 +1603,34 @@ class Simulator:
                 self.counts.answered += 1
                 self.waits.append(now - ctx.entered)
         if bridge.url:
-            whisper = Jump(bridge.url, bridge.method, {"DequeingCallSid": bridge.agent.sid, "QueueSid": ctx.sid,
-                                                       "QueueTime": str(bridge.queue_time)})
-            root = await self._fetch(leg, whisper, throttle=False)
-            if root is not None:
-                await self._perform(leg, root, bridge.url, mode="whisper")
+            await self._queue_url(leg, Jump(bridge.url, bridge.method, {
+                "DequeingCallSid": bridge.agent.sid, "QueueSid": ctx.sid, "QueueTime": str(bridge.queue_time)}))
         bridge.connect(self.now())
         await self._idle(leg, math.inf, until=(bridge.done,), scripted=False)
         leg.bridge = None
         return "ended" if bridge.done.result() == "caller-hangup" else "bridged"
+
+    async def _queue_url(self, leg: Leg, jump: Jump | None) -> None:
+        """The <Queue url> TwiML on the caller's leg before the bridge: Play, Say, Pause and Redirect only."""
+        for _hop in range(10):
+            if jump is None:
+                return
+            root = await self._fetch(leg, jump, throttle=False)
+            if root is None:
+                return  # counted; the bridge goes ahead
+            banned = [v.tag for v in root if v.tag not in QUEUE_URL_VERBS]
+            if banned:
+                self._error(f"{jump.method} {urlsplit(jump.url).path}",
+                            f"<{banned[0]}> in <Queue url> TwiML (Twilio allows only Play, Say, Pause and Redirect)")
+                return
+            url, jump = jump.url, None
+            for verb in root:
+                if verb.tag == "Redirect":
+                    jump = Jump(urljoin(url, (verb.text or "").strip()), verb.get("method", "POST").upper())
+                    break
+                await self._idle(leg, await self._sound_seconds(verb, url))
+        if jump is not None:
+            self._error(f"{jump.method} {urlsplit(jump.url).path}", "more than 10 Redirects in <Queue url> TwiML")
 
     # ---- the agent's side -------------------------------------------------------------------------
     async def _dial(self, leg: Leg, verb: ET.Element, doc_url: str) -> Step:
@@ -1508,29 +1638,77 @@ class Simulator:
         method = verb.get("method", "POST").upper()
         timeout = _num(verb.get("timeout"), 30.0)
         queue_noun = verb.find("Queue")
+        bridge: Bridge | None = None
         if queue_noun is not None:
-            extra = await self._dial_queue(leg, queue_noun, timeout, doc_url)
+            extra, bridge = await self._dial_queue(leg, queue_noun, timeout, doc_url)
         else:
             extra = await self._dial_party(leg, verb, timeout, doc_url)
-        if not action:
+        ending = bridge.done.result() if bridge is not None and bridge.done.done() else ""
+        jump = Jump(urljoin(doc_url, action), method, extra) if action else None
+        if bridge is not None and ending in ("star", "agent-hangup"):
+            if not bridge.agent_first:
+                leg.wait_for = bridge.caller_said
+            said = bridge.agent_said
+            if jump is None:
+                _settle(said)
+            else:
+                jump.after = lambda: _settle(said)
+        if ending == "agent-hangup":
+            # Twilio still requests the Dial action of the leg that hung up, its TwiML ignored; then the leg is
+            # over and its status callback follows (in _finish).
+            leg.params["CallStatus"] = "completed"
+            if jump is not None:
+                jump.extra["CallStatus"] = "completed"
+                await self._fetch(leg, jump, throttle=False)
+            return End("completed")
+        if jump is None:
             return DONE
-        return Jump(urljoin(doc_url, action), method, extra)
+        return jump
 
-    async def _dial_queue(self, leg: Leg, noun: ET.Element, timeout: float, doc_url: str) -> dict[str, str]:
-        """<Dial><Queue>: take the oldest caller (waiting up to `timeout`), bridge, talk."""
+    def _queue_exists(self, name: str) -> bool:
+        """A queue exists at Twilio once created (REST, or a first <Enqueue>): the stand-in's registry says.
+        Without a stand-in the app's REST requests go unseen, so every queue is taken to exist."""
+        return self.standin is None or self.standin.queue_by_name(name) is not None
+
+    def _missing_queue_dial(self, leg: Leg, name: str, doc_url: str) -> None:
+        """Twilio fails the Dial at once; a leg that re-dials without backing off is a tight loop."""
+        self.counts.missing_queue_dials += 1
+        stamps = leg.missing_dials
+        stamps.append(leg.scripted)
+        while stamps and stamps[0] <= leg.scripted - 60:
+            stamps.popleft()
+        if len(stamps) > MISSING_QUEUE_REDIALS_PER_MINUTE + 1 and not leg.looped:
+            leg.looped = True
+            shown = self.cfg.hold_prefix + "…" if name.startswith(self.cfg.hold_prefix) else name
+            self._error(f"POST {urlsplit(doc_url).path}",
+                        f"an agent's leg dialled the missing queue {shown!r} {len(stamps)} times in a minute of its "
+                        "own TwiML time (a tight loop: Twilio fails each such Dial at once)")
+
+    async def _dial_queue(self, leg: Leg, noun: ET.Element, timeout: float,
+                          doc_url: str) -> tuple[dict[str, str], Bridge | None]:
+        """<Dial><Queue>: take the oldest caller (waiting up to `timeout`), bridge, talk. A queue that does not
+        exist fails at once (DialCallStatus=failed), as Twilio's <Queue> page says."""
         assert self.loop is not None
-        q = self._queue((noun.text or "").strip())
+        name = (noun.text or "").strip()
+        leg.dialed = True
+        if not self._queue_exists(name):
+            self._missing_queue_dial(leg, name, doc_url)
+            return {"DialCallStatus": "failed", "DialCallDuration": "0", "ErrorCode": MISSING_QUEUE_ERROR}, None
+        q = self._queue(name)
+        if self.standin is not None:
+            found = self.standin.queue_by_name(name)
+            if found is not None:
+                q.sid = str(found["sid"])
         url = urljoin(doc_url, noun.get("url") or "") if noun.get("url") else None
         method = noun.get("method", "POST").upper()
         started = self.now()
-        leg.dialed = True
         budget = max(timeout, max(IDLE_DIAL_FLOOR, self.cfg.poll_floor) * self.factor)
         while True:
             caller = self._pop(q)
             if caller is None:
                 remaining = budget - (self.now() - started)
                 if remaining <= 0:
-                    return {"DialCallStatus": "no-answer", "DialCallDuration": "0", "QueueSid": q.sid}
+                    return {"DialCallStatus": "no-answer", "DialCallDuration": "0", "QueueSid": q.sid}, None
                 waiter: asyncio.Future[Leg] = self.loop.create_future()
                 q.waiters.append(waiter)
                 try:
@@ -1545,7 +1723,9 @@ class Simulator:
                 if not got:
                     continue
                 caller = waiter.result()
-            bridge = Bridge(caller, leg, q, url, method, self.loop.create_future(), self.loop.create_future())
+            bridge = Bridge(caller, leg, q, url, method, self.loop.create_future(), self.loop.create_future(),
+                            agent_first=self.rng.random() < 0.5, agent_said=self.loop.create_future(),
+                            caller_said=self.loop.create_future())
             leg.next_digits = None
             self._signal(caller, Interrupt("dequeue", bridge=bridge))
             try:
@@ -1561,9 +1741,10 @@ class Simulator:
             bridge.finish("agent-gone")
             raise
         talk = str(int(self.now() - bridge.connected_at))
+        # CallStatus: the agent's own leg; still on the line after `*` or the caller's hang-up (in-progress)
         return {"DialCallStatus": "completed", "DialCallDuration": talk, "QueueSid": q.sid,
                 "DequeuedCallSid": caller.sid, "DequeuedCallQueueTime": str(bridge.queue_time),
-                "DequeuedCallDuration": talk}
+                "DequeuedCallDuration": talk, "CallStatus": leg.params.get("CallStatus", "in-progress")}, bridge
 
     async def _converse(self, agent: Leg, bridge: Bridge) -> None:
         """The conversation, played on the agent's leg: who ends it, and how."""
@@ -1594,7 +1775,11 @@ class Simulator:
             bridge.finish("star")
             return
         if not await self._idle(agent, plan.talk, until=(bridge.done,)):
-            bridge.finish("caller-hangup")
+            if plan.agent_ends and plan.action is None:
+                self.counts.agent_hangups += 1
+                bridge.finish("agent-hangup")
+            else:
+                bridge.finish("caller-hangup")
         caller.plan = replace(plan, action=None)
         if plan.action == "key":
             agent.next_digits = FLAG_KEY  # "block last caller": the flag window after the caller hung up
@@ -1684,18 +1869,30 @@ class Simulator:
         if self.standin is not None and leg.role != "child":
             self.standin.set_call(leg.sid, status=status)
             self.standin.end_call(leg.sid)
-        if leg.status_callback is None:
-            return
-        url, method = leg.status_callback
         duration = int(self.now() - leg.answered_at) if leg.answered else 0
-        params = {**leg.params, "CallStatus": status, "CallDuration": str(duration),
-                  "Timestamp": format_datetime(datetime.now().astimezone()), "CallbackSource": "call-progress-events",
-                  "SequenceNumber": "0"}
-        if self.trace is not None:
-            self.trace(f"{self.clock()} {self.now():9.0f} {leg.role:8} ..{leg.sid[-6:]} status callback {status} "
-                       f"after {duration} s")
-        if await self._post_callback(url, method, params) and leg.role == "caller":
+        if await self._status_event(leg, status, duration) and leg.role == "caller":
             self.counts.status_callbacks += 1
+
+    async def _status_event(self, leg: Leg, status: str, duration: int | None = None) -> bool:
+        """One status callback as Twilio posts it: the call's parameters, then CallStatus, Timestamp (RFC 2822,
+        on the simulated clock), CallbackSource and SequenceNumber (0, 1, ... per call); CallDuration on the
+        final one only. False when there is no status callback or it failed (counted)."""
+        if leg.status_callback is None:
+            return False
+        url, method = leg.status_callback
+        params = {**leg.params, "CallStatus": status, "Timestamp": self.timestamp(),
+                  "CallbackSource": "call-progress-events", "SequenceNumber": str(leg.sequence)}
+        leg.sequence += 1
+        if duration is not None:
+            params["CallDuration"] = str(duration)
+        if self.trace is not None:
+            self.trace(f"{self.clock()} {self.now():9.0f} {leg.role:8} ..{leg.sid[-6:]} status callback {status}"
+                       + (f" after {duration} s" if duration is not None else ""))
+        return await self._post_callback(url, method, params)
+
+    def timestamp(self) -> str:
+        """Now on the simulated wall clock, as Twilio writes a callback's Timestamp (RFC 2822, +0000)."""
+        return format_datetime(datetime.fromtimestamp(self.http.clock_ms() / 1000, UTC))
 
     # ---- the REST stand-in's listener (called on its request threads) --------------------------------
     def call_updated(self, sid: str, form: dict[str, str]) -> bool:
@@ -1725,17 +1922,24 @@ class Simulator:
                                         twiml=form.get("Twiml") or None))
 
     async def _outbound_call(self, call: dict[str, Any], form: dict[str, str]) -> None:
+        """An outbound-api call, as Twilio places it: queued (the stand-in's answer), initiated, ringing, then
+        answered (its Url requested with CallStatus=in-progress) or not (no-answer after Timeout). Status
+        callbacks for the StatusCallbackEvent values asked for; `completed` (any final status) always."""
         sid = str(call["sid"])
         to, from_ = form.get("To", ""), form.get("From", "")
         self.counts.callbacks += 1
         callee = self.pools.by_number(to) or Caller("customer", to, False, country="US")
         status_cb = (form["StatusCallback"], form.get("StatusCallbackMethod", "POST").upper()) \
             if form.get("StatusCallback") else None
+        events = set(form.get("StatusCallbackEvent", "").replace(",", " ").split())
         leg = self._new_leg("outbound", self._base_params(sid, from_, to, "outbound-api", "in-progress"),
                             caller=callee, plan=plan_for(callee, self.cfg, self.rng), status_callback=status_cb)
         self.live_callers.add(leg)
         ring = self.rng.uniform(4, 20)
         try:
+            for event in ("initiated", "ringing"):
+                if event in events:
+                    await self._status_event(leg, event)
             await self._idle(leg, ring)
             if self.rng.random() < self.cfg.no_answer_share:
                 await self._idle(leg, max(0.0, _num(form.get("Timeout"), 60.0) - ring))
@@ -1744,6 +1948,8 @@ class Simulator:
         except Interrupt:  # ended or moved by REST while ringing
             await self._finish(leg, "canceled")
             return
+        if "answered" in events:
+            await self._status_event(leg, "in-progress")
         extra: dict[str, str] = {}
         if form.get("MachineDetection"):
             extra["AnsweredBy"] = self.rng.choices(("human", "machine_start", "unknown"), (0.82, 0.13, 0.05))[0]
@@ -1768,10 +1974,9 @@ def _num(value: str | None, default: float) -> float:
         return default
 
 
-def _polls_fast(root: ET.Element) -> bool:
-    """A wait TwiML polling for a decision: it ends in a short Pause."""
-    verbs = list(root)
-    return bool(verbs) and verbs[-1].tag == "Pause" and _num(verbs[-1].get("length"), 1.0) <= FAST_POLL
+def _settle(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
 
 
 def _same_twiml(a: ET.Element, b: ET.Element) -> bool:

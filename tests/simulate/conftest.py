@@ -1,0 +1,97 @@
+"""What the simulator's tests share: the app served on loopback, the strict REST stand-in `ivr simulate`
+starts, a run with a real RQ worker beside it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from ivr.simulator import Report, SimConfig, Simulator, parse_compress, standin_for
+from ivr.twilio_standin import StandInServer
+from tests.conftest import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, BASE_URL
+
+AGENTS = ("+15550001001", "+15550001002", "+15550001003", "client:desk4")
+SUPERVISOR = "+15550002001"
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@pytest.fixture
+def standin() -> Iterator[StandInServer]:
+    """The strict stand-in `ivr simulate` runs (replaces conftest's, which adopts unknown calls)."""
+    server = StandInServer(standin_for(config("http://127.0.0.1:9")), quiet=True).start()
+    yield server
+    server.stop()  # raises if any of its answers broke Twilio's documented schema
+
+
+@pytest.fixture
+def sim_env(app_env: dict[str, str]) -> dict[str, str]:
+    """More agents than the default fixture, a supervisor, and a short breather (simulated seconds)."""
+    app_env.update({"IVR_AGENTS": ",".join(AGENTS), "IVR_SUPERVISORS": SUPERVISOR, "IVR_BREATHER_SECONDS": "10"})
+    return app_env
+
+
+@pytest.fixture
+def served(sim_env: dict[str, str], app: Any) -> Iterator[str]:
+    """The app behind a real HTTP server on loopback (PUBLIC_BASE_URL stays the https test base)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def config(target: str, **kw: Any) -> SimConfig:
+    base: dict[str, Any] = dict(
+        public_base_url=BASE_URL, auth_token=AUTH_TOKEN, target=target, account_sid=ACCOUNT_SID, api_token=API_TOKEN,
+        agents=AGENTS, supervisors=(SUPERVISOR,), calls=40, span=2 * 3600, factor=parse_compress("2h/4s"),
+        flag_share=0.4, desk_share=0.5, moves_share=0.1, seed=11, start_hour=11, poll_floor=0.1, drain=15.0,
+    )
+    base.update(kw)
+    return SimConfig(**base)
+
+
+def make_standing_queues(app: Any) -> None:
+    """What the job `ivr worker` queues as it starts does (workers.calls.ensure_standing_queues), run here at
+    once: the agents', supervisors' and isolation queues at Twilio (the stand-in). Twilio fails an agent's Dial
+    into a queue nobody created."""
+    from workers.calls import ensure_standing_queues
+
+    ensure_standing_queues()
+
+
+def worker(app: Any, queues: list[str]) -> Any:
+    """A real RQ SimpleWorker without its command channel: rq 3.0's pub/sub thread (sleep_time=60) can hold
+    the worker's teardown for up to a minute, and nothing sends it commands here."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    class NoCommands(SimpleWorker):
+        def subscribe(self) -> None:
+            pass
+
+    return NoCommands(queues, connection=app.extensions["ivr"].rq_connection, serializer=JSONSerializer)
+
+
+def run_with_worker(sim: Simulator, app: Any, standing_queues: bool = True) -> Report:
+    """The simulator on its own thread; a real RQ worker in the main thread (signals) moves desk-flagged callers
+    and makes the standing queues again when an agent's Dial finds one missing."""
+    from workers.queues import CALLS, MAINTENANCE
+
+    if standing_queues:
+        make_standing_queues(app)
+    out: dict[str, Report] = {}
+    thread = threading.Thread(target=lambda: out.setdefault("report", sim.run_blocking()), daemon=True)
+    thread.start()
+    while thread.is_alive():  # blocks for jobs (as `ivr worker` does), quits after a second without one
+        worker(app, [CALLS, MAINTENANCE]).work(max_idle_time=1)
+    return out["report"]
+
+

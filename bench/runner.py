@@ -14,7 +14,7 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bench import data, load, probes, servers
-from ivr.embedded import EmbeddedRedis
+from ivr.cli.embedded import EmbeddedRedis
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 API_TOKEN = "bench-api-token-8d2f6a1c9b7e4035d1e8f2a6c0b9d7e3"

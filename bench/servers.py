@@ -11,15 +11,14 @@ import urllib.request
 from pathlib import Path
 
 from blocklist.settings import Settings
-from ivr.embedded import EmbeddedRedis, free_port
+from ivr.cli.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def web_workers() -> int:
     """The worker count `ivr serve` uses on this machine (IVR_WEB_WORKERS, else 2 x cores + 1)."""
-    from ivr.cli import web_workers as serve_workers
-
+    from ivr.cli.serve import web_workers as serve_workers
     return serve_workers(Settings.from_env())
 
 

@@ -28,8 +28,8 @@ import redis
 import requests
 from twilio.request_validator import RequestValidator
 
-from ivr.embedded import EmbeddedRedis, free_port
-from ivr.twilio_standin import StandIn, StandInServer
+from ivr.cli.embedded import EmbeddedRedis, free_port
+from ivr.simulate.standin import StandIn, StandInServer
 
 TOKEN = "soak-" + secrets.token_hex(8)
 API_TOKEN = "soak-api-" + secrets.token_urlsafe(32)
@@ -134,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
            "PUBLIC_BASE_URL": base, "IVR_API_TOKEN": API_TOKEN, "IVR_DATA_DIR": str(folder / "data"),
            "TWILIO_API_BASE_URL": standin.url, "IVR_LOG_NUMBERS": "masked"}
     from blocklist.settings import Settings
-    from ivr.cli import gunicorn_argv
-
+    from ivr.cli.serve import gunicorn_argv
     web = subprocess.Popen(gunicorn_argv(Settings.from_env(environ=env), f"127.0.0.1:{port}"), env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     worker = subprocess.Popen([sys.executable, "-m", "ivr.cli", "worker"], env=env, stdout=subprocess.DEVNULL,

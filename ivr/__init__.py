@@ -1,6 +1,6 @@
 """Flask webhooks, desk and JSON API of the harassment filter.
 
-`create_app` is imported lazily so that `ivr.config` and `ivr.cli` stay importable without building
+`create_app` is imported lazily so that `ivr.cli` stays importable without building
 an app (and so `blocklist/` and `workers/` can share the settings without importing Flask).
 """
 
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """WSGI app factory: `gunicorn 'ivr:create_app()'`."""
     from ivr.app import build_app
-
     return build_app(config)
 
 

@@ -6,20 +6,29 @@ import logging
 import threading
 from typing import Any
 
-import redis
 from flask import Flask, Request, Response, jsonify, request
-from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from blocklist.settings import Settings
-from ivr import extensions
+from ivr import health, webhooks
+from ivr import resources as extensions
+from ivr.api import blocklist as api_blocklist
+from ivr.api import calls as api_calls
+from ivr.api import openapi
+from ivr.api import prompts as api_prompts  # noqa: F401  its routes hang on the media blueprint
+from ivr.api import reports as api_reports
+from ivr.desk import views_agent, views_auth, views_manager, web
+from ivr.errors import TWILIO_PREFIXES, busy_response, error_handlers
 from ivr.logging_setup import configure_logging
 
 log = logging.getLogger("ivr.app")
-TWILIO_PREFIXES = ("/voice/", "/agent/", "/supervisor/")
+
+
 # Requests that never wait on the desk's share of the threads: Twilio's (webhooks, the recordings
 # <Play> fetches) and the probes a load balancer or an operator needs during an outage.
 UNLIMITED_PREFIXES = (*TWILIO_PREFIXES, "/media/", "/healthz", "/readyz", "/metrics", "/static/")
+
+
 DESK_SLOT = "ivr.desk_slot"
 
 
@@ -53,14 +62,11 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from ivr import agent, api, blocklist_api, health, media, openapi, reports_api, voice
-    from ivr.desk import views_agent, views_auth, views_manager, web
-
     web.configure(app, settings)  # session cookie, secret key, security headers
-    for blueprint in (voice.bp, agent.bp, agent.supervisor_bp, api.bp, blocklist_api.bp, reports_api.bp, media.bp, health.bp, openapi.bp,
+    for blueprint in (*webhooks.BLUEPRINTS, api_calls.bp, api_blocklist.bp, api_reports.bp, health.bp, openapi.bp,
                       views_auth.bp, views_agent.bp, views_manager.bp):
         app.register_blueprint(blueprint)
-    _error_handlers(app)
+    error_handlers(app)
     _desk_share(app, settings.desk_concurrency)
     _import_limit(app, settings.import_max_bytes)
     if settings.simulation_clock:
@@ -130,7 +136,7 @@ def _desk_share(app: Flask, slots: int) -> None:
             return None
         if not share.acquire(blocking=False):
             extensions.resources().count("desk_busy")
-            return _busy_response()
+            return busy_response()
         request.environ[DESK_SLOT] = True
         return None
 
@@ -138,76 +144,3 @@ def _desk_share(app: Flask, slots: int) -> None:
     def give_slot(_exc: BaseException | None) -> None:
         if request.environ.pop(DESK_SLOT, False):
             share.release()
-
-
-def _busy_response() -> Response:
-    detail = ("the service is busy with other desk and API requests (the data store may be slow); nothing was "
-              "changed. Retry in a few seconds.")
-    headers = {"Retry-After": "2"}
-    if request.path.startswith("/api/"):
-        resp = jsonify({"error": "busy", "detail": detail})
-        resp.status_code = 503
-        resp.headers.update(headers)
-        return resp
-    return Response(f"Busy: {detail}\n", status=503, mimetype="text/plain", headers=headers)
-
-
-def _is_twilio_route() -> bool:
-    return request.path.startswith(TWILIO_PREFIXES)
-
-
-def _degraded_twiml() -> Response:
-    """The caller stays in the flow of the URL that failed (see voice.degraded); if even that fails, the
-    fixed goodbye: never Twilio's application-error message."""
-    from ivr import voice  # the caller's side of the line, imported where the factory registers it
-
-    try:
-        return voice.degraded()
-    except Exception:
-        log.exception("degraded TwiML failed on %s", request.path)
-        return _fail_safe_twiml()
-
-
-def _fail_safe_twiml() -> Response:
-    """What a caller hears when something inside us broke: never Twilio's application-error message."""
-    r = VoiceResponse()
-    r.say("Sorry, we could not connect your call. Please call again later.")
-    r.hangup()
-    return Response(str(r), status=200, mimetype="text/xml")
-
-
-def _error_handlers(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Any:
-        if request.path.startswith("/api/"):
-            return jsonify({"error": exc.name.lower().replace(" ", "_"), "detail": exc.description}), exc.code
-        return Response(f"{exc.code} {exc.name}: {exc.description}\n", status=exc.code or 500,
-                        mimetype="text/plain")
-
-    @app.errorhandler(redis.ConnectionError)
-    @app.errorhandler(redis.TimeoutError)
-    def store_unavailable(exc: redis.RedisError) -> Any:
-        """Redis down or hung: webhooks keep the caller in their flow; the API and pages say so (503),
-        nothing half-written. Logged once per outage by this process, then at debug."""
-        extensions.resources().count("store_unavailable")
-        log.debug("Redis unavailable on %s: %s", request.path, type(exc).__name__)
-        if _is_twilio_route():
-            return _degraded_twiml()
-        body = {"error": "store_unavailable",
-                "detail": "the data store (Redis) is unreachable; nothing was changed. Retry in a few seconds; "
-                          "if it persists, check that Redis is running (GET /readyz)."}
-        if request.path.startswith("/api/"):
-            return jsonify(body), 503, {"Retry-After": "5"}
-        return Response(body["detail"] + "\n", status=503, mimetype="text/plain", headers={"Retry-After": "5"})
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Any:
-        log.exception("unexpected error on %s", request.path)
-        extensions.resources().count("unexpected_error")
-        if _is_twilio_route():
-            return _degraded_twiml()
-        if request.path.startswith("/api/"):
-            return jsonify({"error": "internal", "detail": "the service logged this error; retry, and tell the "
-                                                           "operator if it persists"}), 500
-        return Response("Internal error: the service logged it; retry, and tell the operator if it persists.\n",
-                        status=500, mimetype="text/plain")

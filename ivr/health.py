@@ -6,7 +6,7 @@ import redis
 from flask import Blueprint, Response, jsonify
 
 from blocklist import keys
-from ivr.extensions import resources
+from ivr.resources import resources
 
 bp = Blueprint("health", __name__)
 

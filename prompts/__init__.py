@@ -1,6 +1,6 @@
 """What callers and agents hear: prompt ids, their texts per language, and where the recordings live.
 
-No Flask here: the app (`ivr.media`), the CLI and the build script all read this package.
+No Flask here: the app (`ivr.webhooks.media`), the CLI and the build script all read this package.
 Texts are in `texts/<lang>.json` (one reviewed file per language), voice settings per language in
 `languages.json`, recordings in `audio/<lang>/<key>.wav`, and `manifest.json` records what each
 recording was built from. `signal_tone` is a generated tone; its text is spoken only if the tone

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from ivr.embedded import EmbeddedRedis
-from ivr.twilio_standin import StandIn, StandInServer
+from ivr.cli.embedded import EmbeddedRedis
+from ivr.simulate.standin import StandIn, StandInServer
 from tests.twilio_player import TwilioPlayer
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"

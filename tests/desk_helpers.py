@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ivr.desk.users import User, Users
+from ivr.accounts import User, Users
 
 PASSWORD = "correct horse battery"
 

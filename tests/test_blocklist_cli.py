@@ -12,7 +12,7 @@ import redis
 from click.testing import CliRunner, Result
 
 from blocklist.rules import Blocklist, Policy
-from ivr.cli_blocklist import allowlist_group, blocklist_group
+from ivr.cli.blocklist import allowlist_group, blocklist_group
 from tests.test_blocklist_rules import snapshot
 from tests.twilio_player import call_sid
 
@@ -226,6 +226,5 @@ def test_allowlist_verbs(run: Any, redis_conn: redis.Redis, tmp_path: Path) -> N
 
 def test_groups_mount_as_ivr_blocklist_and_ivr_allowlist() -> None:
     from ivr.cli import main
-
     assert main.commands["blocklist"] is blocklist_group and main.commands["allowlist"] is allowlist_group
     assert "prefix" not in main.commands and "prefix" in blocklist_group.commands

@@ -566,7 +566,6 @@ def test_prefix_rules_are_found_whether_or_not_their_lengths_are_indexed(redis_c
 def test_app_start_indexes_older_range_rules(app_env: dict[str, str], redis_conn: redis.Redis,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from ivr import create_app
-
     redis_conn.hset(keys.PREFIXES, "*|+1415", json.dumps({"treatment": "reject"}))
     for name, value in app_env.items():
         monkeypatch.setenv(name, value)

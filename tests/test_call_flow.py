@@ -312,8 +312,7 @@ def test_isolation_treatment_at_the_door(twilio: Any, app: Any) -> None:
 
 def test_isolation_plays_the_three_prompts_in_order_in_each_line_language(twilio: Any, app: Any,
                                                                           redis_conn: redis.Redis) -> None:
-    from ivr.media import LANGUAGES
-
+    from ivr.webhooks.media import LANGUAGES
     bl = app.extensions["ivr"].blocklist
     for i, lang in enumerate(LANGUAGES):
         line = f"+1800555{1300 + i:04d}"

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from blocklist.keys import Desk as dk
-from ivr.desk.users import identity_registered, normalize_identity
+from ivr.accounts import identity_registered, normalize_identity
 from tests.conftest import API_TOKEN, LINE
 from tests.desk_helpers import PASSWORD, csrf_of, login, make_user, post_form, session_csrf, users_of
 
@@ -294,8 +294,7 @@ def test_disabled_agents_phones_are_no_longer_registered(app: Any) -> None:
 
 
 def test_identity_rules_match_the_call_flow(app: Any) -> None:
-    from ivr.agent import identity_of
-
+    from ivr.webhooks.agent import identity_of
     for raw in ("+14155550100", "(415) 555-0100", "client:alice", "client:a.b@c-d"):
         assert normalize_identity(raw) == identity_of(raw, "US")
     for raw in ("client:", "client:bad name", "anonymous", "hello"):
@@ -343,7 +342,6 @@ def test_webhook_answers_set_no_cookie_and_keep_nosniff(client: Any, twilio: Any
 def test_session_key_is_generated_once_and_kept_private(app_env: dict[str, str], redis_conn: Any,
                                                        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from ivr import create_app
-
     for name, value in {**app_env, "IVR_DATA_DIR": str(tmp_path)}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("IVR_SECRET_KEY", raising=False)
@@ -359,8 +357,7 @@ def test_session_key_is_generated_once_and_kept_private(app_env: dict[str, str],
 
 # ---- the `ivr users` command ---------------------------------------------------------------------------
 def run_cli(args: list[str], stdin: str = "") -> Any:
-    from ivr.cli_users import group
-
+    from ivr.cli.users import group
     return CliRunner().invoke(group, args, input=stdin)
 
 

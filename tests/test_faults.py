@@ -21,7 +21,7 @@ from lxml import etree
 from twilio.request_validator import RequestValidator
 
 from blocklist import keys
-from ivr.embedded import EmbeddedRedis, free_port
+from ivr.cli.embedded import EmbeddedRedis, free_port
 from tests import callflow as cf
 from tests.conftest import AUTH_TOKEN, LINE
 from tests.twilio_player import TwilioPlayer, call_sid
@@ -30,7 +30,6 @@ from tests.twilio_player import TwilioPlayer, call_sid
 def test_redis_sigkill_mid_stream_loses_no_acknowledged_write(app_env: dict[str, str],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from ivr import create_app
-
     server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="ivr-kill-"))).start()
     for name, value in {**app_env, "REDIS_URL": server.url}.items():
         monkeypatch.setenv(name, value)

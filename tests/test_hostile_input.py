@@ -26,8 +26,9 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from blocklist import keys
-from ivr import openapi, routing
-from ivr.security import TWILIO_ROUTE_ATTR
+from ivr.api import openapi
+from ivr.moves import difficult as routing
+from ivr.webhooks.signature import TWILIO_ROUTE_ATTR
 from tests import callflow as cf
 from tests.conftest import AGENT, API_TOKEN, BASE_URL, LINE
 from tests.twilio_player import TwilioPlayer

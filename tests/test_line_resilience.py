@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from blocklist import keys
-from ivr.embedded import free_port
+from ivr.cli.embedded import free_port
 from tests import callflow as cf
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.desk_helpers import login, make_user
@@ -122,7 +122,6 @@ def test_fallback_gives_an_agent_leg_back_its_queue(twilio: Any) -> None:
 # ---- Redis failing inside a webhook -----------------------------------------------------------------------
 def down_app(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, TwilioPlayer]:
     from ivr import create_app
-
     for name, value in {**app_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}.items():
         monkeypatch.setenv(name, value)
     app = create_app()

@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ivr import openapi
-from ivr.security import TWILIO_ROUTE_ATTR
+from ivr.api import openapi
+from ivr.webhooks.signature import TWILIO_ROUTE_ATTR
 from prompts.wav import ulaw_wav
 from tests import callflow as cf
 from tests.conftest import AGENT, API_TOKEN, LINE

@@ -24,8 +24,8 @@ import redis
 import requests
 
 from blocklist import keys
-from ivr.embedded import EmbeddedRedis, free_port
-from ivr.twilio_standin import StandIn, StandInServer
+from ivr.cli.embedded import EmbeddedRedis, free_port
+from ivr.simulate.standin import StandIn, StandInServer
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE
 from tests.serve_helpers import CallStream, ivr_command, running, service_env, wait_for
 from tests.twilio_player import call_sid
@@ -159,8 +159,7 @@ def desk_login(base: str, username: str, password: str) -> requests.Session:
 
 def test_webhooks_never_wait_behind_the_desk_while_redis_stalls(tmp_path: Path, standin: StandInServer,
                                                                  external_redis: EmbeddedRedis) -> None:
-    from ivr.desk.users import Users
-
+    from ivr.accounts import Users
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = service_env(tmp_path / "data", port, standin.url, redis_url=external_redis.url)

@@ -4,7 +4,6 @@ own recordings are checked before they replace the shipped ones."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -20,14 +19,12 @@ import pytest
 import redis
 from click.testing import CliRunner
 from lxml import etree
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 import prompts
 from blocklist import keys
-from ivr import media
-from ivr.cli_prompts import group as prompts_cli
+from ivr.cli.prompts import group as prompts_cli
+from ivr.webhooks import media
 from prompts import build as prompt_build
 from prompts.wav import check_prompt, linear_to_ulaw, ulaw_wav
 from tests.conftest import API_TOKEN, BASE_URL, LINE
@@ -315,41 +312,44 @@ def test_missing_recordings_fall_back_to_say_with_a_voice_of_the_language(
 
 # ---- the line's language ---------------------------------------------------------------------------
 
-class _CountrySettings:
-    """Settings with IVR_COUNTRY_LANGUAGES, whether or not ivr.config has the field yet."""
+def _screened_language(twilio: Any, line: str, country: str) -> str:
+    """The language the screen chose for a call, as the caller's next URLs carry it."""
+    from urllib.parse import parse_qs, urlsplit
 
-    def __init__(self, base: Any, countries: dict[str, str]) -> None:
-        self._base = base
-        self.country_languages = countries
+    from tests.twilio_player import call_sid
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
-
-
-def test_language_for_line_override_setting_country_then_default(app: Any, redis_conn: redis.Redis) -> None:
-    res = app.extensions["ivr"]
-    res.settings = _CountrySettings(dataclasses.replace(res.settings, line_languages={"+27215550100": "af"}),
-                                    {"FI": "fi", "VN": "vi"})
-    with app.test_request_context():
-        assert media.language_for(LINE) == "en"
-        assert media.language_for(LINE, "fi") == "fi"  # caller country, when the line names no language
-        assert media.language_for("+27215550100", "FI") == "af"  # the line's own language wins
-        redis_conn.hset(keys.SETTINGS, "language", "pt")  # a manager's global default
-        assert media.language_for(LINE, "US") == "pt"
-        redis_conn.hset(keys.line("+27215550100"), "language", "zh")  # a manager's line override
-        assert media.language_for("+27215550100", "VN") == "zh"
-        redis_conn.hset(keys.line(LINE), "language", "klingon")  # garbage is skipped, not played
-        assert media.language_for(LINE, "VN") == "vi"
+    reply = twilio.incoming(call_sid(), "+14155550123", line, FromCountry=country)
+    return parse_qs(urlsplit(reply.first("Enqueue").get("waitUrl")).query)["lang"][0]
 
 
-def test_language_for_falls_back_to_settings_when_redis_is_down(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    res = app.extensions["ivr"]
-    monkeypatch.setattr(res, "settings", dataclasses.replace(res.settings, line_languages={LINE: "vi"}))
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    monkeypatch.setattr(res, "fast", dead)
-    with app.test_request_context():
-        assert media.language_for(LINE, "FI") == "vi"
-    assert res.counters.get("language_lookup_failed") == 1
+def test_the_screen_picks_line_override_setting_country_then_default(app: Any, twilio: Any,
+                                                                      redis_conn: redis.Redis) -> None:
+    from tests.conftest import change_settings
+
+    change_settings(app, line_languages={"+27215550100": "af"}, country_languages={"FI": "fi", "VN": "vi"})
+    assert _screened_language(twilio, LINE, "US") == "en"
+    assert _screened_language(twilio, LINE, "FI") == "fi"  # caller country, when the line names no language
+    assert _screened_language(twilio, "+27215550100", "FI") == "af"  # the line's own language wins
+    redis_conn.hset(keys.SETTINGS, "language", "pt")  # a manager's global default
+    assert _screened_language(twilio, LINE, "US") == "pt"
+    redis_conn.hset(keys.line("+27215550100"), "language", "zh")  # a manager's line override
+    assert _screened_language(twilio, "+27215550100", "VN") == "zh"
+    redis_conn.hset(keys.line(LINE), "language", "klingon")  # garbage is skipped, not played
+    assert _screened_language(twilio, LINE, "VN") == "vi"
+
+
+def test_with_redis_down_the_door_picks_the_language_from_the_settings(app_env: dict[str, str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr import create_app
+    from ivr.cli.embedded import free_port
+    from tests.conftest import AUTH_TOKEN
+    from tests.twilio_player import TwilioPlayer
+
+    env = {**app_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "IVR_LINE_LANGUAGES": f"{LINE}=vi"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    twilio = TwilioPlayer(create_app().test_client(), AUTH_TOKEN, BASE_URL, env["TWILIO_ACCOUNT_SID"])
+    assert _screened_language(twilio, LINE, "FI") == "vi"  # let through unscreened, in the line's language
 
 
 # ---- managers' own recordings ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from ivr.desk.users import Users
+from ivr.accounts import Users
 from tests.conftest import API_TOKEN
 from tests.test_reports_fold import DAY, LINES, T0, Events
 from workers import reports

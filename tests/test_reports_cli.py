@@ -11,7 +11,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from ivr.cli_report import group
+from ivr.cli.report import group
 from tests.test_reports_fold import DAY, T0, Events
 
 CALLER = "+14155550123"

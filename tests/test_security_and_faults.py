@@ -16,8 +16,8 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from blocklist import keys
-from ivr.embedded import EmbeddedRedis, free_port
-from ivr.security import TWILIO_ROUTE_ATTR
+from ivr.cli.embedded import EmbeddedRedis, free_port
+from ivr.webhooks.signature import TWILIO_ROUTE_ATTR
 from tests import callflow as cf
 from tests.conftest import AUTH_TOKEN, BASE_URL, LINE
 from tests.twilio_player import TwilioPlayer, call_sid
@@ -136,7 +136,6 @@ def alarm() -> Iterator[None]:
 
 def build(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis_url: str) -> tuple[Any, TwilioPlayer]:
     from ivr import create_app
-
     for name, value in {**app_env, "REDIS_URL": redis_url}.items():
         monkeypatch.setenv(name, value)
     app = create_app()

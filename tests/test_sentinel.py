@@ -19,8 +19,8 @@ from rq import Worker
 from blocklist import keys
 from blocklist.settings import Settings
 from blocklist.store import connect, sentinel_url
-from ivr.embedded import EmbeddedRedis, free_port, redis_server_binary
-from ivr.twilio_standin import StandIn, StandInServer
+from ivr.cli.embedded import EmbeddedRedis, free_port, redis_server_binary
+from ivr.simulate.standin import StandIn, StandInServer
 from tests import callflow as cf
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BASE_URL, LINE
 from tests.serve_helpers import running, service_env, wait_for
@@ -92,7 +92,6 @@ def cluster() -> Iterator[Cluster]:
 def test_flags_wait_for_the_replica_and_calls_survive_a_failover(cluster: Cluster, app_env: dict[str, str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from ivr import create_app
-
     env = {**app_env, "REDIS_SENTINELS": cluster.sentinels_setting, "REDIS_SENTINEL_SERVICE": SERVICE}
     env.pop("REDIS_URL")
     monkeypatch.delenv("REDIS_URL", raising=False)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 
-from ivr.embedded import free_port
+from ivr.cli.embedded import free_port
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:

@@ -20,8 +20,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from ivr.twilio_oai import SUBSET
-from ivr.twilio_standin import StandIn, StandInServer
+from ivr.simulate.standin import StandIn, StandInServer
+from ivr.simulate.twilio_oai import SUBSET
 from tests import callflow as cf
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BASE_URL, LINE
 from workers.twilio_rest import RebasedHttpClient

@@ -86,7 +86,6 @@ def test_tokens_are_revoked_by_reset_disable_and_role_change(app: Any, client: A
 
 def test_a_password_reset_from_the_cli_revokes_tokens(app: Any, client: Any, app_env: dict[str, str]) -> None:
     from ivr.cli import main
-
     make_user(app, "ann", "manager")
     headers = token_for(app, "ann")
     result = CliRunner().invoke(main, ["users", "reset-password", "ann", "--password-stdin"],
@@ -204,7 +203,6 @@ def test_a_random_secret_is_accepted() -> None:
 
 def test_ivr_serve_refuses_to_start_with_a_weak_token(tmp_path: Path) -> None:
     from ivr.cli import main
-
     result = CliRunner().invoke(main, ["serve"], env={"IVR_API_TOKEN": "1", "IVR_DATA_DIR": str(tmp_path)})
     assert result.exit_code != 0 and "error: IVR_API_TOKEN is 1 characters" in result.output
     assert not (tmp_path / "redis").exists()  # nothing was started
@@ -398,7 +396,6 @@ def test_an_import_over_the_limit_says_the_limit_and_the_way_out(app_env: dict[s
                                                                 monkeypatch: pytest.MonkeyPatch,
                                                                 redis_conn: redis.Redis) -> None:
     from ivr import create_app
-
     for name, value in {**app_env, "IVR_IMPORT_MAX_BYTES": str(1024 * 1024)}.items():
         monkeypatch.setenv(name, value)
     client = create_app().test_client()
@@ -416,9 +413,8 @@ def test_the_access_log_masks_numbers_in_paths_queries_and_referers() -> None:
 
     from gunicorn.config import Config
 
-    from ivr.cli import gunicorn_argv
+    from ivr.cli.serve import gunicorn_argv
     from ivr.gunicorn_logging import MaskedLogger
-
     assert "ivr.gunicorn_logging.MaskedLogger" in gunicorn_argv(Settings(), "127.0.0.1:1")
     environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/desk/numbers/%2B14155550123?line=%2B18005551212",
                "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "/desk/numbers/+14155550123",
@@ -447,7 +443,6 @@ def test_a_prompt_key_with_other_digits_is_refused(client: Any, api: Any, key: s
 def test_report_commands_find_the_embedded_redis_like_the_others(app: Any, app_env: dict[str, str],
                                                                  redis_url: str, tmp_path: Path) -> None:
     from ivr.cli import main
-
     (tmp_path / "redis").mkdir()
     (tmp_path / "redis" / "redis.url").write_text(redis_url + "\n")  # what `ivr serve` leaves for them
     env = {**app_env, "REDIS_URL": "", "IVR_DATA_DIR": str(tmp_path)}
@@ -461,7 +456,7 @@ def test_report_commands_find_the_embedded_redis_like_the_others(app: Any, app_e
 def test_a_worker_or_web_started_alone_hands_the_embedded_redis_to_its_jobs(app_env: dict[str, str], redis_url: str,
                                                                            tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from ivr.cli_common import process_settings
+    from ivr.cli.common import process_settings
     from workers import context
 
     (tmp_path / "redis").mkdir()

@@ -22,7 +22,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from blocklist import keys
-from ivr import media
+from ivr.webhooks import media
 from tests import callflow as cf
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BASE_URL, LINE
 from tests.test_routing import CUSTOMER, star, worker_with_scheduler
@@ -304,7 +304,7 @@ def twilio_params() -> dict[str, str]:
 
 # ---- 7. every documented QueueResult and CallStatus has a deliberate answer -----------------------------
 def test_the_tables_name_exactly_twilios_documented_values() -> None:
-    from ivr import voice
+    from ivr.webhooks import queue as voice
 
     assert set(voice.QUEUE_RESULTS) == DOCUMENTED_QUEUE_RESULTS
     assert set(voice.CALL_STATUSES) == DOCUMENTED_CALL_STATUSES

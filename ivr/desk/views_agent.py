@@ -18,10 +18,10 @@ from blocklist.clock import now_ms
 from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD
 from blocklist.text import clean_text
-from ivr.desk.users import User
-from ivr.extensions import Resources, resources
-from ivr.flagging import acting_on, call_view, flag_call, my_leg
-from ivr.security import current_principal, require_role
+from ivr.accounts import User
+from ivr.auth import current_principal, require_role
+from ivr.moves.flag import acting_on, call_view, flag_call, my_leg
+from ivr.resources import Resources, resources
 
 bp = Blueprint("desk_agent", __name__, url_prefix="/desk")
 log = logging.getLogger("ivr.desk.agent")
@@ -103,7 +103,7 @@ def panel() -> Response:
 
 
 def _my_caller(res: Resources, user: User, sid: str) -> tuple[dict[str, str], str]:
-    """The call `sid` and who acts on it when this user may act on it (ivr.flagging.acting_on); else 4xx."""
+    """The call `sid` and who acts on it when this user may act on it (ivr.moves.flag.acting_on); else 4xx."""
     if not valid_sid(sid):
         abort(400, description="a CallSid is CA followed by 32 hex digits")
     try:
@@ -163,9 +163,9 @@ def move(sid: str, move: str) -> Any:
 
 def desk_move(res: Resources, sid: str, move: str, *, agent: str, note: str) -> str:
     """Run a difficult-caller move exactly as POST /api/calls/<sid>/<move> does; what to tell the agent."""
-    from ivr import routing
+    from ivr.moves import difficult
 
-    return routing.desk_move(res, sid, move, agent=agent, note=note, via="desk").message
+    return difficult.desk_move(res, sid, move, agent=agent, note=note, via="desk").message
 
 
 @bp.post("/call/<sid>/note-time")

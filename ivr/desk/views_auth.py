@@ -9,9 +9,9 @@ import redis
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from blocklist.text import clean_text
-from ivr.desk.users import MAX_PASSWORD, RANK, ROLES, User, check_password
-from ivr.extensions import resources
-from ivr.security import csrf_ok, csrf_token, current_principal, require_role, users
+from ivr.accounts import MAX_PASSWORD, RANK, ROLES, User, check_password
+from ivr.auth import csrf_ok, csrf_token, current_principal, require_role, users
+from ivr.resources import resources
 
 bp = Blueprint("desk_auth", __name__, url_prefix="/desk")
 log = logging.getLogger("ivr.desk.auth")

@@ -20,10 +20,10 @@ from blocklist.parse import parse_duration
 from blocklist.policy import TREATMENTS
 from blocklist.rules import Blocklist
 from blocklist.text import clean_text
-from ivr.desk.users import User
-from ivr.extensions import resources
-from ivr.routing import callbacks
-from ivr.security import current_principal, require_role
+from ivr.accounts import User
+from ivr.auth import current_principal, require_role
+from ivr.moves.difficult import callbacks
+from ivr.resources import resources
 
 bp = Blueprint("desk_manager", __name__, url_prefix="/desk")
 log = logging.getLogger("ivr.desk.manager")

@@ -109,8 +109,7 @@ def configure(app: Flask, settings: Settings) -> None:
 
     @app.context_processor
     def desk_helpers() -> dict[str, Any]:
-        from ivr.security import csrf_token, current_principal
-
+        from ivr.auth import csrf_token, current_principal
         if not request.path.startswith("/desk"):
             return {}
         return {"csrf_token": csrf_token, "me": current_principal()}

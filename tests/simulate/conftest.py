@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from ivr.simulator import Report, SimConfig, Simulator, parse_compress, standin_for
-from ivr.twilio_standin import StandInServer
+from ivr.simulate import Report, SimConfig, Simulator, parse_compress, standin_for
+from ivr.simulate.standin import StandInServer
 from tests.conftest import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, BASE_URL
 
 AGENTS = ("+15550001001", "+15550001002", "+15550001003", "client:desk4")

@@ -15,8 +15,8 @@ import redis
 from click.testing import CliRunner
 
 from blocklist import keys
-from ivr.simulator import Report, SimConfig, Simulator, parse_compress, wav_seconds
-from ivr.twilio_standin import StandInServer
+from ivr.simulate import Report, SimConfig, Simulator, parse_compress, wav_seconds
+from ivr.simulate.standin import StandInServer
 from tests.conftest import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, BASE_URL
 from tests.simulate.conftest import AGENTS, config, make_standing_queues, run_with_worker
 
@@ -108,12 +108,11 @@ def test_invalid_twiml_and_fail_safe_answers_count_as_errors(served: str, app: A
     """A webhook that answers the app's fail-safe TwiML (an unexpected error inside) fails the run."""
     from flask import request
 
-    from ivr.app import _fail_safe_twiml
-
+    from ivr.webhooks.twiml import fail_safe
     @app.before_request
     def break_the_bridge() -> Any:
         if request.path == "/voice/bridge":
-            return _fail_safe_twiml()
+            return fail_safe()
         return None
 
     report = Simulator(config(served, calls=6, flag_share=0.0, moves_share=0.0, span=900)).run_blocking()
@@ -122,8 +121,7 @@ def test_invalid_twiml_and_fail_safe_answers_count_as_errors(served: str, app: A
 
 
 def test_cli_prints_setup_and_refuses_an_unreachable_service(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ivr.cli_simulate import command
-
+    from ivr.cli.simulate import command
     runner = CliRunner()
     setup = runner.invoke(command, ["--setup"], env={"TWILIO_AUTH_TOKEN": "", "IVR_AGENTS": ""})
     assert setup.exit_code == 0
@@ -137,8 +135,7 @@ def test_cli_prints_setup_and_refuses_an_unreachable_service(monkeypatch: pytest
 
 def test_cli_runs_a_short_day_and_exits_zero(served: str, app: Any, standin: StandInServer,
                                              redis_conn: redis.Redis) -> None:
-    from ivr.cli_simulate import command
-
+    from ivr.cli.simulate import command
     env = {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_AGENTS": ",".join(AGENTS), "IVR_API_TOKEN": API_TOKEN,
            "PUBLIC_BASE_URL": BASE_URL, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "IVR_SUPERVISORS": ""}
     result = CliRunner().invoke(command, ["--target", served, "--calls", "15", "--duration", "1h", "--compress",

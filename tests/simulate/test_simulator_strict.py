@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import voice
-from ivr.simulator import Simulator
-from ivr.twilio_standin import StandInServer
+from ivr.simulate import Simulator
+from ivr.simulate.standin import StandInServer
+from ivr.webhooks import queue, twiml
 from tests.simulate.conftest import AGENTS, config, run_with_worker
 
 
@@ -38,10 +38,10 @@ def test_an_app_that_parks_a_caller_whose_agent_hung_up_fails_the_run(served: st
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     def old_after_bridge(sid: str, lang: str, checks: int) -> Any:  # what the app did before: always hold
         r = VoiceResponse()
-        voice.park_in_private_hold(r, sid, lang)
-        return voice.twiml(r)
+        twiml.park_in_private_hold(r, sid, lang)
+        return twiml.twiml(r)
 
-    monkeypatch.setattr(voice, "after_bridge", old_after_bridge)
+    monkeypatch.setattr(queue, "after_bridge", old_after_bridge)
     sim = Simulator(config(served, calls=20, flag_share=0.0, moves_share=0.0, agent_hangup_share=1.0, seed=5),
                     standin=standin.state)
     report = run_with_worker(sim, app)
@@ -62,7 +62,7 @@ def test_a_missing_queue_fails_each_dial_and_the_app_backs_off(served: str, app:
 
 def test_an_app_that_redials_a_missing_queue_at_once_is_a_tight_loop(served: str, app: Any, standin: StandInServer,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from ivr import agent
+    from ivr.webhooks import agent
 
     def no_backoff(r: VoiceResponse, agent_sid: str, role: str) -> Any:  # the old answer: wait 2 s, dial again
         agent.next_caller(r, pause=2, role=role)
@@ -77,14 +77,14 @@ def test_an_app_that_redials_a_missing_queue_at_once_is_a_tight_loop(served: str
 
 def test_a_wait_url_with_a_verb_twilio_refuses_is_an_error(served: str, app: Any, standin: StandInServer,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    original = voice.media.play
+    original = twiml.media.play
 
     def dial_in_hold(target: Any, prompt_id: str, lang: str, **fmt: Any) -> None:
         original(target, prompt_id, lang, **fmt)
         if prompt_id == "hold_agents":
             target.dial("+15550009999")  # <Dial> is not allowed in waitUrl TwiML
 
-    monkeypatch.setattr(voice.media, "play", dial_in_hold)
+    monkeypatch.setattr(twiml.media, "play", dial_in_hold)
     # one agent for a burst of callers: they wait, and their waitUrl is played
     sim = Simulator(config(served, calls=12, span=600, agents=AGENTS[:1], flag_share=0.0, moves_share=0.0, seed=3),
                     standin=standin.state)

@@ -1,0 +1,542 @@
+"""The OpenAPI 3.0 description of the JSON API, served at GET /api/openapi.json (public, no token).
+
+Every /api route of the app is described here; tests/test_openapi.py fails when a route is added
+without its description, and runs schemathesis against this document.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+
+import prompts
+from blocklist.calls import CALL_SID
+from blocklist.policy import LINE_SETTINGS, TREATMENTS
+from ivr.moves.difficult import MOVES
+from workers.reports import REPORTS
+
+bp = Blueprint("openapi", __name__)
+OPENAPI_VERSION = "3.0.3"
+Schema = dict[str, Any]
+
+# ---- reusable pieces ----------------------------------------------------------------------------------
+STRING: Schema = {"type": "string"}
+INTEGER: Schema = {"type": "integer"}
+BOOLEAN: Schema = {"type": "boolean"}
+OBJECT: Schema = {"type": "object"}
+NULLABLE_INT: Schema = {"type": "integer", "nullable": True}
+SID_PATTERN = CALL_SID.pattern
+LINE_TEXT: Schema = {"type": "string", "format": "line", "maxLength": 64, "example": "+18005551212",
+                     "description": "a line (the To number); empty or '*' for all lines"}
+DURATION: Schema = {"type": "string", "pattern": r"^[1-9][0-9]{0,5}[smhdw]?$", "example": "7d",
+                    "description": "a length of time: seconds, or a number and s, m, h, d or w (7d)"}
+PREFIX: Schema = {"type": "string", "pattern": r"^\+[1-9][0-9]{0,14}$", "maxLength": 16,
+                  "example": "+4420794", "description": "'+' and the leading digits of the numbers it covers"}
+NUMBER_TEXT: Schema = {"type": "string", "format": "phone", "minLength": 1, "maxLength": 64,
+                       "description": "A phone number in any usual form (normalised to E.164), e.g. +14155550123",
+                       "example": "+14155550123"}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    out: Schema = {"type": "object", "properties": properties, **extra}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+def array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def json_content(schema: Schema) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def ok(description: str, schema: Schema, media: str = "application/json") -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+def path_param(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def query(name: str, schema: Schema, description: str, required: bool = False) -> Schema:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def json_body(schema: Schema, required: bool = True, description: str = "") -> Schema:
+    body: Schema = {"required": required, "content": json_content(schema)}
+    if description:
+        body["description"] = description
+    return body
+
+
+ERRORS = {
+    400: ("BadRequest", "The input is wrong; `detail` says what to send instead. Nothing was changed."),
+    401: ("Unauthorized", "No or an unknown bearer token (or no desk session)."),
+    403: ("Forbidden", "The principal's role is too low, the call is not the agent's own caller, or a desk "
+                       "session sent no CSRF token."),
+    404: ("NotFound", "The call, number, rule or prompt is not there. Nothing was changed."),
+    409: ("Conflict", "Another import of the same list is running; `detail` names who started it and when. "
+                      "Nothing was changed: retry when it is done."),
+    413: ("TooLarge", "The body is larger than IVR_MAX_BODY_BYTES (a CSV import: IVR_IMPORT_MAX_BYTES)."),
+    503: ("StoreUnavailable", "Redis is unreachable; nothing was changed. Retry after the Retry-After seconds."),
+}
+AUTH_ERRORS = (401, 403, 503)  # every authenticated route reads Redis
+
+
+def op(summary: str, tag: str, operation_id: str, responses: dict[int, dict[str, Any]], *,
+       errors: tuple[int, ...] = (), params: tuple[Schema, ...] = (), body: Schema | None = None,
+       description: str = "", public: bool = False) -> Schema:
+    """One operation; the error responses named in `errors` (plus 401/403/503 unless public) share one schema.
+
+    A summary ending in (manager) or (admin) names the least role allowed; `x-role` says it for machines.
+    """
+    out: Schema = {"summary": summary, "operationId": operation_id, "tags": [tag]}
+    if not public:  # the least role that may call it, also machine-readable
+        out["x-role"] = next((r for r in ("admin", "manager") if summary.endswith(f"({r})")), "agent")
+    if description:
+        out["description"] = description
+    if params:
+        out["parameters"] = list(params)
+    if body is not None:
+        out["requestBody"] = body
+    codes: dict[str, Any] = {str(code): resp for code, resp in responses.items()}
+    for code in sorted({*errors, *(() if public else AUTH_ERRORS)}):
+        codes[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
+    out["responses"] = codes
+    if public:
+        out["security"] = []
+    return out
+
+
+# ---- schemas --------------------------------------------------------------------------------------
+def _schemas() -> dict[str, Schema]:
+    treatment_or_default = {"type": "string", "enum": ["", *TREATMENTS],
+                            "description": "'' means the line's default treatment"}
+    block = obj({
+        "number": STRING, "scope": {"type": "string", "description": "'*' for all lines, else the line's E.164"},
+        "treatment": STRING, "reason": STRING, "by": STRING, "at": INTEGER, "until_ms": NULLABLE_INT,
+        "step": INTEGER, "via": STRING, "call_sid": STRING, "extra": OBJECT, "permanent": BOOLEAN,
+        "until": {"type": "string", "description": "ISO 8601 UTC end of the block; '' when permanent"},
+        "blocked_at": {"type": "string", "description": "ISO 8601 UTC time the block was made"},
+    }, ("number", "scope", "treatment", "reason", "at", "until_ms", "permanent"))
+    history_item = obj({"action": STRING, "at": {"type": "number"}, "by": STRING, "reason": STRING,
+                        "scope": STRING, "when": STRING}, ("action",))
+    call_view = obj({
+        "call_sid": STRING, "number": STRING, "line": STRING, "city": STRING, "state": STRING, "country": STRING,
+        "started": NULLABLE_INT, "bridged_at": NULLABLE_INT, "ended": NULLABLE_INT,
+        "screen": obj({"decision": STRING, "rule": STRING, "detail": STRING}),
+        "flagged": BOOLEAN, "flag_via": STRING, "redirect": STRING, "isolation": STRING,
+        "previous_flags": INTEGER, "blocks": array(ref("Block")), "history": array(ref("HistoryItem")),
+        "current": {"type": "boolean", "description": "only on /api/agents/{agent_sid}/call: still bridged"},
+    }, ("call_sid", "number", "line", "flagged", "blocks", "history"))
+    row_error = obj({"line": INTEGER, "reason": STRING}, ("line", "reason"))
+    return {
+        "Error": obj({"error": {"type": "string", "description": "a machine-readable code, e.g. bad_request"},
+                      "detail": {"type": "string", "description": "what went wrong and what to do"}},
+                     ("error", "detail")),
+        "Block": block,
+        "HistoryItem": history_item,
+        "CallView": call_view,
+        "FlagResult": obj({
+            "call_sid": STRING, "status": {"type": "string", "enum": ["flagged", "already_flagged"]},
+            "number": STRING, "blocked": BOOLEAN, "until": NULLABLE_INT, "step": INTEGER,
+            "caller": {"type": "string", "enum": ["in call", "gone"]},
+            "redirect": {"type": "string", "enum": ["queued", "not needed", "none"]},
+        }, ("call_sid", "status", "number", "blocked", "until", "step", "caller", "redirect")),
+        "MoveResult": obj({
+            "call_sid": STRING, "move": {"type": "string", "enum": ["escalate", "warn", "end", "callback"]},
+            "redirect": {"type": "string", "enum": ["queued", "not needed"]}, "detail": OBJECT,
+        }, ("call_sid", "move", "redirect", "detail")),
+        "Decision": obj({
+            "number": STRING, "line": STRING, "decision": {"type": "string", "enum": ["allow", "treat"]},
+            "rule": STRING, "treatment": STRING, "detail": STRING, "explain": STRING,
+        }, ("number", "line", "decision", "rule", "treatment", "detail", "explain")),
+        "AllowEntry": obj({"number": STRING, "scope": STRING, "by": STRING, "reason": STRING, "at": INTEGER},
+                          ("number", "scope")),
+        "PrefixRule": obj({"prefix": STRING, "scope": STRING, "treatment": treatment_or_default, "by": STRING,
+                           "reason": STRING, "at": INTEGER}, ("prefix", "scope")),
+        "LineSettings": obj({"line": STRING, "overrides": {"type": "object", "additionalProperties": STRING},
+                             "effective": {"type": "object", "additionalProperties": STRING}},
+                            ("line", "overrides", "effective")),
+        "ImportResult": obj({
+            "detail": STRING, "rows": INTEGER, "added": INTEGER, "changed": INTEGER, "unchanged": INTEGER,
+            "written": BOOLEAN, "partial": BOOLEAN, "errors": array(row_error), "skipped": array(row_error),
+        }, ("detail", "rows", "added", "changed", "unchanged", "written", "partial", "errors", "skipped")),
+        "Prompt": obj({"lang": STRING, "prompt": STRING, "source": STRING,
+                       "url": {"type": "string", "nullable": True}, "format": STRING},
+                      ("lang", "prompt", "source", "url")),
+        "Queued": obj({"queued": BOOLEAN, "job_id": STRING, "detail": STRING}, ("queued", "job_id")),
+    }
+
+
+def _responses() -> dict[str, Any]:
+    return {name: {"description": text, "content": json_content(ref("Error"))} for name, text in ERRORS.values()}
+
+
+# ---- parameters -----------------------------------------------------------------------------------
+def _p_sid(name: str = "sid", what: str = "the caller's CallSid") -> Schema:
+    return path_param(name, {"type": "string", "pattern": SID_PATTERN, "example": "CA" + "0" * 32},
+                      f"{what}: CA and 32 hex digits")
+
+
+P_NUMBER = path_param("number", NUMBER_TEXT, "the caller's number (URL-encode + as %2B)")
+Q_LINE = query("line", LINE_TEXT, "a line's number (the To number); empty or '*' for all lines")
+Q_BY = query("by", {"type": "string", "maxLength": 80}, "who does this (history and audit); default 'api'")
+Q_START = query("start", {"type": "integer", "minimum": 0, "maximum": 10**9}, "offset of the first item")
+Q_COUNT = query("count", {"type": "integer", "minimum": 0, "maximum": 1000}, "how many items (default 100)")
+Q_PARTIAL = query("partial", {"type": "string", "enum": ["0", "1", "true", "false"]},
+                  "1: import the good rows even when some are bad")
+REPORT_QUERY = (
+    query("from", {"type": "string", "format": "date"}, "first day, YYYY-MM-DD (default: 29 days before `to`)"),
+    query("to", {"type": "string", "format": "date"}, "last day, YYYY-MM-DD (default: today)"),
+    Q_LINE,
+    query("mask", {"type": "string", "enum": ["0", "1"]}, "1 hides the last digits of every number"),
+)
+TEXT_200: Schema = {"type": "string", "maxLength": 200}
+REASON: Schema = {"type": "string", "pattern": r"\S", "maxLength": 200, "description": "why; goes into the history"}
+TEXT_2000: Schema = {"type": "string", "maxLength": 2000}
+
+
+def _csv_upload(what: str) -> Schema:
+    return {"required": True, "description": f"the {what} CSV, as the body or as the multipart field `file`",
+            "content": {"text/csv": {"schema": STRING},
+                        "multipart/form-data": {"schema": obj({"file": {"type": "string", "format": "binary"}},
+                                                              ("file",))}}}
+
+
+CSV_DOWNLOAD = {"description": "a CSV file (imports back to the same state)",
+                "content": {"text/csv": {"schema": STRING}}}
+
+
+# ---- paths ------------------------------------------------------------------------------------------
+def _call_paths() -> dict[str, Any]:
+    # No `agent`: who acted is the token's owner (an agent acts only on callers bridged to their phones).
+    note_agent = {"note": TEXT_2000}
+    return {
+        "/api/calls/{sid}": {"get": op(
+            "One call as the desk shows it, with the number's blocks and history", "calls", "get_call",
+            {200: ok("the call", ref("CallView"))}, errors=(400, 404), params=(_p_sid(),))},
+        "/api/calls/{sid}/flag": {"post": op(
+            "Flag a call as harassment: blocklist + event, the caller moved to isolation", "calls", "flag_call",
+            {200: ok("the call was flagged before (nothing changed)", ref("FlagResult")),
+             202: ok("flagged; the caller's move to isolation is queued", ref("FlagResult"))},
+            errors=(400, 404, 413), params=(_p_sid(),),
+            body=json_body(obj({"reason": TEXT_200, **note_agent}), required=False))},
+        "/api/calls/{sid}/{move}": {"post": op(
+            "Escalate to a supervisor, set a polite limit (warn), or agree a call back", "calls", "move_call",
+            {202: ok("done; the caller's live leg is being moved", ref("MoveResult"))},
+            errors=(400, 404, 413),
+            params=(_p_sid(), path_param("move", {"type": "string", "enum": list(MOVES)}, "the move")),
+            body=json_body(obj({**note_agent,
+                                "delay_seconds": {"type": "integer", "minimum": 0, "maximum": 2592000,
+                                                  "description": "callback: call back in this many seconds"},
+                                "at": {"type": "string", "format": "date-time",
+                                       "description": "callback: ISO time with zone"}}), required=False))},
+        "/api/agents/{agent_sid}/call": {"get": op(
+            "The caller bridged to an agent's phone leg, and the number's flag history", "calls", "agent_call",
+            {200: ok("the agent leg and its caller (null when none yet)", obj({
+                "agent_call_sid": STRING, "agent": STRING,
+                "caller": {"allOf": [ref("CallView")], "nullable": True}},
+                ("agent_call_sid", "agent", "caller")))},
+            errors=(400, 404), params=(_p_sid("agent_sid", "the agent leg's CallSid"),))},
+        "/api/supervisors/queue": {"get": op(
+            "Escalated callers still on the line, with who escalated and the note", "calls", "supervisors_queue",
+            {200: ok("the escalations", obj({"escalations": array(obj({"escalation": OBJECT,
+                                                                      "call": ref("CallView")},
+                                                                     ("escalation", "call")))},
+                                            ("escalations",)))})},
+        "/api/callbacks": {"get": op(
+            "Scheduled call backs with their outcome, soonest first (manager)", "calls", "list_callbacks",
+            {200: ok("the call backs", obj({"callbacks": array(OBJECT)}, ("callbacks",)))})},
+    }
+
+
+def _blocklist_paths() -> dict[str, Any]:
+    blocks = obj({"blocks": array(ref("Block")), "start": INTEGER, "count": INTEGER}, ("blocks", "start", "count"))
+    add_block = obj({
+        "number": NUMBER_TEXT, "reason": REASON, "line": LINE_TEXT,
+        "treatment": {"type": "string", "enum": ["", *TREATMENTS]},
+        "duration": DURATION,
+        "until": {"type": "string", "format": "date-time", "description": "end time with zone"},
+        "permanent": BOOLEAN, "by": {"type": "string", "maxLength": 80},
+    }, ("number", "reason"), description="give at most one of duration, until, permanent (none: permanent)")
+    unblock = obj({"reason": REASON, "line": LINE_TEXT, "forgive": BOOLEAN,
+                   "by": {"type": "string", "maxLength": 80}}, ("reason",))
+    change = obj({"reason": TEXT_200, "permanent": BOOLEAN,
+                  "temporary": DURATION,
+                  "why": TEXT_200, "line": LINE_TEXT,
+                  "by": {"type": "string", "maxLength": 80}})
+    return {
+        "/api/blocklist": {
+            "get": op("Active blocks, newest first", "blocklist", "list_blocks",
+                      {200: ok("one page of blocks", blocks)}, errors=(400,), params=(Q_LINE, Q_START, Q_COUNT)),
+            "post": op("Block a number (manager)", "blocklist", "add_block",
+                       {201: ok("blocked", obj({"block": ref("Block"), "explain": STRING}, ("block", "explain")))},
+                       errors=(400, 413), params=(Q_BY,), body=json_body(add_block)),
+        },
+        "/api/blocklist/{number}": {
+            "get": op("A number's active blocks in every scope, its ladder step and allowlist entries",
+                      "blocklist", "show_block",
+                      {200: ok("the blocks", obj({"number": STRING, "blocks": array(ref("Block")), "strikes": INTEGER,
+                                                 "allowlist": array(ref("AllowEntry"))},
+                                                ("number", "blocks", "strikes", "allowlist")))},
+                      errors=(400, 404), params=(P_NUMBER,)),
+            "delete": op("Lift a block (appeal) (manager)", "blocklist", "unblock",
+                         {200: ok("unblocked", obj({"unblocked": BOOLEAN, "number": STRING, "scope": STRING},
+                                                   ("unblocked", "number", "scope")))},
+                         errors=(400, 404, 413), params=(P_NUMBER, Q_LINE, Q_BY), body=json_body(unblock)),
+            "patch": op("Edit a block: reason, permanent, or a new remaining time (manager)", "blocklist",
+                        "change_block", {200: ok("the block as it is now", obj({"block": ref("Block")}, ("block",)))},
+                        errors=(400, 404, 413), params=(P_NUMBER, Q_BY), body=json_body(change)),
+        },
+        "/api/blocklist/{number}/history": {"get": op(
+            "Everything that happened to a number, oldest first, expiries included", "blocklist", "history",
+            {200: ok("the history", obj({"number": STRING, "strikes": INTEGER, "history": array(ref("HistoryItem"))},
+                                        ("number", "strikes", "history")))},
+            errors=(400, 404), params=(P_NUMBER,))},
+        "/api/check": {"get": op(
+            "The screen's decision for a call from `number` to `line` now, and the rule behind it", "blocklist",
+            "check", {200: ok("the decision (nothing recorded)", ref("Decision"))}, errors=(400,),
+            params=(query("number", NUMBER_TEXT, "the caller's number (URL-encode + as %2B)", required=True),
+                    Q_LINE))},
+        "/api/blocklist/import": {"post": op(
+            "Import blocks and range rules from CSV, all or nothing unless partial=1 (manager)", "blocklist",
+            "import_blocks", {200: ok("what was imported", ref("ImportResult"))}, errors=(400, 409, 413),
+            params=(Q_PARTIAL, Q_BY), body=_csv_upload("blocklist"))},
+        "/api/blocklist/export": {"get": op(
+            "Every active block and range rule as CSV (manager)", "blocklist", "export_blocks", {200: CSV_DOWNLOAD})},
+    }
+
+
+def _allowlist_paths() -> dict[str, Any]:
+    allow_body = obj({"number": NUMBER_TEXT, "reason": REASON, "line": LINE_TEXT,
+                      "by": {"type": "string", "maxLength": 80}}, ("number", "reason"))
+    remove = obj({"reason": REASON, "line": LINE_TEXT,
+                  "by": {"type": "string", "maxLength": 80}}, ("reason",))
+    return {
+        "/api/allowlist": {
+            "get": op("Allowlist entries, newest first", "allowlist", "list_allowed",
+                      {200: ok("one page", obj({"allowlist": array(ref("AllowEntry")), "start": INTEGER,
+                                                "count": INTEGER}, ("allowlist", "start", "count")))},
+                      errors=(400,), params=(Q_START, Q_COUNT)),
+            "post": op("Always let a number through (manager)", "allowlist", "allow",
+                       {201: ok("allowed", obj({"allowed": BOOLEAN, "number": STRING, "scope": STRING},
+                                               ("allowed", "number", "scope")))},
+                       errors=(400, 413), params=(Q_BY,), body=json_body(allow_body)),
+        },
+        "/api/allowlist/{number}": {
+            "get": op("A number's allowlist entries", "allowlist", "show_allowed",
+                      {200: ok("the entries", obj({"number": STRING, "allowlist": array(ref("AllowEntry"))},
+                                                  ("number", "allowlist")))},
+                      errors=(400, 404), params=(P_NUMBER,)),
+            "delete": op("Take a number off the allowlist (manager)", "allowlist", "disallow",
+                         {200: ok("removed", obj({"removed": BOOLEAN, "number": STRING, "scope": STRING},
+                                                 ("removed", "number", "scope")))},
+                         errors=(400, 404, 413), params=(P_NUMBER, Q_LINE, Q_BY), body=json_body(remove)),
+        },
+        "/api/allowlist/import": {"post": op(
+            "Import allowlist entries (number,scope,reason) from CSV (manager)", "allowlist", "import_allowed",
+            {200: ok("what was imported", ref("ImportResult"))}, errors=(400, 409, 413), params=(Q_PARTIAL, Q_BY),
+            body=_csv_upload("allowlist"))},
+        "/api/allowlist/export": {"get": op(
+            "The allowlist as CSV (manager)", "allowlist", "export_allowed", {200: CSV_DOWNLOAD})},
+    }
+
+
+def _rule_paths() -> dict[str, Any]:
+    prefix_param = path_param("prefix", PREFIX, "the range rule's prefix (URL-encode + as %2B)")
+    add_prefix = obj({"prefix": PREFIX, "reason": REASON,
+                      "line": LINE_TEXT,
+                      "treatment": {"type": "string", "enum": ["", *TREATMENTS]},
+                      "by": {"type": "string", "maxLength": 80}}, ("prefix", "reason"))
+    remove = obj({"reason": REASON, "line": LINE_TEXT,
+                  "by": {"type": "string", "maxLength": 80}}, ("reason",))
+    settings_body = obj({name: {"type": "string", "nullable": True} for name in LINE_SETTINGS}
+                        | {"by": {"type": "string", "maxLength": 80}},
+                        minProperties=1, additionalProperties=False,
+                        description="the settings to change; '' or null clears an override")
+    dryrun = obj({
+        "kind": {"type": "string", "enum": ["number", "prefix", "withheld", "burst"]},
+        "number": NUMBER_TEXT, "prefix": PREFIX,
+        "policy": {"type": "string", "enum": ["allow", "linefault", "isolation", "reject"]},
+        "line": LINE_TEXT, "treatment": {"type": "string", "enum": ["", *TREATMENTS]},
+        "calls": {"type": "integer", "minimum": 1}, "minutes": {"type": "integer", "minimum": 1},
+        "action": {"type": "string", "enum": ["review", *TREATMENTS]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 400},
+    }, ("kind",))
+    line_param = path_param("line", {"type": "string", "minLength": 1, "maxLength": 64, "example": "+18005551212"},
+                            "a line's number, or '*' for the global overrides")
+    return {
+        "/api/prefixes": {
+            "get": op("Every range rule", "rules", "list_prefixes",
+                      {200: ok("the rules", obj({"prefixes": array(ref("PrefixRule"))}, ("prefixes",)))}),
+            "post": op("Treat every number starting with a prefix (manager)", "rules", "add_prefix",
+                       {201: ok("the rule", obj({"prefix": ref("PrefixRule")}, ("prefix",)))},
+                       errors=(400, 413), params=(Q_BY,), body=json_body(add_prefix)),
+        },
+        "/api/prefixes/{prefix}": {
+            "get": op("One range rule", "rules", "show_prefix",
+                      {200: ok("the rule", obj({"prefix": ref("PrefixRule")}, ("prefix",)))},
+                      errors=(400, 404), params=(prefix_param, Q_LINE)),
+            "delete": op("Drop a range rule (manager)", "rules", "remove_prefix",
+                         {200: ok("removed", obj({"removed": BOOLEAN, "prefix": STRING, "scope": STRING},
+                                                 ("removed", "prefix", "scope")))},
+                         errors=(400, 404, 413), params=(prefix_param, Q_LINE, Q_BY), body=json_body(remove)),
+        },
+        "/api/review": {"get": op(
+            "Callers the burst rule put on the managers' review list, newest first", "rules", "review",
+            {200: ok("the review list", obj({"review": array(OBJECT)}, ("review",)))}, errors=(400,),
+            params=(Q_COUNT,))},
+        "/api/review/{number}": {"delete": op(
+            "Take a caller off the review list (manager)", "rules", "dismiss_review",
+            {200: ok("dismissed", obj({"dismissed": BOOLEAN, "number": STRING}, ("dismissed", "number")))},
+            errors=(400, 404, 413),
+            params=(path_param("number", NUMBER_TEXT, "the caller's number, or 'anonymous' (then give ?line=)"),
+                    Q_LINE),
+            body=json_body(obj({"line": LINE_TEXT}), required=False))},
+        "/api/dryrun": {"post": op(
+            "What a candidate rule would have done over the recorded calls of the last days (manager)", "rules",
+            "dry_run", {200: ok("counts per line (nothing written)", OBJECT)}, errors=(400, 413),
+            body=json_body(dryrun))},
+        "/api/lines/{line}/settings": {
+            "get": op("A line's overrides and the settings the screen uses on it", "rules", "line_settings",
+                      {200: ok("the settings", ref("LineSettings"))}, errors=(400,), params=(line_param,)),
+            "put": op("Override settings of a line (manager)", "rules", "set_line_settings",
+                      {200: ok("the settings as they are now", ref("LineSettings"))}, errors=(400, 413),
+                      params=(line_param, Q_BY), body=json_body(settings_body)),
+        },
+    }
+
+
+def _prompt_paths() -> dict[str, Any]:
+    params = (path_param("lang", {"type": "string", "enum": list(prompts.LANGUAGES)}, "the prompt language"),
+              path_param("key", {"type": "string", "enum": list(prompts.all_recording_keys())},
+                         "the recording (a prompt id, or queue_position-N)"), Q_BY)
+    return {
+        "/api/prompts": {"get": op(
+            "Every prompt recording per language, and whether a manager's own or the shipped one plays", "prompts",
+            "list_prompts", {200: ok("the prompts", obj({"prompts": array(ref("Prompt"))}, ("prompts",)))})},
+        "/api/prompts/{lang}/{key}": {
+            "put": op("Install a manager's recording (checked: WAV, length, level) (manager)", "prompts",
+                      "upload_prompt",
+                      {201: ok("installed", ref("Prompt"))}, errors=(400, 404, 413), params=params,
+                      body={"required": True, "content": {
+                          "audio/wav": {"schema": {"type": "string", "format": "binary"}},
+                          "multipart/form-data": {"schema": obj({"file": {"type": "string", "format": "binary"}},
+                                                                ("file",))}}}),
+            "delete": op("Remove a manager's recording: the shipped one plays again (manager)", "prompts",
+                         "remove_prompt",
+                         {200: ok("the prompt now", ref("Prompt"))}, errors=(404,), params=params),
+        },
+    }
+
+
+def _report_paths() -> dict[str, Any]:
+    name = path_param("name", {"type": "string", "enum": list(REPORTS)}, "the report")
+    return {
+        "/api/reports": {"get": op("What reports exist and how to ask for them (manager)", "reports",
+                                   "list_reports", {200: ok("the index", obj({"reports": array(STRING)},
+                                                                              ("reports",)))})},
+        "/api/reports/summary": {"get": op(
+            "Every report for one period (manager)", "reports", "report_summary",
+            {200: ok("every report, and `meta` about the query", obj({"meta": OBJECT}, ("meta",)))},
+            errors=(400,), params=REPORT_QUERY)},
+        "/api/reports/{name}": {"get": op(
+            "One report as JSON (manager)", "reports", "report",
+            {200: ok("the report and `meta`", obj({"meta": OBJECT}, ("meta",)))}, errors=(400,),
+            params=(name, *REPORT_QUERY))},
+        "/api/reports/{name}.csv": {"get": op(
+            "One table of a report as CSV (manager)", "reports", "report_csv",
+            {200: {"description": "the table", "content": {"text/csv": {"schema": STRING}}}}, errors=(400,),
+            params=(name, query("table", {"type": "string", "maxLength": 40}, "the table (default: the first)"),
+                    *REPORT_QUERY))},
+        "/api/reports/evidence/{number}": {"get": op(
+            "Evidence pack of one number: a zip with calls.csv, calls.json and SHA256SUMS (manager)", "reports",
+            "evidence", {200: {"description": "the zip",
+                               "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+            errors=(400,), params=(P_NUMBER,))},
+        "/api/reports/fold": {"post": op(
+            "Fold the new events into the reports now (manager)", "reports", "fold",
+            {202: ok("queued (at most one fold is pending)", ref("Queued"))})},
+        "/api/reports/rebuild": {"post": op(
+            "Recompute the retained window from the raw events (manager)", "reports", "rebuild",
+            {202: ok("queued, or already pending", ref("Queued"))})},
+        "/api/reports/erase": {"post": op(
+            "Erase one number from the events and reports, audited (admin)", "reports", "erase",
+            {200: ok("what was erased", obj({"number": STRING, "events_deleted": INTEGER,
+                                             "buckets_corrected": INTEGER, "rebuild": OBJECT},
+                                            ("number", "events_deleted")))},
+            errors=(400, 413),
+            body=json_body(obj({"number": NUMBER_TEXT, "reason": {"type": "string", "minLength": 1,
+                                                                   "maxLength": 500}}, ("number", "reason"))))},
+        "/reports/print": {"get": op(
+            "The printable HTML report with its charts (manager)", "reports", "report_print",
+            {200: {"description": "an HTML page", "content": {"text/html": {"schema": STRING}}}}, errors=(400,),
+            params=REPORT_QUERY)},
+    }
+
+
+def _meta_paths() -> dict[str, Any]:
+    return {"/api/openapi.json": {"get": op(
+        "This description of the JSON API", "meta", "openapi", {200: ok("OpenAPI 3.0 document", OBJECT)},
+        public=True)}}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ivr-harassment-filter")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+@cache
+def _document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for part in (_call_paths, _blocklist_paths, _allowlist_paths, _rule_paths, _prompt_paths, _report_paths,
+                 _meta_paths):
+        paths.update(part())
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Harassment filter JSON API",
+            "version": _version(),
+            "description": (
+                "Flag calls, manage the blocklist, allowlist and range rules, read reports. Every route wants "
+                "`Authorization: Bearer <token>` (IVR_API_TOKEN, or a desk user's API token); routes marked "
+                "(manager) or (admin) need that role (`x-role` on each operation). Errors are "
+                "`{\"error\", \"detail\"}` and change nothing."),
+        },
+        "tags": [{"name": t} for t in ("calls", "blocklist", "allowlist", "rules", "prompts", "reports", "meta")],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "IVR_API_TOKEN, or a desk user's API token"}},
+            "schemas": _schemas(),
+            "responses": _responses(),
+        },
+    }
+
+
+def document(base_url: str = "") -> dict[str, Any]:
+    """The OpenAPI document; `servers` is the public base URL when one is configured."""
+    doc = copy.deepcopy(_document())
+    if base_url:
+        doc["servers"] = [{"url": base_url}]
+    return doc
+
+
+@bp.get("/api/openapi.json")
+def openapi_json() -> Response:
+    """The OpenAPI description (public: it tells a client how to authenticate)."""
+    return jsonify(document(current_app.config["SETTINGS"].base_url))

@@ -1,0 +1,217 @@
+"""`ivr simulate`: play Twilio against the running service, a compressed day of calls, then a summary.
+
+It reads the same settings as the service (TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL, IVR_API_TOKEN,
+IVR_AGENTS, ...), signs every webhook for PUBLIC_BASE_URL and sends it to --target. It starts the
+REST stand-in the service's TWILIO_API_BASE_URL should point at, so desk flags and callbacks move the
+simulated calls; the stand-in is as strict as Twilio (the service's TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN
+over HTTP Basic, calls created From the simulated lines only, every request checked against Twilio's
+OpenAPI description), and its queues exist only once created, as at Twilio. Exit codes: 0 clean run, 1 a webhook answered an error or invalid TwiML, 2 nothing
+ran (settings, or the service cannot be reached).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import Any
+
+import click
+import requests
+
+from blocklist.settings import Settings
+
+STANDIN_PORT = 8899
+TARGET = "http://127.0.0.1:8000"
+
+
+class SetupError(click.ClickException):
+    exit_code = 2
+
+
+def setup_text(standin_port: int = STANDIN_PORT, target: str = TARGET) -> str:
+    """How to run the service and the simulator side by side (secrets already set are not echoed)."""
+    env = os.environ
+
+    def value(name: str, fresh: str) -> str:
+        current = env.get(name, "")
+        if current and name in ("TWILIO_AUTH_TOKEN", "IVR_API_TOKEN"):
+            return f'"${name}"   # already set here; keep it'
+        return current or fresh
+
+    lines = [
+        ("TWILIO_AUTH_TOKEN", value("TWILIO_AUTH_TOKEN", "sim-" + secrets.token_hex(12))),
+        ("TWILIO_ACCOUNT_SID", value("TWILIO_ACCOUNT_SID", "AC" + "5" * 32)),
+        ("IVR_API_TOKEN", value("IVR_API_TOKEN", "sim-api-" + secrets.token_urlsafe(32))),
+        ("IVR_AGENTS", value("IVR_AGENTS", "+15550001001,+15550001002,+15550001003,client:alice")),
+        ("IVR_SUPERVISORS", value("IVR_SUPERVISORS", "+15550002001")),
+        ("PUBLIC_BASE_URL", value("PUBLIC_BASE_URL", target)),
+        ("TWILIO_API_BASE_URL", f"http://127.0.0.1:{standin_port}"),
+        ("IVR_CALLBACK_DELAY_SECONDS", value("IVR_CALLBACK_DELAY_SECONDS", "20")),
+        ("IVR_CALLBACK_HOURS", f"'{env.get('IVR_CALLBACK_HOURS') or 'Mon-Sun 00:00-24:00'}'"),
+        # lets the simulator stamp each request with its simulated time, so the reports show the day
+        ("IVR_SIMULATION_CLOCK", "1"),
+    ]
+    exports = "\n".join(f"  export {name}={val}" for name, val in lines)
+    base = env.get("PUBLIC_BASE_URL") or target
+    return f"""\
+Run the service and the simulator side by side, with the same settings in both terminals
+(any token values will do without Twilio; both sides just have to agree):
+
+{exports}
+
+  ./dev serve              # terminal 1: embedded Redis, web, RQ worker, cron
+  ./dev ivr simulate       # terminal 2: a day of calls in a minute, then a summary
+
+TWILIO_API_BASE_URL sends the service's REST calls (desk-flag redirects, callbacks, queue upkeep)
+to the simulator's stand-in on port {standin_port}. The two IVR_CALLBACK_* lines make agreed call backs
+ring within the run, at any hour. Then see the simulated day on the dashboard: {base}/desk/dashboard
+(first time: `./dev ivr users create-admin`), or `./dev ivr report sources` and `frequency`.
+Options: `./dev ivr simulate --help` (calls, agents, flag share, compression, seed)."""
+
+
+def _env_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise SetupError(f"{exc} (the simulator reads the service's settings)") from None
+
+
+def _check_target(target: str, public_base: str, auth_token: str, account_sid: str) -> None:
+    """The service answers, and accepts our signatures: else say what to fix and stop (exit 2)."""
+    from twilio.request_validator import RequestValidator
+
+    try:
+        requests.get(target.rstrip("/") + "/healthz", timeout=5).raise_for_status()
+    except requests.RequestException as exc:
+        raise SetupError(f"cannot reach the service at {target} ({type(exc).__name__}). Start it first:\n\n"
+                         + setup_text(target=target)) from None
+    url = public_base.rstrip("/") + "/voice/status"
+    params = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": account_sid, "CallStatus": "ringing"}
+    sig = RequestValidator(auth_token).compute_signature(url, params)
+    resp = requests.post(target.rstrip("/") + "/voice/status", data=params, headers={"X-Twilio-Signature": sig},
+                         timeout=10)
+    if resp.status_code == 403:
+        raise SetupError("the service refused the simulator's signature: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL here "
+                         f"must be the service's own (PUBLIC_BASE_URL here: {public_base})")
+
+
+def _printer(quiet: bool) -> Any:
+    if quiet:
+        return None
+    tty = sys.stderr.isatty()
+    state = {"last": 0.0}
+
+    def show(line: str) -> None:
+        import time
+
+        if tty:
+            click.echo(f"\r{line:<110}", nl=False, err=True)
+        elif time.monotonic() - state["last"] >= 5:  # logs and CI: a line every 5 s
+            state["last"] = time.monotonic()
+            click.echo(line, err=True)
+
+    return show
+
+
+@click.command("simulate", context_settings={"max_content_width": 110})
+@click.option("--target", default=TARGET, show_default=True,
+              help="Where the service listens. Webhooks are signed for PUBLIC_BASE_URL and sent here.")
+@click.option("--calls", type=int, default=400, show_default=True, help="Inbound calls to place over the span.")
+@click.option("--duration", "duration", default="1d", show_default=True,
+              help="Simulated span of traffic (1d, 8h, 90m); calls follow the day curve across it.")
+@click.option("--compress", default="1d/60s", show_default=True,
+              help="Time compression SIMULATED/REAL (1d/60s: a day in a minute) or a factor (1 = real time).")
+@click.option("--agents", type=int, default=None, help="Agents taking calls [default: every identity in IVR_AGENTS].")
+@click.option("--supervisors", type=int, default=None,
+              help="Supervisors taking escalations [default: every identity in IVR_SUPERVISORS].")
+@click.option("--flag-share", type=float, default=0.3, show_default=True,
+              help="Share of calls from harassers; agents flag each one they answer.")
+@click.option("--desk-share", type=float, default=0.5, show_default=True,
+              help="Share of flags made with the desk API (the rest with * 9 on the phone).")
+@click.option("--moves-share", type=float, default=0.05, show_default=True,
+              help="Share of customer calls where the agent escalates, warns or agrees a call back (* 1/2/3).")
+@click.option("--agent-hangup-share", type=float, default=0.3, show_default=True,
+              help="Share of the calls nobody flags or moves that end with the agent hanging up (else the caller).")
+@click.option("--seed", type=int, default=None, help="Same seed, same callers, schedule and choices.")
+@click.option("--start-hour", type=float, default=0.0, show_default=True, help="Simulated clock at the start.")
+@click.option("--standin-port", type=int, default=STANDIN_PORT, show_default=True,
+              help="Port of the REST stand-in for the service's TWILIO_API_BASE_URL; 0: do not start one.")
+@click.option("--concurrency", type=int, default=32, show_default=True, help="Requests in flight at most.")
+@click.option("--poll-floor", type=float, default=0.2, show_default=True,
+              help="Real seconds between two polls of one URL by one call (bounds the load of queue loops).")
+@click.option("--drain", type=float, default=None, help="Real seconds to let calls finish after the last arrival.")
+@click.option("--setup", "show_setup", is_flag=True, help="Print how to run the service for the simulator, then exit.")
+@click.option("--trace", "trace_file", type=click.File("w"), default=None,
+              help="Write every request and its TwiML verbs to this file (- for stdout), for debugging a flow.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+def command(target: str, calls: int, duration: str, compress: str, agents: int | None, supervisors: int | None,
+            flag_share: float, desk_share: float, moves_share: float, agent_hangup_share: float, seed: int | None,
+            start_hour: float, standin_port: int, concurrency: int, poll_floor: float, drain: float | None,
+            show_setup: bool, trace_file: Any, quiet: bool) -> None:
+    """Play Twilio against the running service: a compressed day of calls, agents, flags, then a summary."""
+    from ivr.simulate import SimConfig, Simulator, parse_compress, parse_span, standin_for
+    if show_setup:
+        click.echo(setup_text(standin_port or STANDIN_PORT, target))
+        return
+    settings = _env_settings()
+    identities = settings.agents[:agents] if agents is not None else settings.agents
+    if agents is not None and agents > len(settings.agents):
+        raise SetupError(f"--agents {agents}: IVR_AGENTS names only {len(settings.agents)}; add identities there "
+                         "(and restart the service) to simulate more")
+    chiefs = settings.supervisors[:supervisors] if supervisors is not None else settings.supervisors
+    try:
+        cfg = SimConfig(
+            public_base_url=settings.public_base_url, auth_token=settings.twilio_auth_token, target=target,
+            account_sid=settings.twilio_account_sid or "AC" + "5" * 32, api_token=settings.api_token,
+            agents=tuple(identities), supervisors=tuple(chiefs), calls=calls, span=parse_span(duration),
+            factor=parse_compress(compress), flag_share=flag_share, desk_share=desk_share, moves_share=moves_share,
+            agent_hangup_share=agent_hangup_share, seed=seed, start_hour=start_hour % 24, agents_queue=settings.agents_queue,
+            isolation_queue=settings.isolation_queue, hold_prefix=settings.hold_queue_prefix,
+            poll_floor=poll_floor, concurrency=concurrency, drain=drain,
+        )
+        cfg.validate()
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
+    _check_target(target, cfg.public_base_url, cfg.auth_token, cfg.account_sid)
+    server = None
+    if standin_port:
+        from ivr.simulate.standin import StandInServer
+        try:
+            # as strict as Twilio: the service's own account and token, calls From the simulated lines only
+            server = StandInServer(standin_for(cfg), port=standin_port, quiet=True).start()
+        except OSError as exc:
+            raise SetupError(f"cannot start the REST stand-in on port {standin_port} ({exc.strerror}): another "
+                             "simulator may be running; stop it, or pick --standin-port (and TWILIO_API_BASE_URL)") \
+                from None
+        click.echo(f"REST stand-in on {server.url}: the service must run with TWILIO_API_BASE_URL={server.url}",
+                   err=True)
+    click.echo("Ctrl-C stops placing calls, hangs up the live ones and prints the summary (twice: at once).",
+               err=True)
+    real = cfg.span / cfg.factor
+    click.echo(f"{cfg.calls} calls over {duration} simulated in about {real:.0f} s, {len(cfg.agents)} agents, "
+               f"against {target} (signed for {cfg.public_base_url})", err=True)
+    try:
+        trace = (lambda line: print(line, file=trace_file)) if trace_file is not None else None
+        sim = Simulator(cfg, standin=server.state if server else None, progress=_printer(quiet), trace=trace)
+        report = sim.run_blocking(handle_signals=True)
+    except KeyboardInterrupt:
+        raise SetupError("stopped without a summary") from None
+    finally:
+        if server is not None:
+            server.stop()
+    if not quiet:
+        click.echo("", err=True)
+    click.echo(report.table())
+    c = report.counts
+    if server is not None and c.flagged_desk and not server.state.matching("POST", "/Calls/"):
+        click.echo("note: desk flags moved nobody: is the service's worker running (`ivr serve` starts one), and is "
+                   f"its TWILIO_API_BASE_URL {server.url}?", err=True)
+    if server is not None and c.missing_queue_dials and not server.state.matching("POST", "/Queues.json"):
+        click.echo("note: agents dialled queues that did not exist and the service never created them through REST: "
+                   f"is its worker running, with TWILIO_API_BASE_URL {server.url} and the same TWILIO_ACCOUNT_SID and "
+                   "TWILIO_AUTH_TOKEN (the stand-in refuses other credentials, as Twilio does)?", err=True)
+    sys.exit(report.exit_code)
+
+
+__all__ = ["command", "setup_text"]

@@ -1,0 +1,337 @@
+"""The agent's leg (and a supervisor's): take the next caller, the key menu after `*` or after a call
+(9 flags; 1, 2, 3 move a difficult caller), back to the caller, the breather."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+
+from flask import Response, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from blocklist import keys
+from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, is_gone, valid_sid
+from blocklist.clock import now_ms
+from blocklist.numbers import WITHHELD, normalize
+from blocklist.text import clean_text
+from ivr import urls
+from ivr.accounts import identity_registered
+from ivr.moves import difficult as routing
+from ivr.moves.flag import flag_call
+from ivr.resources import resources
+from ivr.webhooks import media
+from ivr.webhooks.blueprints import agent_bp, supervisor_bp
+from ivr.webhooks.signature import twilio_webhook
+from ivr.webhooks.twiml import REDIS_ERRORS, agent_lang, bad_request, dial_queue, next_caller, twiml
+
+log = logging.getLogger("ivr.agent")
+
+
+CLIENT_ID = re.compile(r"^client:[A-Za-z0-9_.@\-]{1,64}$")
+
+
+REJOIN_ATTEMPTS = 10
+
+
+FLAG_KEY = "9"
+
+
+MOVE_KEYS = ("1", "2", "3")
+
+
+def identity_of(raw: str | None, region: str) -> str | None:
+    """An agent identity: E.164 or client:NAME; None for anything else."""
+    text = (raw or "").strip()
+    if text.startswith("client:"):
+        return text if CLIENT_ID.match(text) else None
+    try:
+        number = normalize(text, region)
+    except ValueError:
+        return None
+    return None if number == WITHHELD else number
+
+
+def registered_agents() -> set[str]:
+    s = resources().settings
+    return {ident for ident in (identity_of(a, s.default_region) for a in s.agents) if ident}
+
+
+def registered_supervisors() -> set[str]:
+    s = resources().settings
+    return {ident for ident in (identity_of(a, s.default_region) for a in s.supervisors) if ident}
+
+
+@agent_bp.route("/connect", methods=["GET", "POST"])
+@twilio_webhook
+def connect() -> Response:
+    """The URL an agent's phone or softphone leg runs to take the next caller."""
+    return take_calls("agent")
+
+
+@supervisor_bp.route("/connect", methods=["GET", "POST"])
+@twilio_webhook
+def supervisor_connect() -> Response:
+    """Same as /agent/connect for supervisors (IVR_SUPERVISORS), on the supervisors' queue."""
+    return take_calls("supervisor")
+
+
+def take_calls(role: str) -> Response:
+    res = resources()
+    sid = request.form.get("CallSid", "")
+    if not valid_sid(sid):
+        return bad_request("CallSid missing or malformed")
+    identity = identity_of(request.form.get("From"), res.settings.default_region)
+    allowed = registered_supervisors() if role == "supervisor" else registered_agents()
+    r = VoiceResponse()
+    if identity is not None and identity not in allowed and role == "agent" and identity_registered(identity):
+        allowed = {identity}  # a desk user's phone identity (managed on the desk's users page)
+    if identity is None or identity not in allowed:
+        res.count(f"{role}_refused")
+        setting = "IVR_SUPERVISORS" if role == "supervisor" else "IVR_AGENTS"
+        log.warning("refused %s connect from %r (not in %s; add it there to let it take calls)", role,
+                    (request.form.get("From") or "")[:40], setting)
+        media.play(r, "agent_refused", agent_lang())
+        r.hangup()
+        return twiml(r)
+    try:
+        leg = Calls(res.fast).agent_dial(sid, identity, role=role)
+    except REDIS_ERRORS:
+        res.count("agent_state_lost")
+        leg = {}
+    now = now_ms()
+    last_activity = max(int(leg.get("connected") or now), int(leg.get("bridged_at") or 0))
+    if now - last_activity > res.settings.agent_idle_seconds * 1000:
+        media.play(r, "goodbye", agent_lang())
+        r.hangup()
+        return twiml(r)
+    dial_queue(r, res.settings.supervisors_queue if role == "supervisor" else res.settings.agents_queue)
+    return twiml(r)
+
+
+DIAL_FAILED_PAUSE_CAP_S = 30  # an agent whose queue dial keeps failing retries at most this often
+
+
+@agent_bp.post("/after-dial")
+@twilio_webhook
+def after_dial() -> Response:
+    """Dial action: the bridge ended (`*`, the agent or the caller hung up), or no caller came (empty
+    queue, timeout), or the dial failed (the queue does not exist at Twilio)."""
+    res = resources()
+    form = request.form
+    sid = form.get("CallSid", "")
+    r = VoiceResponse()
+    if not valid_sid(sid):
+        return bad_request("CallSid missing or malformed")
+    agent_gone = form.get("CallStatus", "") in AGENT_LEG_OVER  # the agent hung up: TwiML is ignored
+    try:
+        calls = Calls(res.fast)
+        leg = calls.agent_leg(sid)
+        caller = leg.get("caller", "")
+        had_caller = bool(caller) and int(leg.get("bridged_at") or 0) >= int(leg.get("dial_started") or 0)
+        role = leg.get("role", "agent")
+        if had_caller:
+            # The caller's Enqueue action (QueueResult=bridged) reads this: thanked and let go, or held.
+            calls.bridge_ended(caller, AGENT_GONE if agent_gone else AGENT_KEPT)
+        call = calls.get(caller) if had_caller else {}
+        decision = calls.decision(caller) if had_caller else ""
+    except REDIS_ERRORS:
+        next_caller(r, pause=2)
+        return twiml(r)
+    if agent_gone:
+        return twiml(r)
+    if not had_caller:
+        if form.get("DialCallStatus") == "failed" or form.get("ErrorCode"):
+            return dial_failed(r, sid, role)
+        # Not a call: no flag window, just wait for the next caller.
+        with contextlib.suppress(*REDIS_ERRORS):
+            res.fast.hdel(keys.agent_leg(sid), "dial_failures")  # the queue answers again
+        media.play(r, "agent_waiting", agent_lang())
+        next_caller(r, pause=2, role=role)
+        return twiml(r)
+    if call.get("flagged"):
+        return breather(r, role)  # flagged from the desk during the call
+    if decision == "resume":  # the desk played the warning: back to the same caller
+        return back_to_caller(r, caller)
+    if decision in ("escalate", "callback", "end"):  # moved from the desk: next caller
+        next_caller(r, pause=1, role=role)
+        return twiml(r)
+    window = res.settings.flag_window_seconds
+    gather = r.gather(num_digits=1, timeout=window, action_on_empty_result=True,
+                      action=urls.external("agent.menu", caller=caller), method="POST")
+    media.play(gather, "agent_flag_menu", agent_lang())
+    # Gather's timeout starts after its prompt: the held caller waits for the prompt, the window and a
+    # grace (a manager's own 60 s recording included), never a fixed guess.
+    hold_until(caller, media.seconds("agent_flag_menu", agent_lang()) + window + HOLD_GRACE_SECONDS)
+    return twiml(r)
+
+
+HOLD_GRACE_SECONDS = 15  # after the agent's window (or "back to caller"), for the network and the agent
+
+
+AGENT_LEG_OVER = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def hold_until(caller: str, seconds: float) -> None:
+    """The held caller's deadline for the agent's decision: this many seconds from now."""
+    with contextlib.suppress(*REDIS_ERRORS):
+        Calls(resources().fast).update(caller, hold_deadline=now_ms() + int(seconds * 1000))
+
+
+def dial_failed(r: VoiceResponse, agent_sid: str, role: str) -> Response:
+    """Twilio could not dial the queue (it does not exist there): make the standing queues again, and
+    retry with a growing pause instead of a tight loop on "no callers are waiting"."""
+    res = resources()
+    res.count("dial_failed")
+    try:
+        failures = int(res.fast.hincrby(keys.agent_leg(agent_sid), "dial_failures", 1))
+    except REDIS_ERRORS:
+        failures = 1
+    if failures == 1:
+        log.error("an agent's queue dial failed (%s %s): creating the standing queues at Twilio again",
+                  clean_text(request.form.get("ErrorCode"), 12) or "-", clean_text(request.form.get("ErrorMessage"), 80))
+        with contextlib.suppress(Exception):  # the retry below does not depend on it
+            from workers.calls import enqueue_standing_queues
+
+            enqueue_standing_queues(res.rq_connection)
+        media.play(r, "agent_waiting", agent_lang())
+    next_caller(r, pause=min(DIAL_FAILED_PAUSE_CAP_S, 5 * 2 ** (failures - 1)), role=role)
+    return twiml(r)
+
+
+def breather(r: VoiceResponse, role: str = "agent") -> Response:
+    """A short pause for the agent after a harassing call, then the next caller."""
+    media.play(r, "agent_breather", agent_lang())
+    next_caller(r, pause=breather_seconds(), role=role)
+    return twiml(r)
+
+
+def breather_seconds() -> int:
+    """The breather after a flag: the managers' desk setting, else IVR_BREATHER_SECONDS."""
+    res = resources()
+    try:
+        override = res.fast.hget(keys.SETTINGS, "breather_seconds")
+    except REDIS_ERRORS:
+        override = None
+    return max(1, int(override) if override and str(override).isdigit() else res.settings.breather_seconds)
+
+
+def back_to_caller(r: VoiceResponse, caller: str, extra_seconds: float = 0.0) -> Response:
+    """The agent goes back to the held caller; the caller waits for the agent's prompt and the rejoin."""
+    hold_until(caller, extra_seconds + media.seconds("agent_resume", agent_lang()) + RESUME_GRACE_SECONDS)
+    r.redirect(urls.external("agent.rejoin", caller=caller, n=0), method="POST")
+    return twiml(r)
+
+
+@agent_bp.post("/menu")
+@twilio_webhook
+def menu() -> Response:
+    """Gather action of the flag window: 9 sends the caller to analysis; anything else back to the caller."""
+    res = resources()
+    agent_sid = request.form.get("CallSid", "")
+    caller = request.args.get("caller", "")
+    if not valid_sid(agent_sid) or not valid_sid(caller):
+        return bad_request("CallSid or caller missing or malformed")
+    digits = (request.form.get("Digits") or "")[:1]
+    r = VoiceResponse()
+    calls = Calls(res.store)
+    try:
+        leg = calls.agent_leg(agent_sid)
+        call = calls.get(caller)
+    except REDIS_ERRORS:
+        next_caller(r, pause=1)
+        return twiml(r)
+    alive = not is_gone(call)
+    role = leg.get("role", "agent")
+    identity = leg.get("identity", "")
+    if alive and digits in MOVE_KEYS:
+        return difficult_caller_move(r, digits, caller, identity, role)
+    if digits == FLAG_KEY:
+        try:
+            flagged = flag_call(res, caller, via="key", agent=leg.get("identity", ""), move_caller="decision")
+        except (LookupError, *REDIS_ERRORS) as exc:
+            log.error("flag by key failed for %s: %s", caller, exc)
+            res.count("flag_failed")
+            next_caller(r, pause=1)
+            return twiml(r)
+        media.play(r, "agent_flag_confirmed" if flagged.caller_alive else "agent_caller_gone_flagged", agent_lang())
+        return breather(r, role)
+    if alive:
+        calls.decide(caller, "resume")
+        return back_to_caller(r, caller)
+    next_caller(r, role=role)
+    return twiml(r)
+
+
+RESUME_GRACE_SECONDS = 30  # "back to caller": the agent hears its prompt, then re-dials the caller's hold
+
+
+def difficult_caller_move(r: VoiceResponse, digit: str, caller: str, identity: str, role: str) -> Response:
+    """1 escalate, 2 set a limit, 3 call back: the caller (held) hears its part when it polls."""
+    res = resources()
+    calls = Calls(res.store)
+    try:
+        if digit == "1":
+            routing.escalate(res, caller, agent=identity, via="key")
+            calls.decide(caller, "escalate")
+            media.play(r, "agent_escalated", agent_lang())
+            next_caller(r, pause=1, role=role)
+            return twiml(r)
+        if digit == "2":
+            move = routing.warn(res, caller, agent=identity, via="key")
+            if move.kind == "end":
+                calls.decide(caller, "end")
+                return breather(r, role)
+            calls.update(caller, held="0")  # it leaves the hold to hear the warning, then comes back
+            calls.decide(caller, "warn")
+            return back_to_caller(r, caller, media.seconds("limit_warning", calls.get(caller).get("lang", "")))
+        try:
+            routing.schedule_callback(res, caller, agent=identity, via="key")
+        except ValueError:
+            media.play(r, "agent_callback_refused", agent_lang())
+            calls.decide(caller, "resume")
+            return back_to_caller(r, caller)
+        calls.decide(caller, "callback")
+        media.play(r, "agent_callback_scheduled", agent_lang())
+        next_caller(r, pause=1, role=role)
+        return twiml(r)
+    except (LookupError, *REDIS_ERRORS) as exc:
+        log.error("move %s failed for %s: %s", digit, caller, exc)
+        res.count("move_failed")
+        calls.decide(caller, "resume")
+        return back_to_caller(r, caller)
+
+
+@agent_bp.post("/rejoin")
+@twilio_webhook
+def rejoin() -> Response:
+    """Back to the caller: bridge again once the caller really sits in its private hold queue."""
+    res = resources()
+    agent_sid = request.form.get("CallSid", "")
+    caller = request.args.get("caller", "")
+    try:
+        attempt = int(request.args.get("n", "0"))
+    except ValueError:
+        attempt = REJOIN_ATTEMPTS
+    r = VoiceResponse()
+    if not valid_sid(agent_sid) or not valid_sid(caller):
+        return bad_request("CallSid or caller missing or malformed")
+    try:
+        calls = Calls(res.fast)
+        call = calls.get(caller)
+    except REDIS_ERRORS:
+        next_caller(r, pause=1)
+        return twiml(r)
+    leg = calls.agent_leg(agent_sid)
+    role = leg.get("role", "agent")
+    if is_gone(call) or attempt >= REJOIN_ATTEMPTS:
+        next_caller(r, role=role)
+        return twiml(r)
+    if call.get("held") != "1":
+        r.pause(length=1)
+        r.redirect(urls.external("agent.rejoin", caller=caller, n=attempt + 1), method="POST")
+        return twiml(r)
+    calls.agent_dial(agent_sid, leg.get("identity", ""), role=role)
+    media.play(r, "agent_resume", agent_lang())
+    dial_queue(r, f"{res.settings.hold_queue_prefix}{caller}")
+    return twiml(r)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """WSGI app factory: `gunicorn 'ivr:create_app()'`."""
+    # Imported here: `import ivr` (every `ivr` command, the worker and the cron) must not load Flask.
     from ivr.app import build_app
     return build_app(config)
 

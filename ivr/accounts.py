@@ -23,6 +23,7 @@ from blocklist.clock import now_ms
 from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD, normalize
 from blocklist.text import clean_text
+from ivr.resources import resources
 
 log = logging.getLogger("ivr.desk.users")
 
@@ -150,7 +151,6 @@ def identity_registered(identity: str, connection: redis.Redis | None = None) ->
     failure answers False (the agent is refused, as an unknown one would be) and is logged.
     """
     if connection is None:
-        from ivr.resources import resources
         connection = resources().fast
     try:
         return bool(connection.hexists(dk.IDENTITIES, identity))

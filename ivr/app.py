@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from blocklist.clock import clock_override
 from blocklist.settings import Settings
 from ivr import health, webhooks
 from ivr import resources as extensions
@@ -57,7 +59,6 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
     if settings.trusted_proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
@@ -76,7 +77,6 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _simulation_clock(app: Flask) -> None:
     """Demo only: a request may carry its simulated time, so `ivr simulate` can play a day in a minute."""
-    from blocklist.clock import clock_override
 
     log.warning("IVR_SIMULATION_CLOCK is on: requests may set the service's clock. Never run it in production.")
 

@@ -14,15 +14,8 @@ import redis
 
 from ivr.cli.embedded import EmbeddedRedis
 from ivr.simulate.standin import StandIn, StandInServer
-from tests.twilio_player import TwilioPlayer
-
-AUTH_TOKEN = "test-auth-token-0123456789abcdef"
-ACCOUNT_SID = "AC" + "0" * 31 + "1"
-API_TOKEN = "test-api-token-4f1c9e2b7a60d38e5b9f0c1a2d3e4f56"
-BASE_URL = "https://ivr.example.test"
-LINE = "+18005551212"
-AGENT = "+15550001111"
-AGENT2 = "client:alice"
+from tests.support.constants import ACCOUNT_SID, AGENT, AGENT2, API_TOKEN, AUTH_TOKEN, BASE_URL, LINE
+from tests.support.twilio_player import TwilioPlayer
 
 
 @pytest.fixture(scope="session")
@@ -96,19 +89,6 @@ def app(app_env: dict[str, str], redis_conn: redis.Redis, monkeypatch: pytest.Mo
     application.config["TESTING"] = True
     yield application
     context.reset()
-
-
-def change_settings(app: Any, **changes: Any) -> Any:
-    """Settings are frozen when the app is built; a test that needs others mid-test swaps them everywhere
-    the app keeps them (its resources, the webhooks' twin of them, the URL builder's copy)."""
-    from dataclasses import replace
-
-    res = app.extensions["ivr"]
-    new = replace(res.settings, **changes)
-    res.settings = new
-    res.twilio.settings = new
-    app.config["SETTINGS"] = new
-    return new
 
 
 @pytest.fixture

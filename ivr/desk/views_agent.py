@@ -15,13 +15,16 @@ from markupsafe import Markup
 from blocklist import events
 from blocklist.calls import Calls, valid_sid
 from blocklist.clock import now_ms
+from blocklist.keys import Agg
 from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD
 from blocklist.text import clean_text
 from ivr.accounts import User
 from ivr.auth import current_principal, require_role
+from ivr.moves import difficult
 from ivr.moves.flag import acting_on, call_view, flag_call, my_leg
 from ivr.resources import Resources, resources
+from workers import reports
 
 bp = Blueprint("desk_agent", __name__, url_prefix="/desk")
 log = logging.getLogger("ivr.desk.agent")
@@ -163,7 +166,6 @@ def move(sid: str, move: str) -> Any:
 
 def desk_move(res: Resources, sid: str, move: str, *, agent: str, note: str) -> str:
     """Run a difficult-caller move exactly as POST /api/calls/<sid>/<move> does; what to tell the agent."""
-    from ivr.moves import difficult
 
     return difficult.desk_move(res, sid, move, agent=agent, note=note, via="desk").message
 
@@ -218,7 +220,6 @@ def exposure(res: Resources, user: User, just_flagged_ms: int = 0) -> dict[str, 
     if not user.identities:
         return out
     try:
-        from workers import reports
 
         rs = dataclasses.replace(reports.ReportSettings.from_env(), data_dir=res.settings.data_dir,
                                  default_region=res.settings.default_region)
@@ -238,7 +239,6 @@ def exposure(res: Resources, user: User, just_flagged_ms: int = 0) -> dict[str, 
 
 def _folded_through_ms(res: Resources) -> int:
     """Time of the last event the reports have folded (stream ids start with milliseconds)."""
-    from blocklist.keys import Agg
 
     cursor = str(res.store.hget(Agg.STATE, "cursor") or "")
     head = cursor.split("-", 1)[0]

@@ -8,6 +8,7 @@ manager's username, and the domain writes the audit record.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from typing import Any
 
@@ -24,6 +25,8 @@ from ivr.accounts import User
 from ivr.auth import current_principal, require_role
 from ivr.moves.difficult import callbacks
 from ivr.resources import resources
+from workers import reports
+from workers.reports import charts
 
 bp = Blueprint("desk_manager", __name__, url_prefix="/desk")
 log = logging.getLogger("ivr.desk.manager")
@@ -70,14 +73,12 @@ def _number_or_none(bl: Blocklist, raw: str) -> str | None:
 
 # ---- dashboard ----------------------------------------------------------------------------------------------
 def _report_settings() -> Any:
-    from workers import reports
 
     s = resources().settings
     return dataclasses.replace(reports.ReportSettings.from_env(), data_dir=s.data_dir, default_region=s.default_region)
 
 
 def _query() -> Any:
-    from workers import reports
 
     return reports.Query.build(start=request.args.get("from") or None, end=request.args.get("to") or None,
                                line=request.args.get("line") or None, settings=_report_settings())
@@ -85,7 +86,6 @@ def _query() -> Any:
 
 def _query_or_default() -> tuple[Any, str | None]:
     """The report query the page asked for, or the default (last 30 days) with the reason it was refused."""
-    from workers import reports
 
     try:
         return _query(), None
@@ -97,8 +97,6 @@ def _query_or_default() -> tuple[Any, str | None]:
 @require_role("manager")
 def dashboard() -> Any:
     """The reports' charts for a date range and one line (or all): heat map, trend, sources, deterrence, agents."""
-    from workers import reports
-    from workers.reports import charts
 
     q, error = _query_or_default()
     data = reports.summary(resources().store, q)
@@ -126,7 +124,6 @@ def recent_flags(limit: int = 15, scan: int = 2000) -> list[dict[str, str]]:
 def dashboard_recent() -> Any:
     """The dashboard's latest-flags list alone, for polling."""
     html = render_template("desk/_recent_flags.html", recent=recent_flags())
-    import hashlib
 
     version = hashlib.sha256(html.encode()).hexdigest()[:16]
     if request.args.get("v") == version:
@@ -266,7 +263,6 @@ def make_permanent(number: str) -> Any:
 @require_role("manager")
 def evidence(number: str) -> Any:
     """The evidence pack for the carrier or the police: calls.csv, calls.json, SHA256SUMS."""
-    from workers import reports
 
     try:
         pack = reports.evidence(resources().store, number, settings=_report_settings())
@@ -333,7 +329,6 @@ def dry_run() -> Any:
 @require_role("manager")
 def reports_page() -> Any:
     """Report downloads: CSV tables, the printable HTML report (print it to PDF), evidence packs."""
-    from workers import reports
 
     q, error = _query_or_default()
     data = reports.summary(resources().store, q)
@@ -346,7 +341,6 @@ def reports_page() -> Any:
 @require_role("manager")
 def withheld() -> Any:
     """Withheld-ID calls whose time agents noted, and flagged withheld calls: to match the carrier's bill."""
-    from workers import reports
 
     notes = [{"id": i, **fields} for i, fields in resources().store.xrevrange(dk.WITHHELD_NOTES, count=500)]
     q, _error = _query_or_default()

@@ -16,6 +16,7 @@ from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 
 from blocklist.settings import Settings
+from ivr.auth import csrf_token, current_principal
 
 log = logging.getLogger("ivr.desk")
 SECRET_FILE = "secret_key"
@@ -109,7 +110,6 @@ def configure(app: Flask, settings: Settings) -> None:
 
     @app.context_processor
     def desk_helpers() -> dict[str, Any]:
-        from ivr.auth import csrf_token, current_principal
         if not request.path.startswith("/desk"):
             return {}
         return {"csrf_token": csrf_token, "me": current_principal()}

@@ -18,6 +18,8 @@ from blocklist.numbers import WITHHELD
 from blocklist.text import clean_text
 from ivr import urls
 from ivr.resources import Resources
+from workers.callbacks import enqueue_attempt
+from workers.calls import enqueue_redirect
 
 MOVES = ("escalate", "warn", "callback")
 
@@ -104,7 +106,6 @@ def schedule_callback(res: Resources, caller_sid: str, *, agent: str, note: str 
     _event(pipe, "callback", caller_sid, call, agent=record["agent"], note=record["note"], via=via,
            status="scheduled", due=record["due"])
     pipe.execute()
-    from workers.callbacks import enqueue_attempt
 
     enqueue_attempt(res.rq_connection, cb_id, due, attempt=1)
     return Move("callback", call, record)
@@ -172,7 +173,6 @@ def desk_move(res: Resources, sid: str, move: str, *, agent: str, note: str = ""
         result = schedule_callback(res, sid, agent=agent, note=note, via=via, delay_seconds=delay_seconds, at=at)
     redirect = "not needed"
     if not is_gone(result.call):
-        from workers.calls import enqueue_redirect
 
         Calls(res.store).decide(sid, _DECISION[result.kind])
         enqueue_redirect(res.rq_connection, res.settings, sid,

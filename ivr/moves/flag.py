@@ -13,6 +13,8 @@ from blocklist.numbers import WITHHELD
 from ivr import urls
 from ivr.accounts import User
 from ivr.resources import Resources
+from workers.calls import enqueue_redirect
+from workers.reports import schedule_fold
 
 log = logging.getLogger("ivr.flag")
 GEO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat")
@@ -93,7 +95,6 @@ def flag_call(res: Resources, caller_sid: str, *, via: str, agent: str, reason: 
         if alive and move_caller == "decision":
             calls.decide(caller_sid, "isolate")
         elif alive and move_caller == "redirect":
-            from workers.calls import enqueue_redirect
 
             calls.decide(caller_sid, "isolate")  # in case the caller sits in its private hold queue
             calls.update(caller_sid, redirect="queued")
@@ -109,7 +110,6 @@ def flag_call(res: Resources, caller_sid: str, *, via: str, agent: str, reason: 
 def _schedule_fold(res: Resources) -> None:
     """Ask the reports worker to fold the new event; a failure here never loses the flag."""
     try:
-        from workers.reports import schedule_fold
 
         schedule_fold(res.rq_connection)
     except Exception:  # the periodic fold (rq cron) picks the event up anyway

@@ -7,6 +7,7 @@ import contextlib
 import math
 import random
 import secrets
+import signal
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -144,7 +145,6 @@ class SimulatorBase:
         self.loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         if handle_signals:
-            import signal
 
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self.loop.add_signal_handler(signal.SIGINT, self._stop_now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from blocklist.parse import parse_duration
 from ivr.simulate.standin import StandIn
@@ -111,7 +112,6 @@ def simulated_start_ms(span: float, start_hour: float, zone: str | None = None) 
     """Where the simulated day starts on the service's clock: the last `start_hour` o'clock (in
     IVR_TIMEZONE) at least `span` ago, so the whole simulated span lies in the past and fills the
     reports' recent days, with its night and noon peaks at the right hours."""
-    from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(zone or os.environ.get("IVR_TIMEZONE", "UTC") or "UTC")
     latest = datetime.now(tz) - timedelta(seconds=span)

@@ -68,6 +68,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, jsonify, request
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_core.validation.request.exceptions import ParameterValidationError
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -229,7 +232,6 @@ class Spec:
     """The trimmed document, its operations, and openapi-core validators for requests and answers."""
 
     def __init__(self) -> None:
-        from openapi_core import Config, OpenAPI
 
         self.doc: dict[str, Any] = json.loads(SUBSET.read_text(encoding="utf-8"))
         self.requests = OpenAPI.from_dict(self.doc, config=Config(extra_format_validators={"uri": _absolute_url}))
@@ -269,7 +271,6 @@ class OaiRequest:
 
     def __init__(self, method: str, path: str, body: bytes, content_type: str | None,
                  args: Any, headers: Headers) -> None:
-        from openapi_core.datatypes import RequestParameters
 
         self.method = method.lower()
         self.path = path
@@ -293,7 +294,6 @@ def _schema_messages(exc: BaseException) -> list[Any]:
 
 def request_problem(op: Operation, errors: list[Exception], form: dict[str, str]) -> tuple[int, int, str]:
     """(HTTP status, Twilio code, message) for openapi-core's first complaint about a request."""
-    from openapi_core.validation.request.exceptions import ParameterValidationError
 
     creating = op.template.endswith("/Calls.json")
     for exc in errors:

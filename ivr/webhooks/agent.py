@@ -24,6 +24,7 @@ from ivr.webhooks import media
 from ivr.webhooks.blueprints import agent_bp, supervisor_bp
 from ivr.webhooks.signature import twilio_webhook
 from ivr.webhooks.twiml import REDIS_ERRORS, agent_lang, bad_request, dial_queue, next_caller, twiml
+from workers.calls import enqueue_standing_queues
 
 log = logging.getLogger("ivr.agent")
 
@@ -191,7 +192,6 @@ def dial_failed(r: VoiceResponse, agent_sid: str, role: str) -> Response:
         log.error("an agent's queue dial failed (%s %s): creating the standing queues at Twilio again",
                   clean_text(request.form.get("ErrorCode"), 12) or "-", clean_text(request.form.get("ErrorMessage"), 80))
         with contextlib.suppress(Exception):  # the retry below does not depend on it
-            from workers.calls import enqueue_standing_queues
 
             enqueue_standing_queues(res.rq_connection)
         media.play(r, "agent_waiting", agent_lang())

@@ -14,13 +14,13 @@ from ivr.webhooks.blueprints import voice_bp
 from ivr.webhooks.queue import FINAL_CALL_STATUSES
 from ivr.webhooks.signature import twilio_webhook
 from ivr.webhooks.twiml import REDIS_ERRORS, caller_sid, empty, enqueue_for_agents, lang_arg, twiml
+from workers.callbacks import attempt_ended
 
 
 @voice_bp.post("/callback/answer")
 @twilio_webhook
 def callback_answer() -> Response:
     """The outbound call of a scheduled callback was answered: a person joins the agents' queue."""
-    from workers.callbacks import attempt_ended
 
     cb_id = request.args.get("cb", "")
     answered_by = clean_text(request.form.get("AnsweredBy"), 40) or "unknown"  # stored: Twilio's words only
@@ -53,7 +53,6 @@ def callback_answer() -> Response:
 @twilio_webhook
 def callback_status() -> Response:
     """Status callback of a callback's outbound call: retry when nobody answered."""
-    from workers.callbacks import attempt_ended
 
     cb_id = request.args.get("cb", "")
     status_ = request.form.get("CallStatus", "")

@@ -13,6 +13,7 @@ from blocklist import events
 from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, valid_sid
 from blocklist.clock import now_ms
 from ivr import urls
+from ivr.moves.difficult import schedule_callback
 from ivr.resources import resources
 from ivr.webhooks import media
 from ivr.webhooks.blueprints import voice_bp
@@ -245,7 +246,6 @@ def overflow_choice() -> Response:
     sid = caller_sid()
     lang = lang_arg()
     if sid and (request.form.get("Digits") or "")[:1] == "1":
-        from ivr.moves.difficult import schedule_callback
         try:
             schedule_callback(resources(), sid, agent="", via="overflow")
             return goodbye("callback_confirm", lang)

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from blocklist import keys
 from ivr.simulate import Report, SimConfig, Simulator, parse_compress, wav_seconds
 from ivr.simulate.standin import StandInServer
-from tests.conftest import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, BASE_URL
-from tests.simulate.conftest import AGENTS, config, make_standing_queues, run_with_worker
+from tests.support.constants import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, BASE_URL
+from tests.support.simulation import AGENTS, config, make_standing_queues, run_with_worker
 
 
 def events(r: redis.Redis, kind: str) -> list[dict[str, str]]:
@@ -197,7 +197,7 @@ def test_with_the_simulation_clock_the_events_carry_the_simulated_hours(clock_en
 
 
 def test_without_the_setting_the_clock_header_is_ignored(twilio: Any, redis_conn: redis.Redis) -> None:
-    from tests.twilio_player import call_sid
+    from tests.support.twilio_player import call_sid
 
     params = twilio.incoming_params(call_sid(), "+14155550123", "+18005551212")
     twilio.post("/voice/incoming", params, headers={"X-Ivr-Sim-Time": "1500000000000"})

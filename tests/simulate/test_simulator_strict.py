@@ -18,7 +18,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.simulate import Simulator
 from ivr.simulate.standin import StandInServer
 from ivr.webhooks import queue, twiml
-from tests.simulate.conftest import AGENTS, config, run_with_worker
+from tests.support.simulation import AGENTS, config, run_with_worker
 
 
 def errors_of(report: Any) -> str:

@@ -1,0 +1,1 @@
+"""The JSON API: blocklist, reports, the OpenAPI description."""

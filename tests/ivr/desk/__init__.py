@@ -1,0 +1,1 @@
+"""The desk: agents' and managers' pages, logins, the browser tests."""

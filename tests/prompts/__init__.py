@@ -1,0 +1,1 @@
+"""Tests of prompts/: the recordings, their catalog, the language a caller hears."""

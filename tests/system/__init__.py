@@ -1,0 +1,1 @@
+"""The whole service under faults and attack: outages, Sentinel, hostile input, trust, docs and compose."""

@@ -1,0 +1,1 @@
+"""Tests of workers/: report folding, the cron schedule, Twilio upkeep jobs."""

@@ -15,7 +15,6 @@ from blocklist.text import clean_text
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 LEG_TTL_S = 86400
-CALL_TTL_S = 30 * 86400
 DECISIONS = ("isolate", "resume", "end", "escalate", "warn", "callback")
 
 
@@ -80,9 +79,6 @@ class Calls:
     def agents_online(self, within_ms: int, at: int | None = None) -> int:
         """How many agent identities asked for a caller recently (an idle agent re-dials every Dial timeout)."""
         return int(self.r.zcount(keys.AGENTS_ONLINE, (at or now_ms()) - within_ms, "+inf"))
-
-    def current_leg(self, identity: str) -> str:
-        return str(self.r.get(keys.agent_current_leg(identity)) or "")
 
     def agent_leg(self, agent_sid: str) -> dict[str, str]:
         return dict(self.r.hgetall(keys.agent_leg(agent_sid)))

@@ -228,20 +228,6 @@ def _region_and_type(parsed: phonenumbers.PhoneNumber) -> tuple[str | None, Any]
     return region, (PhoneNumberType.UNKNOWN if metadata is None else _number_type_helper(national, metadata))
 
 
-def place(number: str) -> str:
-    """Geographic description ('San Francisco, CA') where phonenumbers has one."""
-    if number == WITHHELD:
-        return ""
-    # Imported here: the geocoder's tables cost ~105 MiB of RSS in every process that imports them
-    # (each gunicorn worker, the RQ worker, the cron), and only this function needs them.
-    from phonenumbers import geocoder
-
-    try:
-        return geocoder.description_for_number(phonenumbers.parse(number, None), "en")
-    except phonenumbers.NumberParseException:
-        return ""
-
-
 def mask(number: str, keep: int = 4) -> str:
     """'+1415555****' style masking for logs and reports."""
     if number == WITHHELD or len(number) <= keep + 1:

@@ -230,13 +230,6 @@ def _send_and_read(conn: Any, packed: list[bytes]) -> Any:
     return conn.read_response()
 
 
-def replicas_acknowledge(connection: redis.Redis, replicas: int, timeout_ms: int) -> int:
-    """WAIT for `replicas` replicas to have the writes made so far on this connection; returns how many did."""
-    if replicas <= 0:
-        return 0
-    return int(connection.execute_command("WAIT", replicas, timeout_ms))
-
-
 AOF_FLUSH_TIMEOUT_S = 3.0  # Redis postpones an AOF write by at most 2 s while a slow fsync runs
 
 

@@ -13,7 +13,7 @@ from rq import Queue
 from blocklist.rules import Blocklist, Policy, for_settings
 from blocklist.settings import Settings
 from blocklist.store import Breaker, RedisWatch, connect
-from workers.queues import ALL_QUEUES, queue
+from workers.queues import queue
 
 log = logging.getLogger("ivr.extensions")
 
@@ -72,7 +72,6 @@ def init_app(app: Flask, settings: Settings) -> Resources:
                          blocklist=for_settings(webhook_store, settings), counters=res.counters,
                          redis_watch=res.redis_watch)
     app.extensions["ivr"] = res
-    assert ALL_QUEUES
     _index_prefix_lengths(res.blocklist)
     return res
 

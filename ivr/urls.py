@@ -12,6 +12,3 @@ def external(endpoint: str, **values: Any) -> str:
     return current_app.config["SETTINGS"].base_url + url_for(endpoint, **values)
 
 
-def public_url_of_request(path_and_query: str) -> str:
-    """The URL Twilio called for this request (what its signature covers)."""
-    return current_app.config["SETTINGS"].base_url + path_and_query

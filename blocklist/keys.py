@@ -96,6 +96,12 @@ def import_lock(kind: str) -> str:
     return _k("import", kind, "lock")
 
 
+def said(kind: str) -> str:
+    """string: set while a repeated log line of this kind has been said recently (the worker's jobs run in
+    forked processes that remember nothing, so "said once" lives here)."""
+    return _k("said", kind)
+
+
 class Desk:
     """The desk: users, sessions, API tokens, login throttling, agents' notes (`ivr:desk:...`)."""
 

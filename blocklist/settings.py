@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
+
 import prompts
 from blocklist import parse
 from blocklist.hours import Hours, parse_hours
@@ -55,7 +57,7 @@ class Settings:
     twilio_auth_token: str = setting('TWILIO_AUTH_TOKEN', '', 'Auth token: signs webhooks and authenticates REST calls.')
     twilio_secondary_auth_token: str = setting('IVR_TWILIO_SECONDARY_AUTH_TOKEN', '', 'While rotating the auth token: the other token, also accepted on webhook signatures (remove it once the new one is primary).')
     webhook_shared_key: str = setting('IVR_WEBHOOK_SHARED_KEY', '', 'Secret of a Twilio Webhooks Setting (SharedKey): webhooks that carry X-Twilio-Webhooks-Signature-Settings are checked with it (HMAC-SHA256 or SHA1, as the header says).')
-    public_base_url: str = setting('PUBLIC_BASE_URL', 'http://127.0.0.1:8000', 'Base URL Twilio calls; signatures are checked against it.')
+    public_base_url: str = setting('PUBLIC_BASE_URL', '', 'Base URL Twilio calls; signatures are checked against it. Empty: http://127.0.0.1:IVR_PORT (a local run).')
     twilio_api_base_url: str = setting('TWILIO_API_BASE_URL', 'https://api.twilio.com', 'Where REST requests go (a local stand-in in tests).')
     api_token: str = setting('IVR_API_TOKEN', '', 'Bearer token for the JSON API. Empty: the API refuses every request.')
     agents: tuple[str, ...] = setting('IVR_AGENTS', '', 'Comma-separated agent identities (E.164 numbers or client:NAME).', parse=parse.names)
@@ -114,8 +116,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from the environment; `overrides` (by env name or attribute) win."""
+        """Build settings from the environment, then the settings file (see `settings_file`), then the
+        defaults; `overrides` (by env name or attribute) win over all."""
         env = dict(os.environ if environ is None else environ)
+        env = {**read_settings_file(env), **env}
         specs = {f.name: f for f in fields(cls)}
         raw: dict[str, Any] = {name: env.get(f.metadata["env"], f.metadata["default"]) for name, f in specs.items()}
         by_env = {f.metadata["env"]: name for name, f in specs.items()}
@@ -137,6 +141,8 @@ class Settings:
                 out[name] = f.metadata["parse"](raw[name])
             except ValueError as exc:
                 raise ValueError(f"setting {f.metadata['env']}: {exc}") from None
+        if not out["public_base_url"]:
+            out["public_base_url"] = f"http://127.0.0.1:{out['port']}"
         settings = cls(**out)
         settings.validate()
         return settings
@@ -194,6 +200,33 @@ class Settings:
     @property
     def base_url(self) -> str:
         return self.public_base_url.rstrip("/")
+
+
+SETTINGS_FILE = "ivr.env"
+
+
+def settings_file(env: Mapping[str, str]) -> Path | None:
+    """The one settings file every `ivr` process reads: IVR_SETTINGS_FILE, else IVR_DATA_DIR/ivr.env
+    (var/ivr.env by default); IVR_SETTINGS_FILE set empty turns it off. `ivr simulate --setup` writes
+    it, so the service and the simulator agree without exports in two terminals."""
+    if "IVR_SETTINGS_FILE" in env:
+        return Path(env["IVR_SETTINGS_FILE"]) if env["IVR_SETTINGS_FILE"] else None
+    return Path(env.get("IVR_DATA_DIR") or "var") / SETTINGS_FILE
+
+
+def read_settings_file(env: Mapping[str, str]) -> dict[str, str]:
+    """NAME=value lines of the settings file (dotenv syntax; comments and blank lines allowed), or {}."""
+    path = settings_file(env)
+    if path is None or not path.is_file():
+        return {}
+    try:
+        values = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the settings file {path} ({exc}): fix or delete it") from None
+    unknown = sorted(set(values) - set(SETTINGS) - {"IVR_SETTINGS_FILE"})
+    if unknown:
+        raise ValueError(f"{path}: unknown setting {', '.join(unknown)}: see the settings table in README.md")
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _specs() -> list[Field[Any]]:

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -290,3 +290,12 @@ def ack_pipeline(connection: redis.Redis, replicas: int, timeout_ms: int, transa
     pipe = AckPipeline(connection.connection_pool, connection.response_callbacks, transaction, None)
     pipe.replicas, pipe.timeout_ms = replicas, timeout_ms
     return pipe
+
+
+def describe_url(url: str) -> str:
+    """A Redis URL fit to print: its password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

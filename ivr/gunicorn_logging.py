@@ -10,6 +10,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from blocklist.numbers import mask
+from blocklist.settings import read_settings_file
 
 # '+' written plainly, percent-encoded, or (in a query string) as the space an unencoded '+' becomes;
 # a CallSid's hex digits never follow one of these.
@@ -26,7 +27,7 @@ def mask_numbers(text: str) -> str:
 class MaskedLogger(Logger):
     """gunicorn's logger; with IVR_LOG_NUMBERS=masked (the default) the access log masks numbers."""
 
-    masked = os.environ.get("IVR_LOG_NUMBERS", "masked").strip().lower() != "full"
+    masked = ({**read_settings_file(os.environ), **os.environ}.get("IVR_LOG_NUMBERS") or "masked").strip().lower() != "full"
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)

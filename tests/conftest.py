@@ -18,6 +18,11 @@ from tests.support.constants import ACCOUNT_SID, AGENT, AGENT2, API_TOKEN, AUTH_
 from tests.support.twilio_player import TwilioPlayer
 
 
+# No test reads a settings file a developer's `ivr simulate --setup` left in var/ (the tests that test the
+# file set IVR_SETTINGS_FILE themselves); subprocesses inherit this.
+os.environ["IVR_SETTINGS_FILE"] = ""
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[EmbeddedRedis]:
     """One real redis-server (the embedded 6.2 binary) for the whole run."""

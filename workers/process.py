@@ -21,26 +21,44 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
+import requests
 from rq import Worker
 from rq.cron import CronScheduler
+from rq.job_lifecycle import call_exception_handlers
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
+from blocklist import keys
 from blocklist.store import RedisWatch, connect, describe
 
 log = logging.getLogger("ivr.process")
 
 # BusyLoadingError (Redis replaying its AOF after a restart) is a ConnectionError too.
 REDIS_DOWN: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
+# A job that could not reach Twilio's REST API (or Redis): retried by its own schedule, logged in one line.
+OUTSIDE_DOWN: tuple[type[BaseException], ...] = (requests.ConnectionError, requests.Timeout, *REDIS_DOWN)
 BACKOFF_CAP_S = 2.0  # Redis is polled at least this often while it is away: a PING is nothing to it
 JOB_MONITORING_S = 5  # how often a running job's worker proves it is alive
 HEARTBEAT_SLACK_S = 10  # rq allows 60 s; two missed proofs are enough here
 MAINTENANCE_S = 5  # how often a worker looks for abandoned jobs (and a free scheduler lock)
 WORKER_TTL_S = 20  # an idle worker wakes every WORKER_TTL_S - 15 s, so maintenance really runs
 SCHEDULER_RETRY_S = 15  # a scheduler that missed a queue's lock asks again this often (rq: 10 min)
+OUTSIDE_QUIET_S = 600  # a job that cannot reach Twilio says so once per cause in this time, then at debug
 ALIVE_FILE = "ivr-{role}.alive"  # in the temp folder, touched by each loop: docker compose's health check
+
+
+def outside_problem(exc: BaseException) -> str:
+    """'cannot reach Twilio's REST API at 127.0.0.1:8899 (connection refused)': short, for one log line."""
+    if isinstance(exc, requests.RequestException):
+        request = getattr(exc, "request", None)
+        where = f" at {urlsplit(request.url).netloc}" if request is not None and request.url else ""
+        why = "timed out" if isinstance(exc, requests.Timeout) else \
+            "connection refused" if "refused" in str(exc).lower() else type(exc).__name__
+        return f"cannot reach Twilio's REST API{where} ({why})"
+    return f"cannot reach Redis ({describe(exc)})"
 
 
 def alive_path(role: str) -> Path:
@@ -199,6 +217,29 @@ class LineWorker(Worker):
         super().heartbeat(*args, **kwargs)
         if self.watch is not None:
             self.watch.up()
+
+    def handle_exception(self, job: Any, *exc_info: Any) -> None:
+        """A job that could not reach Twilio or Redis is a state of the world, not a bug: one line (once
+        per job kind and cause every OUTSIDE_QUIET_S), its traceback at debug; anything else as rq logs it."""
+        exc = exc_info[1]
+        if not isinstance(exc, OUTSIDE_DOWN):
+            super().handle_exception(job, *exc_info)
+            return
+        try:
+            func = str(job.func_name).rsplit(".", 1)[-1]
+        except Exception:  # a job that cannot be read: rq's own handling says so
+            super().handle_exception(job, *exc_info)
+            return
+        what = outside_problem(exc)
+        first = True
+        with contextlib.suppress(*REDIS_DOWN):
+            first = bool(self.connection.set(keys.said(f"{func}:{type(exc).__name__}"), "1", nx=True,
+                                             ex=OUTSIDE_QUIET_S))
+        log.log(logging.WARNING if first else logging.DEBUG, "job %s: %s; it runs again by its own retry or "
+                "schedule%s", func, what, "" if isinstance(exc, REDIS_DOWN) and not isinstance(
+                    exc, requests.RequestException) else " (is TWILIO_API_BASE_URL right and reachable from here?)")
+        log.debug("job %s failed", job.id, exc_info=exc_info)
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
 
     def _start_scheduler(self, burst: bool = False, logging_level: Any = "INFO", date_format: Any = None,
                          log_format: Any = None) -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
 
-from blocklist.settings import SETTINGS, Settings
-from blocklist.store import connect
+from blocklist.settings import SECRET_SETTINGS, SETTINGS, Settings, read_settings_file, settings_file
+from blocklist.store import connect, describe_url
 from ivr.cli import common
 from ivr.cli.common import URL_FILE
 from ivr.cli.embedded import EmbeddedRedis, die_with_parent
@@ -84,7 +87,8 @@ class Supervisor:
         child = self.children.get(name)
         return child.proc.pid if child and child.proc and child.proc.poll() is None else None
 
-    def run(self) -> int:
+    def run(self, ready: Callable[[], bool] | None = None, announce: Callable[[], None] | None = None) -> int:
+        """Start every child and tend them until Ctrl-C / SIGTERM; `announce` once `ready` says so."""
         def request_stop(*_: object) -> None:
             self.stopping = True
 
@@ -101,6 +105,9 @@ class Supervisor:
                 code = self.tend()
                 if code:
                     break
+                if announce is not None and ready is not None and ready():
+                    announce()
+                    announce = None
         except KeyboardInterrupt:
             pass
         self.stop()
@@ -165,8 +172,13 @@ WEBHOOK_THREADS = 2  # threads per web process that desk and API requests never 
 def gunicorn_argv(settings: Settings, bind: str) -> list[str]:
     """The production WSGI server with the service's settings (the same for serve, compose and bench)."""
     return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(web_workers(settings)),
-            "--threads", str(settings.desk_concurrency + WEBHOOK_THREADS), "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-",
+            "--threads", str(settings.desk_concurrency + WEBHOOK_THREADS), "--timeout", "20",
+            "--graceful-timeout", "5", "--access-logfile", "-", "--log-level", GUNICORN_LEVEL[settings.log_level],
             "--logger-class", "ivr.gunicorn_logging.MaskedLogger", "ivr:create_app()"]
+
+
+# gunicorn's own lines (booting workers, signals) one step quieter than ours: its start-up is the banner's job
+GUNICORN_LEVEL = {"debug": "info", "info": "warning", "warning": "warning", "error": "error"}
 
 
 @click.command()
@@ -182,29 +194,56 @@ def web(bind: str | None) -> None:
     os.execv(argv[0], argv)
 
 
-def twilio_urls(settings: Settings) -> str:
+def twilio_urls(settings: Settings) -> list[str]:
+    """What to paste into the Twilio console: the number's three URLs, the agents' TwiML App."""
     b = settings.base_url
-    return "\n".join([
-        "Paste into the Twilio console (Phone Numbers > your number > Voice configuration):",
-        f"  A call comes in (Webhook, HTTP POST):   {b}/voice/incoming",
-        f"  Primary handler fails (HTTP POST):      {b}/voice/fallback",
-        f"  Call status changes (HTTP POST):        {b}/voice/status",
-        "Agents' phones / softphone TwiML App (Voice URL, HTTP POST):",
-        f"  {b}/agent/connect        (supervisors: {b}/supervisor/connect); fallback URL: {b}/voice/fallback;",
-        f"  status callback URL: {b}/voice/status",
-        f"The desk: {b}/desk/  (first admin: `./dev ivr users create-admin`)",
-    ])
+    return [
+        "Twilio console, your number > Voice (all HTTP POST):",
+        f"  A call comes in         {b}/voice/incoming",
+        f"  Primary handler fails   {b}/voice/fallback",
+        f"  Call status changes     {b}/voice/status",
+        f"Agents' TwiML App: Voice URL {b}/agent/connect (supervisors: /supervisor/connect),",
+        "  fallback and status callback URLs as for the number",
+    ]
+
+
+def banner(settings: Settings, store: str, processes: str) -> str:
+    """What a person needs at start, in at most 15 lines: where the desk is, what to paste into Twilio,
+    where the data lives, what to do first and next."""
+    b = settings.base_url
+    lines = [
+        f"ivr serve: ready on http://{settings.bind}:{settings.port} ({processes})",
+        f"Store: {store}",
+        f"The desk: {b}/desk/   first user: ./dev ivr users create-admin",
+        *twilio_urls(settings),
+        "Next: ./dev ivr simulate --setup (a day of calls without Twilio), ./dev ivr settings (what is set)",
+        f"Logs below: {settings.log_level} and above (IVR_LOG_LEVEL, or --verbose). Stop with Ctrl-C.",
+    ]
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        lines.append("Warning: TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN unset: webhooks refuse every request "
+                     "(no token to check signatures). Set both to go live.")
+    return "\n".join(lines)
+
+
+def port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
 
 
 @click.command()
 @click.option("--no-worker", is_flag=True, help="Do not start the RQ worker.")
 @click.option("--no-cron", is_flag=True, help="Do not start the rq cron process.")
-def serve(no_worker: bool, no_cron: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Log at debug level (every job, every start-up line): IVR_LOG_LEVEL=debug.")
+def serve(no_worker: bool, no_cron: bool, verbose: bool) -> None:
     """Start everything: embedded Redis (if REDIS_URL is unset), gunicorn, one RQ worker, one rq cron."""
+    if verbose:
+        os.environ["IVR_LOG_LEVEL"] = "debug"
     settings = load_settings()
     embedded = None
     env = dict(os.environ)
     sup = Supervisor(env)
+    store = f"Redis at {describe_url(settings.redis_url)}"
     if not settings.redis_url:
         folder = settings.data_dir / "redis"
         port = int(os.environ.get("IVR_REDIS_PORT", "0") or 0)
@@ -219,31 +258,31 @@ def serve(no_worker: bool, no_cron: bool) -> None:
         sup.add("redis", embedded.command(), stop_last=True)
         sup.children["redis"].proc = embedded.process
         sup.children["redis"].started_at = time.monotonic()
-        click.echo(f"embedded Redis 6.2 on {embedded.url} (AOF everysec, data in {folder.resolve()})")
+        store = f"embedded Redis 6.2 (AOF every second), data in {folder.resolve()}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     bind = f"{settings.bind}:{settings.port}"
     sup.add("web", gunicorn_argv(settings, bind), essential=True)
+    processes = [f"web {web_workers(settings)} processes"]
     if not no_worker:
         sup.add("worker", [sys.executable, "-m", "ivr.cli", "worker"])
+        processes.append("worker")
     if not no_cron:
         sup.add("cron", [sys.executable, "-m", "ivr.cli", "cron"])
-    click.echo(f"web on http://{bind} ({web_workers(settings)} workers); public base {settings.base_url}")
-    click.echo(twilio_urls(settings))
-    click.echo("Try it without Twilio: `./dev ivr simulate --setup` prints how to play a day of calls against this "
-               "service; `./dev ivr blocklist check +14155550123 --line +18005551212` asks the screen.")
-    click.echo("Stop with Ctrl-C.")
-    if not (settings.twilio_account_sid and settings.twilio_auth_token):
-        click.echo("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN unset: webhooks refuse every request (no token to check "
-                   "signatures) and standing queues are not created. Set both to go live.", err=True)
+        processes.append("cron")
+    click.echo(f"ivr serve: starting on http://{bind} ...")
     code = 1
     try:
-        code = sup.run()
+        code = sup.run(ready=lambda: port_open(settings.bind if settings.bind not in ("0.0.0.0", "::") else
+                                               "127.0.0.1", settings.port),
+                       announce=lambda: click.echo(banner(settings, store, ", ".join(processes))))
     finally:
         sup.stop()
         if embedded:
             url_file = settings.data_dir / "redis" / URL_FILE
             if url_file.exists():
                 url_file.unlink()
+    if code == 0:
+        click.echo("ivr serve: stopped.")
     sys.exit(code)
 
 
@@ -279,15 +318,44 @@ def cron() -> None:
     run_cron(settings.redis_url, "workers.cron", on_start=_standing_queues, rq_log_level=rq_level(settings))
 
 
+def settings_in_force() -> list[dict[str, str]]:
+    """Every setting as a person writes it (the text, not Python's repr), where it came from, and its help;
+    secrets show only whether they are set."""
+    s = load_settings()  # refuses a bad value with the setting's name
+    path = settings_file(os.environ)
+    in_file = read_settings_file(os.environ)
+    rows = []
+    for name, (_attr, default, help_text) in SETTINGS.items():
+        if name in os.environ:
+            value, source = os.environ[name], "environment"
+        elif name in in_file:
+            value, source = in_file[name], str(path)
+        else:
+            value, source = default, "default"
+        if name == "PUBLIC_BASE_URL" and not value:
+            value, source = s.base_url, f"{source} (from IVR_PORT)"
+        if name in SECRET_SETTINGS:
+            value = "(set)" if value else "(not set)"
+        rows.append({"name": name, "value": value, "source": source, "help": help_text})
+    return rows
+
+
 @click.command()
-def settings() -> None:
-    """Print every setting with its current value (secrets hidden)."""
-    s = load_settings()
-    for name, (attr, _default, help_text) in SETTINGS.items():
-        value = getattr(s, attr)
-        if name in ("TWILIO_AUTH_TOKEN", "IVR_API_TOKEN", "IVR_SECRET_KEY") and value:
-            value = "(set)"
-        click.echo(f"{name:26} {value!s:30} {help_text}")
+@click.option("--json", "as_json", is_flag=True, help="As JSON: name, value, source and help of each setting.")
+@click.option("--changed", is_flag=True, help="Only the settings not at their default.")
+def settings(as_json: bool, changed: bool) -> None:
+    """Every setting with its value in force and where it came from (secrets hidden)."""
+    rows = [r for r in settings_in_force() if not changed or r["source"] != "default"]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["name"]) for r in rows) + 2
+    vwidth = min(40, max(len(r["value"]) for r in rows) + 2)
+    click.echo(f"{'SETTING':{width}}{'VALUE':{vwidth}}FROM")
+    for r in rows:
+        value = r["value"] if len(r["value"]) < vwidth else r["value"][:vwidth - 4] + "..."
+        click.echo(f"{r['name']:{width}}{value or '(empty)':{vwidth}}{r['source']}")
+    click.echo("\nWhat each one does: README.md, Settings; or `ivr settings --json` (with help).")
 
 
 @click.group()

@@ -13,63 +13,87 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 import requests
 from twilio.request_validator import RequestValidator
 
-from blocklist.settings import Settings
+from blocklist.settings import Settings, read_settings_file, settings_file
 
 STANDIN_PORT = 8899
-TARGET = "http://127.0.0.1:8000"
 
 
 class SetupError(click.ClickException):
     exit_code = 2
 
 
-def setup_text(standin_port: int = STANDIN_PORT, target: str = TARGET) -> str:
-    """How to run the service and the simulator side by side (secrets already set are not echoed)."""
-    env = os.environ
+def setup_values(existing: dict[str, str], standin_port: int) -> dict[str, str]:
+    """The settings the service and the simulator share: what is already set (in the environment or the
+    settings file) is kept, the rest made up once (any token values will do without Twilio)."""
+    fresh = {
+        "TWILIO_AUTH_TOKEN": "sim-" + secrets.token_hex(16),
+        "TWILIO_ACCOUNT_SID": "AC" + "5" * 32,
+        "IVR_API_TOKEN": "sim-api-" + secrets.token_urlsafe(32),
+        "IVR_AGENTS": "+15550001001,+15550001002,+15550001003,client:alice",
+        "IVR_SUPERVISORS": "+15550002001",
+        # the service's REST calls (desk-flag redirects, call backs, queue upkeep) go to the stand-in
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{standin_port}",
+        # agreed call backs ring within the run, at any hour
+        "IVR_CALLBACK_DELAY_SECONDS": "20",
+        "IVR_CALLBACK_HOURS": "Mon-Sun 00:00-24:00",
+        # each request may carry its simulated time, so the reports show the simulated day (demos only)
+        "IVR_SIMULATION_CLOCK": "1",
+    }
+    return {name: existing.get(name) or value for name, value in fresh.items()}
 
-    def value(name: str, fresh: str) -> str:
-        current = env.get(name, "")
-        if current and name in ("TWILIO_AUTH_TOKEN", "IVR_API_TOKEN"):
-            return f'"${name}"   # already set here; keep it'
-        return current or fresh
 
-    lines = [
-        ("TWILIO_AUTH_TOKEN", value("TWILIO_AUTH_TOKEN", "sim-" + secrets.token_hex(12))),
-        ("TWILIO_ACCOUNT_SID", value("TWILIO_ACCOUNT_SID", "AC" + "5" * 32)),
-        ("IVR_API_TOKEN", value("IVR_API_TOKEN", "sim-api-" + secrets.token_urlsafe(32))),
-        ("IVR_AGENTS", value("IVR_AGENTS", "+15550001001,+15550001002,+15550001003,client:alice")),
-        ("IVR_SUPERVISORS", value("IVR_SUPERVISORS", "+15550002001")),
-        ("PUBLIC_BASE_URL", value("PUBLIC_BASE_URL", target)),
-        ("TWILIO_API_BASE_URL", f"http://127.0.0.1:{standin_port}"),
-        ("IVR_CALLBACK_DELAY_SECONDS", value("IVR_CALLBACK_DELAY_SECONDS", "20")),
-        ("IVR_CALLBACK_HOURS", f"'{env.get('IVR_CALLBACK_HOURS') or 'Mon-Sun 00:00-24:00'}'"),
-        # lets the simulator stamp each request with its simulated time, so the reports show the day
-        ("IVR_SIMULATION_CLOCK", "1"),
-    ]
-    exports = "\n".join(f"  export {name}={val}" for name, val in lines)
-    base = env.get("PUBLIC_BASE_URL") or target
+def write_setup(standin_port: int) -> tuple[Path, list[str], list[str]]:
+    """Write the shared settings into the settings file the service reads (0600: it holds tokens).
+    Run again, it keeps every value already there: a second `--setup` never breaks the first."""
+    path = settings_file(os.environ)
+    if path is None:
+        raise SetupError("IVR_SETTINGS_FILE is set empty (no settings file): unset it, or export the settings "
+                         "the README lists in both terminals")
+    try:
+        in_file = read_settings_file(os.environ)
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
+    known = {**in_file, **{k: v for k, v in os.environ.items() if v}}
+    values = setup_values(known, standin_port)
+    added = [name for name in values if name not in in_file and not os.environ.get(name)]
+    kept = [name for name in values if name not in added]
+    if added:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as out:
+            if not in_file:
+                out.write("# Settings every `ivr` process here reads (the environment wins over this file).\n"
+                          "# Written by `ivr simulate --setup`; edit or delete freely.\n")
+            for name in added:
+                out.write(f"{name}={shlex.quote(values[name])}\n")
+        os.chmod(path, 0o600)
+    return path, added, kept
+
+
+def setup_text(path: Path, added: list[str], kept: list[str], target: str) -> str:
+    """What --setup did, and what to run next."""
+    did = f"wrote {', '.join(added)}" if added else "nothing new to write"
+    also = f"; kept {', '.join(kept)} as they were" if kept else ""
     return f"""\
-Run the service and the simulator side by side, with the same settings in both terminals
-(any token values will do without Twilio; both sides just have to agree):
+Settings for the simulator are in {path} ({did}{also}).
+The service and the simulator both read that file, so no exports are needed:
 
-{exports}
-
-  ./dev serve              # terminal 1: embedded Redis, web, RQ worker, cron
+  ./dev serve              # terminal 1 (restart it if it was running): embedded Redis, web, worker, cron
   ./dev ivr simulate       # terminal 2: a day of calls in a minute, then a summary
 
-TWILIO_API_BASE_URL sends the service's REST calls (desk-flag redirects, callbacks, queue upkeep)
-to the simulator's stand-in on port {standin_port}. The two IVR_CALLBACK_* lines make agreed call backs
-ring within the run, at any hour. Then see the simulated day on the dashboard: {base}/desk/dashboard
-(first time: `./dev ivr users create-admin`), or `./dev ivr report sources` and `frequency`.
-Options: `./dev ivr simulate --help` (calls, agents, flag share, compression, seed)."""
+Then see the simulated day on the dashboard: {target}/desk/dashboard (first time:
+`./dev ivr users create-admin`), or `./dev ivr report sources` and `frequency`.
+Running --setup again keeps these values. Options: `./dev ivr simulate --help`."""
 
 
 def _env_settings() -> Settings:
@@ -81,12 +105,11 @@ def _env_settings() -> Settings:
 
 def _check_target(target: str, public_base: str, auth_token: str, account_sid: str) -> None:
     """The service answers, and accepts our signatures: else say what to fix and stop (exit 2)."""
-
     try:
         requests.get(target.rstrip("/") + "/healthz", timeout=5).raise_for_status()
     except requests.RequestException as exc:
-        raise SetupError(f"cannot reach the service at {target} ({type(exc).__name__}). Start it first:\n\n"
-                         + setup_text(target=target)) from None
+        raise SetupError(f"cannot reach the service at {target} ({type(exc).__name__}). Start it first "
+                         "(`./dev serve`; once, before it: `./dev ivr simulate --setup`), or give --target") from None
     url = public_base.rstrip("/") + "/voice/status"
     params = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": account_sid, "CallStatus": "ringing"}
     sig = RequestValidator(auth_token).compute_signature(url, params)
@@ -94,7 +117,8 @@ def _check_target(target: str, public_base: str, auth_token: str, account_sid: s
                          timeout=10)
     if resp.status_code == 403:
         raise SetupError("the service refused the simulator's signature: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL here "
-                         f"must be the service's own (PUBLIC_BASE_URL here: {public_base})")
+                         f"must be the service's own (PUBLIC_BASE_URL here: {public_base}). If you ran --setup after "
+                         "starting the service, restart it: it reads the settings file when it starts")
 
 
 def _printer(quiet: bool) -> Any:
@@ -115,8 +139,9 @@ def _printer(quiet: bool) -> Any:
 
 
 @click.command("simulate", context_settings={"max_content_width": 110})
-@click.option("--target", default=TARGET, show_default=True,
-              help="Where the service listens. Webhooks are signed for PUBLIC_BASE_URL and sent here.")
+@click.option("--target", default=None,
+              help="Where the service listens [default: http://127.0.0.1:IVR_PORT]. Webhooks are signed for "
+                   "PUBLIC_BASE_URL and sent here.")
 @click.option("--calls", type=int, default=400, show_default=True, help="Inbound calls to place over the span.")
 @click.option("--duration", "duration", default="1d", show_default=True,
               help="Simulated span of traffic (1d, 8h, 90m); calls follow the day curve across it.")
@@ -145,18 +170,20 @@ def _printer(quiet: bool) -> Any:
 @click.option("--trace", "trace_file", type=click.File("w"), default=None,
               help="Write every request and its TwiML verbs to this file (- for stdout), for debugging a flow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def command(target: str, calls: int, duration: str, compress: str, agents: int | None, supervisors: int | None,
+def command(calls: int, duration: str, compress: str, agents: int | None, supervisors: int | None,
             flag_share: float, desk_share: float, moves_share: float, agent_hangup_share: float, seed: int | None,
             start_hour: float, standin_port: int, concurrency: int, poll_floor: float, drain: float | None,
-            show_setup: bool, trace_file: Any, quiet: bool) -> None:
+            show_setup: bool, trace_file: Any, quiet: bool, target: str | None = None) -> None:
     """Play Twilio against the running service: a compressed day of calls, agents, flags, then a summary."""
     # Imported here: the simulator (and openapi-core) load only for `ivr simulate`, so every other
     # command and every process `ivr serve` starts stays quick to start.
     from ivr.simulate import SimConfig, Simulator, parse_compress, parse_span, standin_for
     if show_setup:
-        click.echo(setup_text(standin_port or STANDIN_PORT, target))
+        path, added, kept = write_setup(standin_port or STANDIN_PORT)
+        click.echo(setup_text(path, added, kept, target or _env_settings().base_url))
         return
     settings = _env_settings()
+    target = (target or f"http://127.0.0.1:{settings.port}").rstrip("/")
     identities = settings.agents[:agents] if agents is not None else settings.agents
     if agents is not None and agents > len(settings.agents):
         raise SetupError(f"--agents {agents}: IVR_AGENTS names only {len(settings.agents)}; add identities there "

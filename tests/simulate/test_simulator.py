@@ -120,12 +120,14 @@ def test_invalid_twiml_and_fail_safe_answers_count_as_errors(served: str, app: A
     assert any(kind.startswith("POST /voice/bridge: the app's fail-safe TwiML") for kind in report.errors)
 
 
-def test_cli_prints_setup_and_refuses_an_unreachable_service(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_prints_setup_and_refuses_an_unreachable_service(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     from ivr.cli.simulate import command
     runner = CliRunner()
-    setup = runner.invoke(command, ["--setup"], env={"TWILIO_AUTH_TOKEN": "", "IVR_AGENTS": ""})
-    assert setup.exit_code == 0
-    assert "./dev serve" in setup.output and "TWILIO_API_BASE_URL=http://127.0.0.1:8899" in setup.output
+    setup = runner.invoke(command, ["--setup"], env={"TWILIO_AUTH_TOKEN": "", "IVR_AGENTS": "",
+                                                     "IVR_SETTINGS_FILE": None, "IVR_DATA_DIR": str(tmp_path)})
+    assert setup.exit_code == 0, setup.output
+    assert "./dev serve" in setup.output
+    assert "TWILIO_API_BASE_URL=http://127.0.0.1:8899" in (tmp_path / "ivr.env").read_text()
     env = {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_AGENTS": ",".join(AGENTS), "IVR_API_TOKEN": API_TOKEN,
            "PUBLIC_BASE_URL": "http://127.0.0.1:9"}
     down = runner.invoke(command, ["--target", "http://127.0.0.1:9", "--standin-port", "0"], env=env)

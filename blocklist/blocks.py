@@ -10,7 +10,16 @@ from blocklist import events, keys
 from blocklist.base import BlocklistBase
 from blocklist.clock import now_ms
 from blocklist.entries import Entry, check_until, with_expiries
+from blocklist.parse import format_duration
 from blocklist.text import clean_text
+
+
+def block_length(at: int, until: int | None) -> dict[str, str]:
+    """How long a block lasts, as its audit record and history say it: {'lasts': '7d', 'until': ms} or
+    permanent (the audit log is read by people asking "for how long?", not only "until when?")."""
+    if until is None:
+        return {"lasts": "permanent", "until": ""}
+    return {"lasts": format_duration(max(1, round((until - at) / 1000))), "until": str(until)}
 
 
 class BlockMixin(BlocklistBase):
@@ -51,11 +60,11 @@ class BlockMixin(BlocklistBase):
         pipe.zadd(keys.BLOCK_INDEX, {f"{scope_}|{number}": at})
         self._history_entry(pipe, number, at=at, action="block", by=entry.by, role=role, reason=entry.reason,
                             scope=scope_, treatment=entry.treatment, until=until, permanent=until is None,
-                            **({"source": source} if source else {}))
+                            lasts=block_length(at, until)["lasts"], **({"source": source} if source else {}))
         events.event(pipe, "block", ts=at, number=number, line="" if scope_ == keys.GLOBAL else scope_,
                     by=entry.by, reason=entry.reason, until=until)
         events.audit(pipe, ts=at, by=entry.by, role=role, action="block", number=number, scope=scope_,
-                    reason=entry.reason)
+                    reason=entry.reason, **block_length(at, until))
 
     def entry(self, raw_number: str, scope: str | None = None) -> Entry | None:
         """The active block of a number in a scope, or None."""
@@ -82,8 +91,12 @@ class BlockMixin(BlocklistBase):
         return sorted(members)
 
     def _update(self, number: str, scope_: str, action: str, by: str, reason: str, role: str,
-                mapping: dict[str, Any], expire: int | None | str, at: int) -> Entry:
+                mapping: dict[str, Any], expire: int | None | str, at: int,
+                length: dict[str, str] | None = None) -> Entry:
+        """Rewrite one block; `length` (block_length) goes into the history and the audit record of a change
+        of the block's end."""
         key = keys.block(scope_, number)
+        length = length or {}
 
         def work(pipe: Any) -> Entry:
             current = pipe.hgetall(key)
@@ -103,9 +116,10 @@ class BlockMixin(BlocklistBase):
                 pipe.pexpireat(key, int(current["until"]))
             self._history_entry(pipe, number, at=at, action=action, by=clean_text(by), role=role,
                                 reason=clean_text(reason), scope=scope_,
-                                **{k: v for k, v in mapping.items() if k != "reason"})
+                                **{k: v for k, v in mapping.items() if k != "reason"},
+                                **({"lasts": length["lasts"]} if length else {}))
             events.audit(pipe, ts=at, by=clean_text(by), role=role, action=action, number=number, scope=scope_,
-                        reason=clean_text(reason))
+                        reason=clean_text(reason), **length)
             pipe.execute()
             return Entry.from_hash(number, scope_, merged)
 
@@ -115,8 +129,9 @@ class BlockMixin(BlocklistBase):
     def make_permanent(self, raw_number: str, *, by: str, reason: str, scope: str | None = None,
                        role: str = "manager", at: int | None = None) -> Entry:
         number = self._identity(raw_number)
+        at = at or now_ms()
         return self._update(number, self._scope(scope, self.default_region), "permanent", by, reason, role,
-                            {"until": ""}, "persist", at or now_ms())
+                            {"until": ""}, "persist", at, block_length(at, None))
 
     def make_temporary(self, raw_number: str, *, seconds: int, by: str, reason: str, scope: str | None = None,
                        role: str = "manager", at: int | None = None) -> Entry:
@@ -127,7 +142,7 @@ class BlockMixin(BlocklistBase):
         until = at + seconds * 1000
         check_until(until)
         return self._update(number, self._scope(scope, self.default_region), "temporary", by, reason, role,
-                            {"until": until}, until, at)
+                            {"until": until}, until, at, block_length(at, until))
 
     def edit_reason(self, raw_number: str, *, reason: str, by: str, scope: str | None = None,
                     role: str = "manager", at: int | None = None) -> Entry:

@@ -4,6 +4,7 @@ agent's decision after `*`, call ends. Every method is one round trip (a pipelin
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,11 +12,14 @@ import redis
 
 from blocklist import keys, scripts
 from blocklist.clock import now_ms
+from blocklist.screen import CALL_TTL_MS
 from blocklist.text import clean_text
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 LEG_TTL_S = 86400
 DECISIONS = ("isolate", "resume", "end", "escalate", "warn", "callback")
+# What a caller's record made at the bridge (Calls.pair: the screen never saw the call) may hold.
+UNSCREENED_FIELDS = ("number", "line", "lang")
 
 
 # How the bridge between a caller and an agent ended, as the agent's Dial action says (CallStatus):
@@ -83,8 +87,16 @@ class Calls:
     def agent_leg(self, agent_sid: str) -> dict[str, str]:
         return dict(self.r.hgetall(keys.agent_leg(agent_sid)))
 
-    def pair(self, caller_sid: str, agent_sid: str, at: int | None = None) -> dict[str, str]:
-        """Record the bridge (caller leg <-> agent leg); clears any earlier decision. Returns the caller's call."""
+    def pair(self, caller_sid: str, agent_sid: str, at: int | None = None,
+             unscreened: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Record the bridge (caller leg <-> agent leg); clears any earlier decision. Returns the caller's call.
+
+        A caller the screen never recorded (the door failed open, a call back's answer failed while Redis was
+        away) gets its record here, from `unscreened` (number, line as Twilio's request gave them): without one,
+        how its bridge ended, its status callback and the agent's desk would all be lost on it, and the desk
+        would show the agent "On a call" after the call was over. Only a signed bridge request gets here, so a
+        forged CallSid makes no key.
+        """
         at = at or now_ms()
         call_key, leg_key = keys.call(caller_sid), keys.agent_leg(agent_sid)
         pipe = self.r.pipeline(transaction=True)
@@ -94,13 +106,18 @@ class Calls:
         pipe.expire(leg_key, LEG_TTL_S)
         pipe.delete(keys.decision(caller_sid))
         leg, call = pipe.execute()[:2]
+        bridged = {"agent_leg": agent_sid, "agent": leg.get("identity", ""), "bridged_at": at, "held": "0",
+                   "bridges": int(call.get("bridges", 0)) + 1}
+        writes = self.r.pipeline(transaction=True)
         if call:
-            # The caller's hash only gets written for calls the screen has seen.
-            writes = self.r.pipeline(transaction=True)
-            writes.hset(call_key, mapping={"agent_leg": agent_sid, "agent": leg.get("identity", ""),
-                                           "bridged_at": at, "held": "0", "bridges": int(call.get("bridges", 0)) + 1})
+            writes.hset(call_key, mapping=bridged)
             writes.hdel(call_key, "bridge_end", "bridge_end_at", "hold_deadline")
-            writes.execute()
+        else:
+            first = {"kind": "caller", "unscreened": "1", "started": at,
+                     **{k: clean_text(v, 64) for k, v in (unscreened or {}).items() if k in UNSCREENED_FIELDS}}
+            writes.hset(call_key, mapping={**first, **bridged})
+            writes.pexpire(call_key, CALL_TTL_MS)
+        writes.execute()
         return dict(call)
 
     def bridge_ended(self, caller_sid: str, how: str, at: int | None = None) -> bool:

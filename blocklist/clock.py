@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from babel.dates import format_datetime, format_timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -23,3 +26,37 @@ def format_time(ms: int | None) -> str:
     if ms is None:
         return ""
     return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---- time as people read it (the desk, the command line, the printable report) ------------------------
+# One way everywhere: '5 Dec 2026, 14:01 SAST', in the service's time zone (IVR_TIMEZONE) with the zone
+# named, through babel's CLDR patterns so the desk's languages get their own month names and order.
+# Exports and the API keep ISO 8601 with an offset (format_time above).
+
+def as_datetime(ms: int, zone: tzinfo = UTC) -> datetime:
+    return (_EPOCH + timedelta(milliseconds=ms)).astimezone(zone)
+
+
+def human_time(ms: Any, zone: tzinfo = UTC, *, seconds: bool = False, locale: str = "en") -> str:
+    """'5 Dec 2026, 14:01 SAST' ('' for nothing): the one format people read times in."""
+    try:
+        value = int(ms)
+    except (TypeError, ValueError):
+        return ""
+    if value <= 0:
+        return ""
+    moment = as_datetime(value, zone)
+    text = format_datetime(moment, "d MMM y, HH:mm:ss" if seconds else "d MMM y, HH:mm", locale=locale)
+    return f"{text} {moment.tzname()}"
+
+
+def relative_time(ms: Any, now: int | None = None, *, locale: str = "en") -> str:
+    """'in 3 days', '2 hours ago' (babel's words, rounded as people say it; '' for nothing)."""
+    try:
+        value = int(ms)
+    except (TypeError, ValueError):
+        return ""
+    if value <= 0:
+        return ""
+    delta = timedelta(milliseconds=value - (now if now is not None else now_ms()))
+    return format_timedelta(delta, add_direction=True, threshold=1.0, locale=locale)

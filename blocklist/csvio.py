@@ -82,6 +82,8 @@ class ImportResult:
     skipped: list[RowError] = field(default_factory=list)  # rows with nothing to do (block already over)
     written: bool = False
     partial: bool = False
+    # A check-only run: added/changed/unchanged say what the import would do, against the lists as they are now.
+    check_only: bool = False
 
     @property
     def ok(self) -> bool:
@@ -90,13 +92,15 @@ class ImportResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows, "added": self.added, "changed": self.changed, "unchanged": self.unchanged,
-            "written": self.written, "partial": self.partial,
+            "written": self.written, "partial": self.partial, "check_only": self.check_only,
             "errors": [{"line": e.line, "reason": e.reason} for e in self.errors],
             "skipped": [{"line": e.line, "reason": e.reason} for e in self.skipped],
         }
 
     def summary(self) -> str:
         """One line a person can read."""
+        if self.check_only:
+            return self._would()
         if self.errors and not self.written:
             return (f"{len(self.errors)} bad row(s) of {self.rows}; nothing imported "
                     "(fix them and import again, or import the good rows with partial mode)")
@@ -106,6 +110,27 @@ class ImportResult:
         if self.errors:
             text += f", {len(self.errors)} bad row(s) not imported"
         return text if self.written else text + " (checked only, nothing written)"
+
+    def _would(self) -> str:
+        """What a check-only run found the import would do: 'would add 3, change 1, leave 0 unchanged, skip 2
+        (lines 4, 9)'; bad rows that would stop the whole import are said first."""
+        skipped = sorted(self.skipped + (self.errors if self.partial else []), key=lambda e: e.line)
+        would = f"would add {self.added}, change {self.changed}, leave {self.unchanged} unchanged"
+        if skipped:
+            would += f", skip {len(skipped)} ({_lines(skipped)})"
+        head = f"{self.rows} row(s) checked only, nothing written"
+        if self.errors and not self.partial:
+            bad = len(self.errors)
+            return (f"{head}: {bad} bad row{'' if bad == 1 else 's'} ({_lines(self.errors)}) would stop the import; "
+                    f"fix {'it' if bad == 1 else 'them'}, or import the good rows with partial mode, which {would}")
+        return f"{head}: {would}"
+
+
+def _lines(items: list[RowError], shown: int = 10) -> str:
+    """'line 4' or 'lines 4, 9, 12' (the file's line numbers, as the errors give them); long lists cut short."""
+    numbers = [str(e.line) for e in items]
+    text = ", ".join(numbers[:shown]) + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+    return ("line " if len(numbers) == 1 else "lines ") + text
 
 
 # ---- time and text --------------------------------------------------------------------------------
@@ -350,7 +375,15 @@ def _import(bl: Blocklist, data: str | bytes, columns: tuple[str, ...],
             result.errors.append(RowError(line, str(exc)))
         if progress and (i % 1000 == 0 or i == len(records)):
             progress("checking", i, len(records))
-    if (result.errors and not partial) or not write:
+    if not write:
+        # Check only: what each good row would do against the lists as they are now, read and never written.
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start:start + CHUNK]
+            for row, stored in zip(chunk, _stored(bl, chunk), strict=True):
+                _count(result, row, stored)
+        result.check_only = True
+        return result
+    if result.errors and not partial:
         return result
     with _ImportLock(bl, "allowlist" if columns == ALLOW_COLUMNS else "blocklist", by) as lock:
         _write(bl, rows, by, at, result, progress, lock)
@@ -364,24 +397,11 @@ def _write(bl: Blocklist, rows: list[Row], by: str, at: int, result: ImportResul
     for start in range(0, len(rows), CHUNK):
         lock.refresh()
         chunk = rows[start:start + CHUNK]
-        read = bl.r.pipeline(transaction=False)
-        for row in chunk:
-            if row.kind == "block":
-                read.hgetall(keys.block(row.scope, row.value))
-            elif row.kind == "prefix":
-                read.hget(keys.PREFIXES, f"{row.scope}|{row.value}")
-            else:
-                read.hget(keys.ALLOW, f"{row.scope}|{row.value}")
-        current = read.execute()
+        current = _stored(bl, chunk)
         pipe = bl._pipeline()
         for row, stored in zip(chunk, current, strict=True):
-            if _same(row, stored):
-                result.unchanged += 1
+            if not _count(result, row, stored):
                 continue
-            if stored:
-                result.changed += 1
-            else:
-                result.added += 1
             if not row.reason:  # an empty cell: the history says it came from a file without one
                 row = dataclasses.replace(row, reason=DEFAULT_REASON)
             if row.kind == "block":
@@ -398,6 +418,32 @@ def _write(bl: Blocklist, rows: list[Row], by: str, at: int, result: ImportResul
             progress("writing", start + len(chunk), len(rows))
     if any(row.kind == "prefix" for row in rows):
         bl.ensure_prefix_index()
+
+
+def _stored(bl: Blocklist, chunk: list[Row]) -> list[Any]:
+    """What each row's entry holds now (one pipelined read): a block's hash, a range rule's or an allowlist
+    entry's JSON, or nothing."""
+    read = bl.r.pipeline(transaction=False)
+    for row in chunk:
+        if row.kind == "block":
+            read.hgetall(keys.block(row.scope, row.value))
+        elif row.kind == "prefix":
+            read.hget(keys.PREFIXES, f"{row.scope}|{row.value}")
+        else:
+            read.hget(keys.ALLOW, f"{row.scope}|{row.value}")
+    return list(read.execute())
+
+
+def _count(result: ImportResult, row: Row, stored: Any) -> bool:
+    """Count the row as unchanged, changed or added; True when it has something to write."""
+    if _same(row, stored):
+        result.unchanged += 1
+        return False
+    if stored:
+        result.changed += 1
+    else:
+        result.added += 1
+    return True
 
 
 def _same(row: Row, stored: Any) -> bool:

@@ -50,8 +50,47 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 AUDIT_FIELDS = ("ts", "by", "role", "action", "number", "scope", "subject", "reason")
 AUDIT_EXTRA: dict[str, tuple[str, ...]] = {
     "erase": ("number_sha256", "events"),  # the erased number is kept masked, and its hash for the request's file
+    # how long a block made or changed by hand lasts ('7d', or 'permanent') and its end (ms; '' when permanent)
+    "block": ("lasts", "until"),
+    "temporary": ("lasts", "until"),
+    "permanent": ("lasts", "until"),
 }
 AUDIT_REASON_CHARS = 500
+
+# What each action of the audit log and of a number's history is called on every page and export that
+# people read (the records keep the short names: reports, filters and old records rely on them).
+ACTION_WORDS: dict[str, str] = {
+    "block": "blocked",
+    "unblock": "unblocked",
+    "flag": "flagged by an agent",
+    "expire": "block ended",
+    "permanent": "made permanent",
+    "temporary": "made temporary",
+    "edit": "block changed",
+    "allow": "allowlisted",
+    "disallow": "removed from the allowlist",
+    "add_prefix": "range rule added",
+    "remove_prefix": "range rule removed",
+    "setting": "setting changed",
+    "erase": "number erased",
+    "evidence_export": "evidence pack downloaded",
+    "withheld_note": "withheld call noted",
+    "user_create": "desk user created",
+    "user_role": "role changed",
+    "user_password": "password reset",
+    "user_disable": "desk user disabled",
+    "user_enable": "desk user enabled",
+    "user_phones": "phones changed",
+    "token_create": "API token made",
+    "token_revoke": "API token revoked",
+    "prompt_install": "recording installed",
+    "prompt_remove": "recording removed",
+}
+
+
+def action_words(action: str) -> str:
+    """The plain words for an audit or history action ('user_create' -> 'desk user created')."""
+    return ACTION_WORDS.get(action, action.replace("_", " "))
 
 
 def event_fields(type_: str, **fields: Any) -> dict[str, str]:

@@ -8,12 +8,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pytimeparse.timeparse import timeparse
+
 from blocklist.hours import parse_hours
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 PERMANENT_WORDS = ("permanent", "forever", "inf")
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# What every duration error lists, so people see the accepted forms where they typed the wrong one.
+DURATION_FORMS = "90s, 15m, 24h, 7d, 2w or permanent"
+# Longer than any block or simulation means; a bigger number is a typo (permanent is the word for "no end").
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+_DURATION_CHARS = 40  # '1 week 6 days 23 hours 59 minutes' fits; longer text is not a length
+_BARE_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
+_MONTHS_YEARS = re.compile(r"\d\s*(mo|mons?|months?|y|yrs?|years?)\b")
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
 def split(value: str) -> tuple[str, ...]:
@@ -22,18 +31,64 @@ def split(value: str) -> tuple[str, ...]:
 
 
 def parse_duration(text: str) -> int | None:
-    """Seconds for '90s', '15m', '24h', '7d', '2w' or a bare number; None for 'permanent'."""
-    text = text.strip().lower()
-    if text in PERMANENT_WORDS:
+    """Seconds for a length written with its unit (90s, 15m, 24h, 7d, 2w, 1h30m, 2 weeks); None for 'permanent'.
+
+    People's input goes through here (the CLI's --for, the desk's forms, the API): a bare number is
+    refused, because '3' was read as 3 seconds by people who meant hours or days, and an empty text is
+    refused, because a block without an end has to be asked for by name. pytimeparse reads the units;
+    the checks and the messages around it are ours."""
+    raw = str(text).strip()
+    word = raw.lower()
+    if word in PERMANENT_WORDS:
         return None
-    number, unit = (text[:-1], DURATION_UNITS[text[-1]]) if text and text[-1] in DURATION_UNITS else (text, 1)
-    try:
-        seconds = int(float(number) * unit)
-    except (ValueError, OverflowError):  # OverflowError: '1e400' is infinite
-        raise ValueError(f"{text!r} is not a duration: write e.g. 30s, 15m, 24h, 7d or permanent") from None
+    if not word:
+        raise ValueError(f"no length given: write one of {DURATION_FORMS}")
+    if len(word) > _DURATION_CHARS:
+        raise ValueError(f"{raw[:_DURATION_CHARS]!r}... is too long to be a length of time: write e.g. {DURATION_FORMS}")
+    if _BARE_NUMBER.fullmatch(word):
+        raise ValueError(f"{raw!r} has no unit, so it could mean seconds or days: write it with one, "
+                         f"e.g. {DURATION_FORMS}")
+    if ":" in word or "/" in word:  # pytimeparse reads 1:30 as 90 s and 2h/4s as 2h4s; people mean otherwise
+        raise ValueError(f"{raw!r} can be read more than one way: write it with units, e.g. 1h30m, or {DURATION_FORMS}")
+    seconds = timeparse(word)
+    if seconds is None and _MONTHS_YEARS.search(word):
+        raise ValueError(f"{raw!r}: months and years are not units here (they differ in length): write days or "
+                         "weeks, e.g. 30d or 52w")
+    if seconds is None:
+        raise ValueError(f"{raw!r} is not a duration: write e.g. {DURATION_FORMS} (1h30m and 2 weeks work too)")
     if seconds <= 0:
-        raise ValueError(f"{text!r} must be longer than zero seconds")
-    return seconds
+        raise ValueError(f"{raw!r} must be longer than zero: write e.g. {DURATION_FORMS}")
+    if seconds < 1:
+        raise ValueError(f"{raw!r} is shorter than a second: write whole seconds or more, e.g. 90s")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{raw!r} is longer than 100 years: write permanent for something that never ends")
+    return int(seconds)
+
+
+def parse_duration_or_seconds(text: str) -> int | None:
+    """parse_duration for settings that were documented in seconds before units were required
+    (IVR_SANCTION_LADDER): a bare whole number there is still read as seconds, so an existing
+    configuration keeps its meaning. Never use it for what people type into the CLI, desk or API."""
+    raw = str(text).strip()
+    if raw.isdigit():
+        if int(raw) <= 0:
+            raise ValueError(f"{raw!r} must be longer than zero: write e.g. {DURATION_FORMS}")
+        if int(raw) > MAX_DURATION_SECONDS:
+            raise ValueError(f"{raw!r} seconds is longer than 100 years: write permanent for something that never ends")
+        return int(raw)
+    return parse_duration(raw)
+
+
+def format_duration(seconds: int) -> str:
+    """Seconds as people write them and parse_duration reads them back: 604800 -> '7d', 5400 -> '1h30m'."""
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
 
 
 def parse_shifts(text: str) -> tuple[tuple[str, int, int], ...]:
@@ -105,10 +160,11 @@ def hours(value: Any) -> str:
 
 
 def ladder(value: Any) -> tuple[int | None, ...]:
-    """The sanction ladder: durations, permanent last."""
+    """The sanction ladder (IVR_SANCTION_LADDER): durations, permanent last; a bare number is seconds,
+    as it was documented before units were required (see parse_duration_or_seconds)."""
     if isinstance(value, (tuple, list)):
         return tuple(value)
-    return tuple(parse_duration(step) for step in split(str(value)))
+    return tuple(parse_duration_or_seconds(step) for step in split(str(value)))
 
 
 def backoff(value: Any) -> tuple[int, ...]:

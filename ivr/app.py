@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any
 
-from flask import Flask, Request, Response, jsonify, request
+from flask import Flask, Request, request
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -20,7 +20,7 @@ from ivr.api import openapi
 from ivr.api import prompts as api_prompts  # noqa: F401  its routes hang on the media blueprint
 from ivr.api import reports as api_reports
 from ivr.desk import views_agent, views_auth, views_manager, web
-from ivr.errors import TWILIO_PREFIXES, busy_response, error_handlers
+from ivr.errors import TWILIO_PREFIXES, answer, busy_response, error_handlers
 from ivr.logging_setup import configure_logging
 
 log = logging.getLogger("ivr.app")
@@ -114,9 +114,7 @@ def _import_limit(app: Flask, limit: int) -> None:
         else:
             detail = (f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes (IVR_MAX_BODY_BYTES); "
                       "nothing was changed.")
-        if request.path.startswith("/api/"):
-            return jsonify({"error": "too_large", "detail": detail}), 413
-        return Response(f"Too large: {detail}\n", status=413, mimetype="text/plain")
+        return answer(413, "too_large", detail, text=f"Too large: {detail}\n")
 
 
 def _desk_share(app: Flask, slots: int) -> None:

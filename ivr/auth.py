@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, current_app, g, redirect, render_template, request, session, url_for
+from flask import g, redirect, request, session, url_for
 
 from blocklist.text import clean_text
 from ivr.accounts import RANK, User, Users
+from ivr.problems import desk_page, problem
 from ivr.resources import resources
 
 log = logging.getLogger("ivr.security")
@@ -140,7 +141,7 @@ def _unauthorized() -> Any:
                   "API token (the desk's Tokens page makes one)")
     else:
         detail = "send Authorization: Bearer <IVR_API_TOKEN> (or a desk user's API token), or log in on the desk"
-    return current_app.json.response({"error": "unauthorized", "detail": detail}), 401
+    return problem(401, "unauthorized", detail)
 
 
 def _csrf_refused() -> Any:
@@ -149,16 +150,18 @@ def _csrf_refused() -> Any:
               f"a logged-in session must send its CSRF token in the {CSRF_HEADER} header; scripts should use an "
               "API token instead")
     if _is_page():
-        return Response(f"Forbidden: {detail}.\n", status=403, mimetype="text/plain")
-    return current_app.json.response({"error": "csrf", "detail": detail}), 403
+        return desk_page(403, detail, heading="That form has expired",
+                         todo="Go back, reload the page, and send the form again.")
+    return problem(403, "csrf", detail)
 
 
 def _forbidden(p: Principal, role: str) -> Any:
     detail = (f"this needs the {role} role; {p.name} is {p.role}. Ask an admin to change the role if you "
               "need this")
     if _is_page():
-        return render_template("desk/forbidden.html", needed=role, principal=p), 403
-    return current_app.json.response({"error": "forbidden", "detail": detail}), 403
+        return desk_page(403, detail, heading=f"This page is for {role}s",
+                         todo="Go back, or open one of your own pages from the navigation above.")
+    return problem(403, "forbidden", detail)
 
 
 def _check(role: str) -> Any:

@@ -17,7 +17,6 @@ from ivr.simulate.standin import StandIn, StandInServer
 from tests.support.constants import ACCOUNT_SID, AGENT, AGENT2, API_TOKEN, AUTH_TOKEN, BASE_URL, LINE
 from tests.support.twilio_player import TwilioPlayer
 
-
 # No test reads a settings file a developer's `ivr simulate --setup` left in var/ (the tests that test the
 # file set IVR_SETTINGS_FILE themselves); subprocesses inherit this.
 os.environ["IVR_SETTINGS_FILE"] = ""

@@ -1,7 +1,7 @@
 """JSON API of the blocklist, allowlist, range rules, review list, dry run and line settings.
 
 Every route wants `Authorization: Bearer <IVR_API_TOKEN>`. Bad input answers 400 and a number that
-is not listed answers 404, both as {"error", "detail"}, and neither changes anything.
+is not listed answers 404, both as RFC 9457 problems (ivr.problems), and neither changes anything.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from blocklist import csvio, dryrun, keys
+from blocklist.blocks import block_length
 from blocklist.clock import format_time
 from blocklist.entries import Decision, Entry
 from blocklist.numbers import WITHHELD
-from blocklist.parse import parse_duration
+from blocklist.parse import DURATION_FORMS, parse_duration
 from blocklist.policy import validate_line_setting
 from blocklist.rules import Blocklist
 from ivr.auth import acting_name, api_auth, require_role
+from ivr.problems import problem
 from ivr.resources import resources
 
 bp = Blueprint("blocklist_api", __name__)
@@ -33,17 +35,17 @@ class NotFound(Exception):
 
 @bp.errorhandler(ValueError)
 def _bad_request(exc: ValueError) -> tuple[Response, int]:
-    return jsonify({"error": "bad_request", "detail": str(exc)}), 400
+    return problem(400, "bad_request", str(exc))
 
 
 @bp.errorhandler(csvio.ImportBusy)
 def _import_busy(exc: csvio.ImportBusy) -> tuple[Response, int]:
-    return jsonify({"error": "import_running", "detail": str(exc)}), 409
+    return problem(409, "import_running", str(exc))
 
 
 @bp.errorhandler(NotFound)
 def _not_found(exc: NotFound) -> tuple[Response, int]:
-    return jsonify({"error": "not_found", "detail": str(exc)}), 404
+    return problem(404, "not_found", str(exc))
 
 
 # ---- request helpers --------------------------------------------------------------------------------
@@ -135,8 +137,8 @@ def _csv_upload() -> bytes:
 
 
 def _import_reply(result: csvio.ImportResult) -> tuple[Response, int]:
-    if result.errors and not result.written:
-        return jsonify({"error": "bad_rows", "detail": result.summary(), **result.to_dict()}), 400
+    if result.errors and not result.partial:  # nothing imported (or, checked only, nothing would be)
+        return problem(400, "bad_rows", result.summary(), **result.to_dict())
     return jsonify({"detail": result.summary(), **result.to_dict()}), 200
 
 
@@ -163,14 +165,15 @@ def list_blocks() -> Any:
 @api_auth
 @require_role("manager")
 def add_block() -> Any:
-    """Block a number: {number, reason, line?, treatment?, duration? | until? | permanent?, by?}."""
+    """Block a number: {number, reason, line?, treatment?, duration? | until? | permanent?, by?}; a duration
+    carries its unit ('7d'), and an empty one is refused rather than read as permanent."""
     body = _body()
     bl = _bl()
     reason = _reason(body, "why the number is blocked")
     duration: int | None = None
     until_ms: int | None = None
-    if body.get("duration") not in (None, ""):
-        duration = parse_duration(_text(body, "duration"))
+    if body.get("duration") is not None:
+        duration = _duration(body, "duration")
     if body.get("until") not in (None, ""):
         until_ms = csvio.parse_time(_text(body, "until"))
     permanent = body.get("permanent")
@@ -183,9 +186,21 @@ def add_block() -> Any:
     return jsonify({"block": _entry_json(entry), "explain": _explain_block(entry)}), 201
 
 
+def _duration(body: dict[str, Any], name: str) -> int | None:
+    """A length sent in `name`, with its unit; a bare number (JSON's 3 or '3') and an empty text are refused."""
+    text = _text(body, name)
+    if not text:
+        raise ValueError(f"{name} is empty: give a length with its unit, {DURATION_FORMS}, or leave {name} out")
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def _explain_block(entry: Entry) -> str:
     where = "all lines" if entry.scope == keys.GLOBAL else f"line {entry.scope}"
-    until = "permanently" if entry.until_ms is None else f"until {format_time(entry.until_ms)}"
+    until = ("permanently" if entry.until_ms is None
+             else f"for {block_length(entry.at, entry.until_ms)['lasts']}, until {format_time(entry.until_ms)}")
     return f"{entry.number} blocked on {where} {until}"
 
 
@@ -220,7 +235,7 @@ def unblock(number: str) -> Any:
 @api_auth
 @require_role("manager")
 def change_block(number: str) -> Any:
-    """Edit a block: {reason?: new reason, permanent?: true, temporary?: '7d' or seconds, why?, line?, by?}."""
+    """Edit a block: {reason?: new reason, permanent?: true, temporary?: '7d' (with its unit), why?, line?, by?}."""
     body = _body()
     bl = _bl()
     number = bl.number(number)
@@ -228,7 +243,7 @@ def change_block(number: str) -> Any:
     by = _by(body)
     new_reason = _text(body, "reason")
     permanent = _flag(body.get("permanent", False))
-    temporary = parse_duration(_text(body, "temporary")) if body.get("temporary") not in (None, "") else None
+    temporary = _duration(body, "temporary") if body.get("temporary") is not None else None
     if permanent and temporary is not None:
         raise ValueError("a block is either permanent or temporary: send one of them")
     if not (new_reason or permanent or temporary is not None):
@@ -282,9 +297,11 @@ def check() -> Any:
 @api_auth
 @require_role("manager")
 def import_blocks() -> Any:
-    """CSV body or multipart 'file'; all or nothing unless ?partial=1."""
+    """CSV body or multipart 'file'; all or nothing unless ?partial=1; ?check_only=1 writes nothing and says what
+    the import would add, change, leave and skip."""
     data = _csv_upload()
-    result = csvio.import_blocklist(_bl(), data, by=_import_by(), partial=_flag(request.args.get("partial", "")))
+    result = csvio.import_blocklist(_bl(), data, by=_import_by(), partial=_flag(request.args.get("partial", "")),
+                                    write=not _flag(request.args.get("check_only", "")))
     return _import_reply(result)
 
 
@@ -350,9 +367,11 @@ def disallow(number: str) -> Any:
 @api_auth
 @require_role("manager")
 def import_allowed() -> Any:
-    """CSV (number,scope,reason) body or multipart 'file'; all or nothing unless ?partial=1."""
+    """CSV (number,scope,reason) body or multipart 'file'; all or nothing unless ?partial=1; ?check_only=1 writes
+    nothing and says what the import would do."""
     data = _csv_upload()
-    result = csvio.import_allowlist(_bl(), data, by=_import_by(), partial=_flag(request.args.get("partial", "")))
+    result = csvio.import_allowlist(_bl(), data, by=_import_by(), partial=_flag(request.args.get("partial", "")),
+                                    write=not _flag(request.args.get("check_only", "")))
     return _import_reply(result)
 
 

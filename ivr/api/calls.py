@@ -11,13 +11,14 @@ from blocklist.calls import Calls, valid_sid
 from ivr.auth import api_auth, current_principal, require_role
 from ivr.moves import difficult
 from ivr.moves.flag import acting_on, call_view, flag_call
+from ivr.problems import problem
 from ivr.resources import resources
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def error(status: int, code: str, detail: str) -> tuple[Any, int]:
-    return jsonify({"error": code, "detail": detail}), status
+    return problem(status, code, detail)
 
 
 def json_body() -> dict[str, Any]:

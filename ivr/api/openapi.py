@@ -17,6 +17,7 @@ import prompts
 from blocklist.calls import CALL_SID
 from blocklist.policy import LINE_SETTINGS, TREATMENTS
 from ivr.moves.difficult import MOVES
+from ivr.problems import PROBLEM_JSON
 from workers.reports import REPORTS
 
 bp = Blueprint("openapi", __name__)
@@ -32,8 +33,10 @@ NULLABLE_INT: Schema = {"type": "integer", "nullable": True}
 SID_PATTERN = CALL_SID.pattern
 LINE_TEXT: Schema = {"type": "string", "format": "line", "maxLength": 64, "example": "+18005551212",
                      "description": "a line (the To number); empty or '*' for all lines"}
-DURATION: Schema = {"type": "string", "pattern": r"^[1-9][0-9]{0,5}[smhdw]?$", "example": "7d",
-                    "description": "a length of time: seconds, or a number and s, m, h, d or w (7d)"}
+DURATION: Schema = {"type": "string", "minLength": 2, "maxLength": 40, "pattern": r"^[0-9]+(\.[0-9]+)? ?[smhdw]",
+                    "example": "7d",
+                    "description": "a length of time with its unit: 90s, 15m, 24h, 7d or 2w (also 1h30m, 2 weeks); "
+                                   "a bare number such as 3 is refused (seconds or days?), and so is an empty text"}
 PREFIX: Schema = {"type": "string", "pattern": r"^\+[1-9][0-9]{0,14}$", "maxLength": 16,
                   "example": "+4420794", "description": "'+' and the leading digits of the numbers it covers"}
 NUMBER_TEXT: Schema = {"type": "string", "format": "phone", "minLength": 1, "maxLength": 64,
@@ -88,15 +91,20 @@ ERRORS = {
     409: ("Conflict", "Another import of the same list is running; `detail` names who started it and when. "
                       "Nothing was changed: retry when it is done."),
     413: ("TooLarge", "The body is larger than IVR_MAX_BODY_BYTES (a CSV import: IVR_IMPORT_MAX_BYTES)."),
-    503: ("StoreUnavailable", "Redis is unreachable; nothing was changed. Retry after the Retry-After seconds."),
+    500: ("Internal", "An error the service did not expect; it is logged under `request_id`. Retry; if it happens "
+                      "again, give the operator the `request_id`."),
+    503: ("StoreUnavailable", "Redis is unreachable (or the service is busy); nothing was changed. Retry after the "
+                              "Retry-After seconds."),
 }
 AUTH_ERRORS = (401, 403, 503)  # every authenticated route reads Redis
+ALWAYS_ERRORS = (500,)  # any route can meet an error nobody expected
 
 
 def op(summary: str, tag: str, operation_id: str, responses: dict[int, dict[str, Any]], *,
        errors: tuple[int, ...] = (), params: tuple[Schema, ...] = (), body: Schema | None = None,
        description: str = "", public: bool = False) -> Schema:
-    """One operation; the error responses named in `errors` (plus 401/403/503 unless public) share one schema.
+    """One operation; the error responses named in `errors` (plus 500, and 401/403/503 unless public) share one
+    schema, the RFC 9457 Problem.
 
     A summary ending in (manager) or (admin) names the least role allowed; `x-role` says it for machines.
     """
@@ -110,7 +118,7 @@ def op(summary: str, tag: str, operation_id: str, responses: dict[int, dict[str,
     if body is not None:
         out["requestBody"] = body
     codes: dict[str, Any] = {str(code): resp for code, resp in responses.items()}
-    for code in sorted({*errors, *(() if public else AUTH_ERRORS)}):
+    for code in sorted({*errors, *ALWAYS_ERRORS, *(() if public else AUTH_ERRORS)}):
         codes[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     out["responses"] = codes
     if public:
@@ -141,9 +149,24 @@ def _schemas() -> dict[str, Schema]:
     }, ("call_sid", "number", "line", "flagged", "blocks", "history"))
     row_error = obj({"line": INTEGER, "reason": STRING}, ("line", "reason"))
     return {
-        "Error": obj({"error": {"type": "string", "description": "a machine-readable code, e.g. bad_request"},
-                      "detail": {"type": "string", "description": "what went wrong and what to do"}},
-                     ("error", "detail")),
+        "Problem": obj({
+            "type": {"type": "string", "example": "about:blank",
+                     "description": "RFC 9457 problem type: about:blank (the status says the kind; `error` the "
+                                    "exact one)"},
+            "title": {"type": "string", "example": "Not Found", "description": "the HTTP status phrase"},
+            "status": {"type": "integer", "example": 404, "description": "the HTTP status code, repeated"},
+            "detail": {"type": "string", "description": "what went wrong and what to do, in the words the desk "
+                                                        "shows"},
+            "instance": {"type": "string", "example": "/api/blocklist/+14155550123",
+                         "description": "the path that was asked for"},
+            "error": {"type": "string", "example": "not_found",
+                      "description": "a machine-readable code (kept from the earlier {error, detail} format), "
+                                     "e.g. bad_request, not_found, unknown_call, import_running, store_unavailable"},
+            "request_id": {"type": "string", "description": "500 only: the id the service's log has the error "
+                                                            "under (the proxy's X-Request-ID when it sent one)"},
+        }, ("type", "title", "status", "detail", "instance", "error"),
+            description="An RFC 9457 problem (application/problem+json). Members this list does not name may "
+                        "be added (a bad CSV import adds the ImportResult members); ignore those you do not know."),
         "Block": block,
         "HistoryItem": history_item,
         "CallView": call_view,
@@ -170,8 +193,10 @@ def _schemas() -> dict[str, Schema]:
                             ("line", "overrides", "effective")),
         "ImportResult": obj({
             "detail": STRING, "rows": INTEGER, "added": INTEGER, "changed": INTEGER, "unchanged": INTEGER,
-            "written": BOOLEAN, "partial": BOOLEAN, "errors": array(row_error), "skipped": array(row_error),
-        }, ("detail", "rows", "added", "changed", "unchanged", "written", "partial", "errors", "skipped")),
+            "written": BOOLEAN, "partial": BOOLEAN, "check_only": BOOLEAN, "errors": array(row_error),
+            "skipped": array(row_error),
+        }, ("detail", "rows", "added", "changed", "unchanged", "written", "partial", "check_only", "errors",
+            "skipped")),
         "Prompt": obj({"lang": STRING, "prompt": STRING, "source": STRING,
                        "url": {"type": "string", "nullable": True}, "format": STRING},
                       ("lang", "prompt", "source", "url")),
@@ -180,7 +205,8 @@ def _schemas() -> dict[str, Schema]:
 
 
 def _responses() -> dict[str, Any]:
-    return {name: {"description": text, "content": json_content(ref("Error"))} for name, text in ERRORS.values()}
+    return {name: {"description": text, "content": {PROBLEM_JSON: {"schema": ref("Problem")}}}
+            for name, text in ERRORS.values()}
 
 
 # ---- parameters -----------------------------------------------------------------------------------
@@ -196,6 +222,8 @@ Q_START = query("start", {"type": "integer", "minimum": 0, "maximum": 10**9}, "o
 Q_COUNT = query("count", {"type": "integer", "minimum": 0, "maximum": 1000}, "how many items (default 100)")
 Q_PARTIAL = query("partial", {"type": "string", "enum": ["0", "1", "true", "false"]},
                   "1: import the good rows even when some are bad")
+Q_CHECK_ONLY = query("check_only", {"type": "string", "enum": ["0", "1", "true", "false"]},
+                     "1: write nothing; added/changed/unchanged/skipped say what the import would do")
 REPORT_QUERY = (
     query("from", {"type": "string", "format": "date"}, "first day, YYYY-MM-DD (default: 29 days before `to`)"),
     query("to", {"type": "string", "format": "date"}, "last day, YYYY-MM-DD (default: today)"),
@@ -266,14 +294,17 @@ def _blocklist_paths() -> dict[str, Any]:
     add_block = obj({
         "number": NUMBER_TEXT, "reason": REASON, "line": LINE_TEXT,
         "treatment": {"type": "string", "enum": ["", *TREATMENTS]},
-        "duration": DURATION,
+        "duration": {**DURATION, "pattern": r"^([0-9]+(\.[0-9]+)? ?[smhdw]|permanent$)",
+                     "description": DURATION["description"] + "; 'permanent' is the same as permanent: true"},
         "until": {"type": "string", "format": "date-time", "description": "end time with zone"},
         "permanent": BOOLEAN, "by": {"type": "string", "maxLength": 80},
-    }, ("number", "reason"), description="give at most one of duration, until, permanent (none: permanent)")
+    }, ("number", "reason"), description="give at most one of duration, until, permanent; with none of them the "
+                                         "block is permanent, and the answer's explain says so")
     unblock = obj({"reason": REASON, "line": LINE_TEXT, "forgive": BOOLEAN,
                    "by": {"type": "string", "maxLength": 80}}, ("reason",))
     change = obj({"reason": TEXT_200, "permanent": BOOLEAN,
-                  "temporary": DURATION,
+                  "temporary": {**DURATION, "description": "the block ends this long from now: "
+                                                           + DURATION["description"]},
                   "why": TEXT_200, "line": LINE_TEXT,
                   "by": {"type": "string", "maxLength": 80}})
     return {
@@ -311,8 +342,8 @@ def _blocklist_paths() -> dict[str, Any]:
                     Q_LINE))},
         "/api/blocklist/import": {"post": op(
             "Import blocks and range rules from CSV, all or nothing unless partial=1 (manager)", "blocklist",
-            "import_blocks", {200: ok("what was imported", ref("ImportResult"))}, errors=(400, 409, 413),
-            params=(Q_PARTIAL, Q_BY), body=_csv_upload("blocklist"))},
+            "import_blocks", {200: ok("what was imported (or would be, with check_only=1)", ref("ImportResult"))},
+            errors=(400, 409, 413), params=(Q_PARTIAL, Q_CHECK_ONLY, Q_BY), body=_csv_upload("blocklist"))},
         "/api/blocklist/export": {"get": op(
             "Every active block and range rule as CSV (manager)", "blocklist", "export_blocks", {200: CSV_DOWNLOAD})},
     }
@@ -346,8 +377,8 @@ def _allowlist_paths() -> dict[str, Any]:
         },
         "/api/allowlist/import": {"post": op(
             "Import allowlist entries (number,scope,reason) from CSV (manager)", "allowlist", "import_allowed",
-            {200: ok("what was imported", ref("ImportResult"))}, errors=(400, 409, 413), params=(Q_PARTIAL, Q_BY),
-            body=_csv_upload("allowlist"))},
+            {200: ok("what was imported (or would be, with check_only=1)", ref("ImportResult"))},
+            errors=(400, 409, 413), params=(Q_PARTIAL, Q_CHECK_ONLY, Q_BY), body=_csv_upload("allowlist"))},
         "/api/allowlist/export": {"get": op(
             "The allowlist as CSV (manager)", "allowlist", "export_allowed", {200: CSV_DOWNLOAD})},
     }
@@ -461,7 +492,8 @@ def _report_paths() -> dict[str, Any]:
             params=(name, query("table", {"type": "string", "maxLength": 40}, "the table (default: the first)"),
                     *REPORT_QUERY))},
         "/api/reports/evidence/{number}": {"get": op(
-            "Evidence pack of one number: a zip with calls.csv, calls.json and SHA256SUMS (manager)", "reports",
+            "Evidence pack of one number: a zip with calls.csv, history.csv (its blocks, flags and expiries), "
+            "audit.csv, calls.json and SHA256SUMS (manager)", "reports",
             "evidence", {200: {"description": "the zip",
                                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
             errors=(400,), params=(P_NUMBER,))},
@@ -513,8 +545,9 @@ def _document() -> dict[str, Any]:
             "description": (
                 "Flag calls, manage the blocklist, allowlist and range rules, read reports. Every route wants "
                 "`Authorization: Bearer <token>` (IVR_API_TOKEN, or a desk user's API token); routes marked "
-                "(manager) or (admin) need that role (`x-role` on each operation). Errors are "
-                "`{\"error\", \"detail\"}` and change nothing."),
+                "(manager) or (admin) need that role (`x-role` on each operation). Errors are RFC 9457 problems "
+                "(`application/problem+json`: type, title, status, detail, instance, and the machine-readable "
+                "`error` code) and change nothing."),
         },
         "tags": [{"name": t} for t in ("calls", "blocklist", "allowlist", "rules", "prompts", "reports", "meta")],
         "security": [{"bearer": []}],

@@ -11,6 +11,7 @@ from flask import Response, jsonify, request
 import prompts
 from blocklist import events
 from ivr.auth import acting_name, api_auth, current_principal, require_role
+from ivr.problems import problem
 from ivr.resources import resources
 from ivr.webhooks.blueprints import media_bp
 from ivr.webhooks.media import LANGUAGES, catalog, override_dir, prompt_url
@@ -21,7 +22,7 @@ log = logging.getLogger("ivr.media")
 
 
 def _api_error(status: int, code: str, detail: str) -> tuple[Response, int]:
-    return jsonify({"error": code, "detail": detail}), status
+    return problem(status, code, detail)
 
 
 def _describe(lang: str, key: str) -> dict[str, Any]:

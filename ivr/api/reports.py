@@ -13,10 +13,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ivr.auth import api_auth, principal_name, require_role
+from ivr.problems import problem
 from ivr.resources import resources
 from workers import reports
 from workers.queues import FOLD_JOB_ID, REBUILD_JOB_ID
-from workers.reports.charts import render_html
+from workers.reports.printable import render_html
 
 bp = Blueprint("reports", __name__)
 
@@ -35,7 +36,7 @@ def _query() -> reports.Query:
 
 
 def _bad(exc: Exception) -> tuple[Response, int]:
-    return jsonify({"error": "bad_request", "detail": str(exc)}), 400
+    return problem(400, "bad_request", str(exc))
 
 
 @bp.get("/api/reports")
@@ -116,7 +117,7 @@ def printable() -> Any:
 @api_auth
 @require_role("manager")
 def evidence(number: str) -> Any:
-    """Evidence pack of one number: a zip with calls.csv, calls.json and SHA256SUMS."""
+    """Evidence pack of one number: a zip with calls.csv, history.csv, audit.csv, calls.json and SHA256SUMS."""
     try:
         pack = reports.evidence(resources().store, number, settings=_settings())
     except ValueError as exc:

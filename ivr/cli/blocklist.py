@@ -13,9 +13,10 @@ from typing import Any, TextIO
 import click
 
 from blocklist import csvio, dryrun, keys
+from blocklist.blocks import block_length
 from blocklist.clock import format_time
 from blocklist.entries import Decision, Entry
-from blocklist.parse import parse_duration
+from blocklist.parse import DURATION_FORMS, format_duration, parse_duration
 from blocklist.policy import TREATMENTS
 from blocklist.rules import Blocklist, for_settings
 from blocklist.store import connect
@@ -59,6 +60,12 @@ def _entry_line(e: Entry) -> str:
             f"by {e.by or '?'} at {_when(e.at)}: {e.reason}")
 
 
+def _lasts(since_ms: int, until_ms: int | None) -> str:
+    """'7d, until 2030-01-31T18:00:00.000Z' or 'permanent': what the audit record says of the block's length."""
+    lasts = block_length(since_ms, until_ms)["lasts"]
+    return lasts if until_ms is None else f"{lasts}, until {_when(until_ms)}"
+
+
 def _print_decision(number: str, line: str, d: Decision, bl: Blocklist) -> None:
     click.echo(f"{number} -> {'all lines' if line == keys.GLOBAL else line}: {d.explain()}")
     if d.rule == "number":
@@ -70,7 +77,8 @@ def _print_decision(number: str, line: str, d: Decision, bl: Blocklist) -> None:
 
 def _print_history(items: list[dict[str, Any]]) -> None:
     for item in items:
-        extras = [f"{name} {item[name]}" for name in ("via", "call_sid", "line", "step", "treatment") if item.get(name)]
+        extras = [f"{name} {item[name]}" for name in ("via", "call_sid", "line", "step", "treatment", "lasts")
+                  if item.get(name)]
         if item.get("until"):
             extras.append(f"until {_when(int(item['until']))}")
         if item.get("outcome"):
@@ -121,8 +129,8 @@ def _run_import(kind: str, path: str, by: str, partial: bool, check_only: bool) 
         click.echo(str(error), err=True)
     if result.errors and not result.written and not check_only:
         raise CliError(result.summary())
-    if result.errors and check_only:
-        raise CliError(f"{len(result.errors)} bad row(s) of {result.rows}; nothing written (checked only)")
+    if result.errors and check_only and not partial:
+        raise CliError(result.summary())  # what the import would do once the bad rows are fixed, or with --partial
     click.echo(result.summary())
 
 
@@ -153,15 +161,19 @@ def blocklist_group() -> None:
 @reason_option
 @line_option
 @click.option("--treatment", type=click.Choice(TREATMENTS), default=None, help="Default: the line's treatment.")
-@click.option("--for", "duration", default=None, help="Block length, e.g. 24h, 7d; default permanent.")
+@click.option("--for", "duration", default=None,
+              help=f"Block length with its unit: {DURATION_FORMS} (a bare number is refused). "
+                   "Without --for or --until the block is permanent.")
 @click.option("--until", default=None, help="End time, e.g. 2030-01-31T18:00:00Z; default permanent.")
 @by_option
 def bl_add(number: str, reason: str, line: str, treatment: str | None, duration: str | None, until: str | None,
            by: str) -> None:
     """Block NUMBER (permanently unless --for or --until)."""
-    if duration and until:
+    if duration is not None and until:
         raise CliError("give --for or --until, not both")
-    seconds = parse_duration(duration) if duration else None
+    if duration is not None and not duration.strip():
+        raise CliError(f"--for is empty: give the block's length, {DURATION_FORMS}")
+    seconds = parse_duration(duration) if duration is not None else None
     until_ms = csvio.parse_time(until) if until else None
     if not reason.strip():
         raise CliError("--reason is empty: say why the number is blocked")
@@ -169,6 +181,7 @@ def bl_add(number: str, reason: str, line: str, treatment: str | None, duration:
     entry = bl.block(number, by=by, reason=reason, scope=line or None, treatment=treatment or "",
                      duration=seconds, until_ms=until_ms)
     click.echo(f"blocked: {_entry_line(entry)}")
+    click.echo(f"  lasts {_lasts(entry.at, entry.until_ms)}")
     if bl.allow_entries(entry.number):
         click.echo("  note: this number is also on the allowlist, which the screen applies first", err=True)
 
@@ -246,7 +259,8 @@ def _check(raw: str, line: str, as_json: bool) -> None:
 @blocklist_group.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--partial", is_flag=True, help="Import the good rows even if some are bad (bad ones are listed).")
-@click.option("--check-only", is_flag=True, help="Check the file and report; write nothing.")
+@click.option("--check-only", is_flag=True,
+              help="Check the file and say what the import would add, change, leave and skip; write nothing.")
 @by_option
 def bl_import(path: str, partial: bool, check_only: bool, by: str) -> None:
     """Import blocks from CSV: number,scope,treatment,reason,until,permanent (a number ending in * is a range)."""
@@ -294,12 +308,13 @@ def bl_permanent(number: str, reason: str, line: str, by: str) -> None:
 @line_option
 @by_option
 def bl_temporary(number: str, duration: str, reason: str, line: str, by: str) -> None:
-    """Make NUMBER's block end DURATION from now (e.g. 24h, 7d)."""
+    """Make NUMBER's block end DURATION from now, written with its unit (e.g. 24h, 7d)."""
     seconds = parse_duration(duration)
     if seconds is None:
         raise CliError("a temporary block needs a length such as 24h or 7d; use `permanent` for no end")
     entry = _bl().make_temporary(number, seconds=seconds, by=by, reason=reason, scope=line or None)
     click.echo(f"now temporary: {_entry_line(entry)}")
+    click.echo(f"  lasts {format_duration(seconds)}, until {_when(entry.until_ms)}")
 
 
 @blocklist_group.command("reason")
@@ -529,7 +544,8 @@ def al_check(number: str, line: str, as_json: bool) -> None:
 @allowlist_group.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--partial", is_flag=True, help="Import the good rows even if some are bad (bad ones are listed).")
-@click.option("--check-only", is_flag=True, help="Check the file and report; write nothing.")
+@click.option("--check-only", is_flag=True,
+              help="Check the file and say what the import would add, change, leave and skip; write nothing.")
 @by_option
 def al_import(path: str, partial: bool, check_only: bool, by: str) -> None:
     """Import allowlist entries from CSV: number,scope,reason."""

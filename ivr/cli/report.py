@@ -167,7 +167,7 @@ def retention() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the evidence pack into.")
 def evidence(number: str, out: Path) -> None:
-    """Write the evidence pack of one number: calls.csv, calls.json and SHA256SUMS."""
+    """Write the evidence pack of one number: calls.csv, history.csv, audit.csv, calls.json and SHA256SUMS."""
     pack = reports.evidence(_store(), number, settings=_settings())
     paths = reports.write_evidence(pack, out)
     _print_table(f"{len(pack['calls'])} calls of {pack['number']}",

@@ -54,7 +54,7 @@ def live_state(res: Resources, user: User) -> dict[str, Any]:
     caller_sid = leg.get("caller", "")
     bridged_now = bool(caller_sid) and int(leg.get("bridged_at") or 0) >= int(leg.get("dial_started") or 0)
     if not caller_sid:
-        state["status"] = "waiting"
+        state["status"] = "offline" if leg.get("ended") else "waiting"
         return state
     view = call_view(res, caller_sid)
     call = Calls(res.store).get(caller_sid)
@@ -67,7 +67,11 @@ def live_state(res: Resources, user: User) -> dict[str, Any]:
     view["callback"] = call.get("callback", "")
     view["history_shown"] = list(reversed(view["history"]))[:HISTORY_SHOWN]
     state["caller"] = view
-    if view["ended"]:
+    if leg.get("ended"):
+        # The agent's own leg is over (its status callback): whatever the caller's side still says, the agent
+        # is on no call; the last caller stays shown, to flag it late.
+        state["status"] = "offline"
+    elif view["ended"]:
         state["status"] = "ended" if bridged_now else "waiting"
     elif bridged_now:
         state["status"] = "on_hold" if call.get("held") == "1" else "in_call"

@@ -15,14 +15,17 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from blocklist import csvio, dryrun, events, keys, policy
+from blocklist.clock import now_ms
 from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD
-from blocklist.parse import parse_duration
+from blocklist.parse import format_duration
 from blocklist.policy import TREATMENTS
 from blocklist.rules import Blocklist
 from blocklist.text import clean_text
 from ivr.accounts import User
 from ivr.auth import current_principal, require_role
+from ivr.desk.durations import BLOCK_LENGTHS, chosen_length
+from ivr.desk.web import fmt_time
 from ivr.moves.difficult import callbacks
 from ivr.resources import resources
 from workers import reports
@@ -101,7 +104,8 @@ def dashboard() -> Any:
     q, error = _query_or_default()
     data = reports.summary(resources().store, q)
     return render_template("desk/dashboard.html", data=data, charts=charts.report_charts(data), q=q, error=error,
-                           recent=recent_flags(), args=_report_args(q)), 400 if error else 200
+                           headline=reports.headline(data), recent=recent_flags(),
+                           args=_report_args(q)), 400 if error else 200
 
 
 def _report_args(q: Any) -> dict[str, str]:
@@ -161,37 +165,49 @@ def _blocklist_page(import_result: csvio.ImportResult | None = None, form: dict[
         blocks = blocks[:PAGE]
     return render_template("desk/blocklist.html", blocks=blocks, query=query, start=start, more=more, page=PAGE,
                            treatments=TREATMENTS, import_result=import_result, form=form or {},
-                           prefixes=bl.list_prefixes()), status
+                           prefixes=bl.list_prefixes(), block_lengths=BLOCK_LENGTHS,
+                           zone=resources().settings.timezone), status
 
 
 @bp.post("/blocklist/add")
 @require_role("manager")
 def blocklist_add() -> Any:
-    """Block one number: reason required; a duration (24h, 7d...) or permanent."""
+    """Block one number: reason required; a length chosen from the list or written (never permanent by default).
+    'Show the end time' (preview) checks the length and shows the end it would set, saving nothing."""
     me = _me()
     bl = _bl()
     form = {k: clean_text(request.form.get(k, ""), 300).strip() for k in ("number", "line", "treatment", "duration",
-                                                                           "reason")}
+                                                                           "duration_custom", "reason")}
     try:
+        if request.form.get("preview"):
+            duration = chosen_length(form["duration"], form["duration_custom"])
+            ends = "would never end (permanent)" if duration is None else \
+                f"would last {format_duration(duration)}, until {_desk_time(now_ms() + duration * 1000)}"
+            flash(f"Not saved yet: a block made now {ends}. Press Block to save it.")
+            return _blocklist_page(form=form)
         if not form["reason"]:
             raise ValueError("say why the number is blocked; it goes into its history")
-        duration = None if form["duration"] in ("", "permanent") else parse_duration(form["duration"])
-        if duration is None and form["duration"] == "" and not request.form.get("permanent"):
-            raise ValueError("give a duration (e.g. 24h, 7d) or tick permanent")
+        duration = chosen_length(form["duration"], form["duration_custom"])
         entry = bl.block(form["number"], by=me.username, reason=form["reason"], scope=form["line"] or None,
                          treatment=form["treatment"], duration=duration, role=me.role)
     except ValueError as exc:
         flash(f"Not blocked: {exc}.", "error")
         return _blocklist_page(form=form, status=400)
-    flash(f"{entry.number} blocked " + ("permanently." if entry.until_ms is None else "until the time shown."))
+    flash(f"{entry.number} blocked permanently." if entry.until_ms is None else
+          f"{entry.number} blocked for {format_duration(duration or 0)}, until {_desk_time(entry.until_ms)}.")
     return redirect(url_for("desk_manager.number", number=entry.number))
+
+
+def _desk_time(ms: int) -> str:
+    """A time as the desk's pages show it (the service's time zone, to the minute)."""
+    return fmt_time(ms, zone=resources().settings.tz())
 
 
 @bp.post("/blocklist/import")
 @require_role("manager")
 def blocklist_import() -> Any:
     """CSV upload: checked whole first; every bad row reported with its line; nothing written unless all are
-    good, or 'import the good rows' is ticked."""
+    good, or 'import the good rows' is ticked. 'Check only' writes nothing and says what the upload would do."""
     me = _me()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -199,11 +215,12 @@ def blocklist_import() -> Any:
         return _blocklist_page(status=400)
     data = upload.read()
     try:
-        result = csvio.import_blocklist(_bl(), data, by=me.username, partial=bool(request.form.get("partial")))
+        result = csvio.import_blocklist(_bl(), data, by=me.username, partial=bool(request.form.get("partial")),
+                                        write=not request.form.get("check_only"))
     except ValueError as exc:
         flash(f"Not imported: {exc}.", "error")
         return _blocklist_page(status=409 if isinstance(exc, csvio.ImportBusy) else 400)
-    status = 400 if result.errors and not result.written else 200
+    status = 400 if result.errors and not result.partial else 200
     return _blocklist_page(import_result=result, status=status)
 
 
@@ -217,7 +234,8 @@ def number(number: str) -> Any:
         abort(400, description=f"{clean_text(number, 40)!r} is not a phone number: write it like +14155550123")
     history = list(reversed(bl.history(e164)))
     return render_template("desk/number.html", number=e164, blocks=bl.entries(e164), strikes=bl.strikes(e164),
-                           allowed=bl.allow_entries(e164), history=history)
+                           allowed=bl.allow_entries(e164), history=history, block_lengths=BLOCK_LENGTHS,
+                           zone=resources().settings.timezone)
 
 
 @bp.post("/numbers/<number>/unblock")
@@ -262,7 +280,8 @@ def make_permanent(number: str) -> Any:
 @bp.get("/numbers/<number>/evidence.zip")
 @require_role("manager")
 def evidence(number: str) -> Any:
-    """The evidence pack for the carrier or the police: calls.csv, calls.json, SHA256SUMS."""
+    """The evidence pack for the carrier or the police: calls.csv, history.csv, audit.csv, calls.json,
+    SHA256SUMS."""
 
     try:
         pack = reports.evidence(resources().store, number, settings=_report_settings())
@@ -313,7 +332,8 @@ def dry_run() -> Any:
             ("kind", "number", "prefix", "policy", "line", "treatment", "calls", "minutes", "action", "days")}
     form["days"] = form["days"] or "7"
     status = 200
-    if request.method == "POST":
+    # "Show its fields" (the page without its script) only switches the form to the chosen kind of rule.
+    if request.method == "POST" and not request.form.get("choose"):
         try:
             rule = dryrun.candidate(form, res.settings.default_region)
             result = dryrun.dry_run(res.store, rule, dryrun.days_of(form["days"]))
@@ -321,7 +341,13 @@ def dry_run() -> Any:
             flash(f"Cannot try this rule: {exc}.", "error")
             status = 400
     return render_template("desk/dryrun.html", form=form, result=result, kinds=dryrun.KINDS, treatments=TREATMENTS,
-                           policies=dryrun.WITHHELD_POLICIES), status
+                           policies=dryrun.WITHHELD_POLICIES, kind_labels=DRY_RUN_KINDS,
+                           shown_kind=form["kind"] if form["kind"] in dryrun.KINDS else dryrun.KINDS[0]), status
+
+
+# The kinds of rule the dry run tries, as its form names them.
+DRY_RUN_KINDS = {"number": "one number", "prefix": "a range of numbers (prefix)",
+                 "withheld": "callers who withhold their number", "burst": "a burst of calls from one number"}
 
 
 # ---- reports and withheld calls -----------------------------------------------------------------------------
@@ -334,6 +360,8 @@ def reports_page() -> Any:
     data = reports.summary(resources().store, q)
     table_names = {name: list(reports.tables(name, data[name])) for name in reports.REPORTS}
     return render_template("desk/reports.html", q=q, args=_report_args(q), tables=table_names, error=error,
+                           report_titles=reports.REPORT_TITLES, table_title=reports.table_title,
+                           headline=reports.headline(data),
                            lines=sorted(resources().store.smembers("ivr:agg:lines")))
 
 
@@ -372,6 +400,7 @@ def settings() -> Any:
         names = _setting_names(scope)
         changes = {n: clean_text(request.form.get(n, ""), 64).strip() for n in names if n in request.form}
         current = bl.line_settings(scope)
+        typed = dict(changes)  # what the manager wrote: set_line_setting checks it again (the stored form has no units)
         try:
             for name, value in list(changes.items()):  # all checked before any is written
                 if name in policy.GLOBAL_SETTINGS:
@@ -379,8 +408,8 @@ def settings() -> Any:
                 else:
                     policy.validate_line_setting(name, value)
             changes = {n: v for n, v in changes.items() if v != current.get(n, "")}
-            for name, value in changes.items():
-                bl.set_line_setting(scope, name, value, by=me.username, role=me.role)
+            for name in changes:
+                bl.set_line_setting(scope, name, typed[name], by=me.username, role=me.role)
         except ValueError as exc:
             flash(f"Nothing saved: {exc}.", "error")
             status = 400

@@ -95,7 +95,10 @@ def parse_compress(text: str) -> float:
     raw = text.strip()
     if "/" in raw:
         sim_text, real_text = raw.split("/", 1)
-        sim, real = parse_duration(sim_text), parse_duration(real_text)
+        try:  # each side carries its unit, as every length does: '1d/60' would be a day in a minute or in 60 days
+            sim, real = parse_duration(sim_text), parse_duration(real_text)
+        except ValueError as exc:
+            raise ValueError(f"--compress {text!r}: {exc}; the whole is SIMULATED/REAL, e.g. 1d/60s") from None
         if sim is None or real is None:
             raise ValueError(f"--compress {text!r}: write SIMULATED/REAL, e.g. 1d/60s (a day in a minute)")
         return sim / real
@@ -122,8 +125,11 @@ def simulated_start_ms(span: float, start_hour: float, zone: str | None = None) 
 
 
 def parse_span(text: str) -> float:
-    """Simulated span of traffic: '1d', '8h', '90m'."""
-    seconds = parse_duration(text)
+    """Simulated span of traffic: '1d', '8h', '90m' (with the unit; a bare number is refused)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--duration {text!r}: {exc}") from None
     if seconds is None:
         raise ValueError(f"--duration {text!r}: give a length such as 1d, 8h or 90m")
     return float(seconds)

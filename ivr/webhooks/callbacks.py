@@ -57,17 +57,22 @@ def callback_status() -> Response:
     cb_id = request.args.get("cb", "")
     status_ = request.form.get("CallStatus", "")
     sid = caller_sid()
+    talked = False  # the callee was bridged to an agent (its record, made at the answer or at the bridge, says so)
     if sid and status_ in FINAL_CALL_STATUSES:
-        # The callee hung up: its call record ends now, so an agent's side stops waiting for it.
+        # The callee hung up: its call record ends now, so an agent's side (and its desk) stops showing it.
         try:
-            Calls(resources().fast).ended(sid, status_, request.form.get("CallDuration", "0"))
+            calls = Calls(resources().fast)
+            calls.ended(sid, status_, request.form.get("CallDuration", "0"))
+            talked = bool(calls.get(sid).get("bridged_at"))
         except REDIS_ERRORS:
             resources().count("status_lost")
     if cb_id.startswith("cb-") and resources().store.exists(keys.callback(cb_id)):
         current = resources().store.hget(keys.callback(cb_id), "status")
         if status_ in ("no-answer", "busy", "failed", "canceled"):
             attempt_ended(cb_id, status_)
-        elif status_ == "completed" and current == "connected":
+        elif status_ == "completed" and (current == "connected" or (current == "ringing" and talked)):
+            # 'ringing' and talked: the answer came while Redis was away (the callee reached the agents
+            # unrecorded); the call back still happened, so it is done, not left ringing for ever.
             resources().store.hset(keys.callback(cb_id), "status", "done")
             cb = resources().store.hgetall(keys.callback(cb_id))
             events.event(resources().store, "callback_result", call_sid=cb.get("call_sid", ""),

@@ -12,6 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from blocklist import events
 from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, valid_sid
 from blocklist.clock import now_ms
+from blocklist.numbers import WITHHELD, normalize
 from ivr import urls
 from ivr.moves.difficult import schedule_callback
 from ivr.resources import resources
@@ -162,13 +163,20 @@ def after_bridge_or_hangup(sid: str, result: str, lang: str) -> Response | None:
 def after_bridge(sid: str, lang: str, checks: int) -> Response:
     """Twilio reports `bridged` to the caller whoever ended the bridge. The agent's Dial action says who:
     CallStatus completed (the agent hung up) or in-progress (`*`). It may arrive a moment later, so the
-    caller waits a second at a time for it (silence, no queue), and is held if it never says."""
+    caller waits a second at a time for it (silence, no queue), and is held if it never says. A caller of
+    whom nothing is recorded (not even at the bridge) is let go: no decision could ever reach its hold."""
     r = VoiceResponse()
     try:
-        how = Calls(resources().fast).get(sid).get("bridge_end", "")
+        call = Calls(resources().fast).get(sid)
+        how, known = call.get("bridge_end", ""), bool(call)
     except REDIS_ERRORS:
-        how = AGENT_KEPT  # cannot tell: hold, as before; the hold's own deadline ends it
+        how, known = AGENT_KEPT, True  # cannot tell: hold, as before; the hold's own deadline ends it
     if how == AGENT_GONE:
+        return goodbye("goodbye", lang)
+    if not known:
+        # No record of this caller (its bridge could not be recorded either): no agent's decision can reach
+        # it, so a hold would only keep it waiting for nothing. It hears the closing words instead.
+        resources().count("bridge_end_unknown_call")
         return goodbye("goodbye", lang)
     if how == AGENT_KEPT or checks >= BRIDGE_END_CHECKS:
         park_in_private_hold(r, sid, lang)
@@ -212,7 +220,7 @@ def bridge() -> Response:
     lang = lang_arg()
     if sid and valid_sid(agent_sid):
         try:
-            call = Calls(resources().fast).pair(sid, agent_sid)
+            call = Calls(resources().fast).pair(sid, agent_sid, unscreened=unscreened_caller(lang))
             lang = call.get("lang") or lang
         except REDIS_ERRORS as exc:
             resources().count("pairing_lost")
@@ -220,6 +228,26 @@ def bridge() -> Response:
     r = VoiceResponse()
     media.play(r, "connecting", lang if lang in media.LANGUAGES else resources().settings.default_language)
     return twiml(r)
+
+
+def unscreened_caller(lang: str) -> dict[str, str]:
+    """Who the caller on this bridge request is, from the call's own fields (Twilio sends From, To and
+    Direction with every request): the record Calls.pair makes for a caller the screen never saw. On a
+    call back's leg (Direction outbound-api) the person is the To and the line the From."""
+    form = request.form
+    region = resources().settings.default_region
+    person, line = form.get("From", ""), form.get("To", "")
+    if form.get("Direction", "").startswith("outbound"):
+        person, line = line, person
+    try:
+        number = normalize(person, region)
+    except ValueError:
+        number = WITHHELD  # no identity: never a blocklist key
+    try:
+        line_number = normalize(line, region) if line else "unknown"
+    except ValueError:
+        line_number = "unknown"
+    return {"number": number, "line": "unknown" if line_number == WITHHELD else line_number, "lang": lang}
 
 
 def overflow_event(sid: str, reason: str) -> None:

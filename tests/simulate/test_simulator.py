@@ -70,10 +70,10 @@ def test_calls_the_app_creates_through_rest_are_played(served: str, app: Any, st
     """A call created through the REST API (a callback) becomes an outbound leg that runs the app's TwiML."""
     from workers.twilio_rest import client
 
-    # No agent hang-ups: this call is not one the app screened (its Url is the fallback, not a callback's answer
-    # URL), and for such a call the app cannot learn how a bridge ended (test_simulator_strict.py pins that).
+    # Agents hang up every call: this one is not one the app screened (its Url is the fallback, not a callback's
+    # answer URL), so its record is made at the bridge, and it must be let go, never parked (an error here).
     sim = Simulator(config(served, calls=4, flag_share=0.0, moves_share=0.0, span=1200, no_answer_share=0.0,
-                           agent_hangup_share=0.0), standin=standin.state)
+                           agent_hangup_share=1.0), standin=standin.state)
     make_standing_queues(app)
     out: dict[str, Report] = {}
     thread = threading.Thread(target=lambda: out.setdefault("report", sim.run_blocking()), daemon=True)

@@ -389,7 +389,7 @@ FIELD_TABLE: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {  # name: (go
     "number": (PHONES, BAD_PHONES), "reason": (("obscene", "appeal upheld"), (" ", "x" * 5000, "\x00")),
     "line": (LINES, BAD_LINES), "by": (("mia",), ("\x00", "\u202e", "x" * 5000)),
     "treatment": (("", "reject", "isolation", "linefault", "hangup"), ("REJECT", "bogus")),
-    "duration": (("7d", "90s", "3600", "permanent"), (*TOO_LONG, 1e300, 10**25)),
+    "duration": (("7d", "90s", "1h", "permanent"), (*TOO_LONG, 1e300, 10**25, "3600", 3600, "")),
     "until": (("2030-01-31T18:00:00Z",), ("2030-01-31T18:00:00", "9999-12-31T23:59:59Z", "2000-01-01T00:00:00Z",
                                           "0001-01-01T00:00:00+14:00")),
     "permanent": ((True, False), ("yes", "0", [1])), "forgive": ((True, False), ("no", 2)),
@@ -506,12 +506,12 @@ def api_requests(draw: Any, path: str, method: str) -> dict[str, Any]:
 
 
 def check_api_reply(resp: Any, method: str, path: str) -> None:
-    """Never a 5xx or a traceback; an error is JSON {error, detail}."""
+    """Never a 5xx or a traceback; an error is an RFC 9457 problem, with its `error` code and `detail`."""
     body = resp.get_data()
     assert b"Traceback" not in body
     assert resp.status_code < 500, (method, path, resp.status_code, body[:300])
     if resp.status_code >= 400:
-        assert resp.mimetype == "application/json", (method, path, resp.status_code, body[:200])
+        assert resp.mimetype == "application/problem+json", (method, path, resp.status_code, body[:200])
         error = resp.get_json()
         assert isinstance(error["error"], str) and isinstance(error["detail"], str), error
 

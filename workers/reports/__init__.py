@@ -13,15 +13,7 @@ RQ stored with jobs already queued keep importing (as rq/worker/__init__.py does
 """
 from __future__ import annotations
 
-from workers.reports.charts import (
-    FONT,
-    PALETTE,
-    bars_svg,
-    heatmap_svg,
-    render_html,
-    report_charts,
-    trend_svg,
-)
+from workers.reports.charts import Chart, report_charts
 from workers.reports.clock import Clock, prefix_of
 from workers.reports.common import (
     DAY_MS,
@@ -58,14 +50,18 @@ from workers.reports.jobs import (
     schedule_fold,
     schedule_rebuild,
 )
+from workers.reports.printable import render_html
 from workers.reports.queries import (
+    HEADLINE,
     REPORT_DAYS,
     REPORT_FUNCS,
     Query,
     agents,
+    count_totals,
     deterrence,
     difficult,
     frequency,
+    headline,
     meta,
     offenders,
     report,
@@ -78,10 +74,21 @@ from workers.reports.rebuild import rebuild
 from workers.reports.retention import apply_retention, erase_number
 from workers.reports.settings import ReportSettings
 from workers.reports.streams import events_of, merged_events, scan_stream
-from workers.reports.tables import tables, to_csv, write_report_files
+from workers.reports.tables import (
+    REPORT_TITLES,
+    TABLE_TITLES,
+    table_title,
+    tables,
+    to_csv,
+    write_report_files,
+)
 
 __all__ = [
+    "REPORT_TITLES",
+    "TABLE_TITLES",
+    "table_title",
     "APPLY_LUA",
+    "Chart",
     "Clock",
     "DAY_MS",
     "DEFAULT_BATCH",
@@ -89,12 +96,11 @@ __all__ = [
     "EVIDENCE_COLUMNS",
     "EXPIRING",
     "EXPOSURES",
-    "FONT",
     "FoldResult",
+    "HEADLINE",
     "Folder",
     "MAX_WATCH_RETRIES",
     "MOVE_TYPES",
-    "PALETTE",
     "PAUSE_MS",
     "Query",
     "REPORTS",
@@ -108,9 +114,9 @@ __all__ = [
     "WEEKDAYS",
     "agents",
     "apply_retention",
-    "bars_svg",
     "build_daily_report",
     "build_weekly_report",
+    "count_totals",
     "deterrence",
     "difficult",
     "erase_number",
@@ -122,7 +128,7 @@ __all__ = [
     "fold",
     "fold_job",
     "frequency",
-    "heatmap_svg",
+    "headline",
     "merged_events",
     "meta",
     "offenders",
@@ -141,7 +147,6 @@ __all__ = [
     "summary",
     "tables",
     "to_csv",
-    "trend_svg",
     "withheld",
     "write_atomic",
     "write_evidence",

@@ -1,139 +1,251 @@
-"""Inline SVG charts drawn in Python (no JS, no chart library), and the printable HTML report.
+"""The reports' charts as Vega-Lite specs (written with Altair), and as SVG for the printable report (vl-convert).
 
-Every label is escaped here; the results are Markup so the autoescaping template embeds them as is.
+One definition of every chart serves both outputs: the desk draws these specs in the browser with vega-embed,
+and the printable report (a web route and the daily/weekly report job alike) embeds them as SVG rendered here.
+That is why this module sits in workers/ and holds no HTML: the job that writes report.html has no web app.
+
+Rules every chart keeps (tests/ivr/desk/test_charts.py checks them):
+- each series is one thing (flags, or calls treated at the door), never a sum of two;
+- axis and legend titles say the unit; a legend wherever there is more than one series;
+- every text at least MIN_FONT px as drawn: the desk draws at the box's own width instead of scaling a
+  picture, and the printable report's SVG comes in a phone and a paper width, each shown unscaled;
+- exact counts on hover (tooltips), as labels where they fit, and in `rows` for the "show as table" view;
+- readable in black and white: the two series differ in lightness, outline and line dash, not only in hue.
 """
 
 from __future__ import annotations
 
-from html import escape
+import copy
+from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+import altair as alt
+import vl_convert
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-PALETTE = {"flags": "#b2182b", "treated": "#2166ac", "calls": "#4d4d4d", "withheld": "#762a83", "isolations": "#1b7837"}
-FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"'
+from workers.reports.common import WEEKDAYS
 
-
-def _mix(color: str, share: float) -> str:
-    """`color` at `share` (0..1) of its strength over white."""
-    share = max(0.0, min(1.0, share))
-    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
-    return "#" + "".join(f"{round(255 - (255 - c) * share):02x}" for c in (r, g, b))
-
-
-def _svg(width: int, height: int, body: list[str], label: str) -> Markup:
-    return Markup(
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'style="max-width:100%;height:auto" role="img" '
-        f'aria-label="{escape(label)}" {FONT} font-size="11">' + "".join(body) + "</svg>"
-    )
+MIN_FONT = 10
+VEGA_LITE = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])  # the version Altair writes, for vl-convert
+NARROW_WIDTH = 340  # the printable report on a phone: 390 px less the page's margins, never scaled down
+WIDE_WIDTH = 680  # ... on a laptop and on A4 paper (186 mm of text width is 703 CSS px)
+NARROW_BELOW = 560  # boxes narrower than this get a turned layout (the heat maps), on the desk and on paper
+TOP = 10  # bars per source chart, and rows in the table under it
+HOURS = [f"{h:02d}" for h in range(24)]
+COUNT = "(count)"  # the unit of every quantity drawn: calls
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif"
+INK = "#1d2230"
 
 
-def heatmap_svg(matrix: list[list[int]], title: str, color: str = "#b2182b") -> Markup:
-    """Hour-of-day x weekday grid; darker = more; each cell's count in its tooltip and, if any, in the cell."""
-    cell_w, cell_h, left, top = 26, 22, 40, 34
-    peak = max((v for row in matrix for v in row), default=0)
-    body = [f'<text x="0" y="14" font-size="13" font-weight="600">{escape(title)}</text>']
-    for h in range(24):
-        body.append(f'<text x="{left + h * cell_w + cell_w / 2}" y="{top - 4}" text-anchor="middle" '
-                    f'fill="#555">{h:02d}</text>')
-    for wd, row in enumerate(matrix[:7]):
-        y = top + wd * cell_h
-        body.append(f'<text x="{left - 6}" y="{y + cell_h / 2 + 4}" text-anchor="end" fill="#333">{WEEKDAYS[wd]}</text>')
-        for h, value in enumerate(row[:24]):
-            fill = _mix(color, 0.08 + 0.92 * value / peak) if value and peak else "#f3f3f3"
-            x = left + h * cell_w
-            body.append(f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="{fill}">'
-                        f"<title>{WEEKDAYS[wd]} {h:02d}:00-{h:02d}:59: {value}</title></rect>")
-            if value:
-                ink = "#fff" if peak and value / peak > 0.55 else "#222"
-                body.append(f'<text x="{x + (cell_w - 2) / 2}" y="{y + cell_h / 2 + 3}" text-anchor="middle" '
-                            f'font-size="9" fill="{ink}">{value}</text>')
-    return _svg(left + 24 * cell_w + 4, top + 7 * cell_h + 4, body, title)
+@dataclass(frozen=True)
+class Series:
+    """One thing counted (a field of the report rows), with how it is drawn."""
+
+    key: str
+    label: str
+    color: str
+    dash: tuple[int, int]
+    shape: str
 
 
-def bars_svg(rows: list[tuple[str, int]], title: str, color: str = "#2166ac", label_width: int = 150) -> Markup:
-    """Horizontal bars, largest first, value at the end of each bar."""
-    bar_h, top, area = 18, 24, 360
-    peak = max((v for _l, v in rows), default=0)
-    body = [f'<text x="0" y="14" font-size="13" font-weight="600">{escape(title)}</text>']
-    if not rows:
-        body.append(f'<text x="0" y="{top + 12}" fill="#777">no data in this period</text>')
-    for i, (label, value) in enumerate(rows):
-        y = top + i * bar_h
-        width = area * value / peak if peak else 0
-        text = label if len(label) <= 24 else label[:23] + "…"
-        body.append(f'<text x="{label_width - 6}" y="{y + 12}" text-anchor="end" fill="#333">'
-                    f"<title>{escape(label)}</title>{escape(text)}</text>")
-        body.append(f'<rect x="{label_width}" y="{y + 2}" width="{width:.1f}" height="{bar_h - 5}" fill="{color}"/>')
-        body.append(f'<text x="{label_width + width + 4:.1f}" y="{y + 12}" fill="#333">{value}</text>')
-    return _svg(label_width + area + 50, top + max(1, len(rows)) * bar_h + 6, body, title)
+# The two series: a dark and a light fill, so they stay apart printed in grey; bars also get an outline and
+# lines a dash and a point shape of their own.
+SERIES = (Series("flags", "Flagged by agents", "#8c1d18", (1, 0), "circle"),
+          Series("treated", "Treated at the door", "#6a9bd1", (6, 3), "square"))
+HEAT = {"flags": ("#fbeeee", "#67000d"), "treated": ("#eef4fb", "#08306b")}  # light to dark: grey in print
+CONFIG: dict[str, Any] = {
+    "font": FONT,
+    "axis": {"labelFontSize": 11, "titleFontSize": 12, "titleFontWeight": 600, "labelColor": INK,
+             "titleColor": INK, "gridColor": "#e4e6eb", "domainColor": "#8a93a3", "tickColor": "#8a93a3"},
+    "legend": {"labelFontSize": 11, "titleFontSize": 11, "titleFontWeight": 600, "labelColor": INK,
+               "titleColor": INK, "orient": "top", "direction": "horizontal", "labelLimit": 240,
+               "symbolSize": 120, "gradientLength": 180, "titleLimit": 320, "columnPadding": 16},
+    "text": {"fontSize": 11},
+    "view": {"stroke": None},
+}
 
 
-def trend_svg(days: list[str], series: dict[str, list[int]], title: str) -> Markup:
-    """Stacked daily bars (one stack per day), a y scale, and a legend."""
-    left, top, height, bottom = 36, 34, 150, 30
-    width = max(300, min(900, 12 * len(days)))
-    step = width / max(1, len(days))
-    totals = [sum(values[i] for values in series.values()) for i in range(len(days))]
-    peak = max(totals, default=0) or 1
-    body = [f'<text x="0" y="14" font-size="13" font-weight="600">{escape(title)}</text>']
-    x_legend = left
-    for name in series:
-        color = PALETTE.get(name, "#888")
-        body.append(f'<rect x="{x_legend}" y="20" width="10" height="10" fill="{color}"/>'
-                    f'<text x="{x_legend + 14}" y="29" fill="#333">{escape(name)}</text>')
-        x_legend += 16 + 7 * len(name) + 14
-    for frac in (0, 0.5, 1):
-        y = top + height - height * frac
-        body.append(f'<line x1="{left}" x2="{left + width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
-                    f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#777">{round(peak * frac)}</text>')
-    label_every = max(1, len(days) // 10)
-    for i, day in enumerate(days):
-        x = left + i * step
-        base: float = top + height
-        for name, values in series.items():
-            h = height * values[i] / peak
-            if h > 0:
-                base -= h
-                body.append(f'<rect x="{x + 0.5:.1f}" y="{base:.1f}" width="{max(1.0, step - 1.5):.1f}" height="{h:.1f}" '
-                            f'fill="{PALETTE.get(name, "#888")}"><title>{escape(day)} {escape(name)}: {values[i]}'
-                            "</title></rect>")
-        if i % label_every == 0:
-            body.append(f'<text x="{x + step / 2:.1f}" y="{top + height + 14}" text-anchor="middle" fill="#555" '
-                        f'font-size="9">{escape(day[5:])}</text>')
-    return _svg(left + int(width) + 10, top + height + bottom, body, title)
+@dataclass(frozen=True)
+class Chart:
+    """One chart: its Vega-Lite spec (`wide`, and a turned layout for narrow boxes where the wide one cannot fit)
+    and the table of exactly the numbers it draws (`columns` are (key, heading) pairs of `rows`)."""
+
+    key: str
+    title: str
+    description: str
+    columns: tuple[tuple[str, str], ...]
+    rows: list[dict[str, Any]]
+    wide: dict[str, Any]
+    narrow: dict[str, Any] | None = None
+    note: str = ""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to draw: pages say so in words instead of showing empty axes."""
+        return not self.rows
+
+    def spec(self, width: int) -> dict[str, Any]:
+        """The spec drawn `width` px wide in total (axes and legend included): the narrow layout below NARROW_BELOW."""
+        base = self.narrow if self.narrow is not None and width < NARROW_BELOW else self.wide
+        out = copy.deepcopy(base)
+        out["width"] = width
+        return out
+
+    def embed(self) -> dict[str, Any]:
+        """What the desk's script needs to draw this chart at any width (static/desk/charts.js picks as spec() does)."""
+        return {"wide": self.wide, "narrow": self.narrow, "narrow_below": NARROW_BELOW}
 
 
-def report_charts(data: dict[str, Any]) -> dict[str, Markup]:
-    """Every chart of the printable report, from a `summary()` dict."""
+def _finish(chart: alt.LayerChart, description: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The chart as a plain Vega-Lite dict with the shared look and its rows; its width is set where it is drawn.
+
+    The rows go in after Altair checked the spec: checking each row against the schema would cost more than the
+    rest of the dashboard together, and they are plain numbers and strings built here."""
+    spec: dict[str, Any] = chart.properties(description=description, data=alt.NamedData(name="rows")).to_dict(
+        validate=False)
+    spec["data"] = {"values": records}
+    spec["config"] = copy.deepcopy(CONFIG)
+    spec["autosize"] = {"type": "fit-x", "contains": "padding"}
+    spec["background"] = "white"
+    spec.pop("width", None)
+    return spec
+
+
+def _series_scale(field: str) -> dict[str, Any]:
+    """A scale giving each series its `field` (color, dash or shape) in every chart and legend alike."""
+    values = [getattr(s, field) for s in SERIES]
+    return {"domain": [s.label for s in SERIES], "range": [list(v) if isinstance(v, tuple) else v for v in values]}
+
+
+def heatmap(key: str, matrix: list[list[int]], *, metric: str, title: str, what: str, timezone: str) -> Chart:
+    """Hour of day x weekday, darker = more, each non-empty cell labelled with its count."""
+    records: list[dict[str, Any]] = [{"weekday": WEEKDAYS[wd], "hour": HOURS[h], "calls": int(matrix[wd][h])}
+                                     for wd in range(7) for h in range(24)]
+    peak = max((r["calls"] for r in records), default=0)
+    light, dark = HEAT[metric]
+    hour_title, day_title, unit_title = f"Hour of day ({timezone})", "Weekday", f"{what} {COUNT}"
+    tooltip = [alt.Tooltip("weekday:O", title="Weekday"), alt.Tooltip("hour:O", title=f"Hour ({timezone})"),
+               alt.Tooltip("calls:Q", title=f"{what} {COUNT}")]
+    color = alt.Color("calls:Q", title=unit_title, scale=alt.Scale(domain=[0, max(1, peak)], range=[light, dark]),
+                      legend=alt.Legend(format="d", tickMinStep=1))
+    ink = alt.condition(f"datum.calls > {peak / 2}", alt.value("white"), alt.value(INK))
+
+    def layout(turned: bool) -> dict[str, Any]:
+        hour_axis = alt.Axis(labelAngle=0, labelOverlap=False)
+        hours = ("hour:O", hour_title, HOURS, hour_axis)
+        days = ("weekday:O", day_title, list(WEEKDAYS), alt.Axis(labelAngle=0, orient="top" if turned else "left"))
+        across, down = (days, hours) if turned else (hours, days)
+        x = alt.X(across[0], title=across[1], sort=across[2], axis=across[3])
+        y = alt.Y(down[0], title=down[1], sort=down[2], axis=down[3])
+        base = alt.Chart()
+        cells = base.mark_rect(stroke="white", strokeWidth=1).encode(x=x, y=y, color=color, tooltip=tooltip)
+        labels = base.mark_text(fontSize=10).transform_filter("datum.calls > 0").encode(
+            x=x, y=y, text=alt.Text("calls:Q", format="d"), color=ink, tooltip=tooltip)
+        height = 24 * 18 if turned else 7 * 26
+        return _finish(alt.layer(cells, labels).properties(height=height), f"{title}. {_peak_text(records, what)}",
+                       records)
+
+    return Chart(key=key, title=title, description=f"{what} by weekday and hour of day ({timezone}).",
+                 columns=(("hour", "Hour"), *((d, d) for d in WEEKDAYS)),
+                 rows=[{"hour": h, **{WEEKDAYS[wd]: int(matrix[wd][i]) for wd in range(7)}}
+                       for i, h in enumerate(HOURS)],
+                 wide=layout(False), narrow=layout(True))
+
+
+def _peak_text(records: list[dict[str, Any]], what: str) -> str:
+    top = max(records, key=lambda r: r["calls"], default=None)
+    if not top or not top["calls"]:
+        return f"No {what.lower()} in this period."
+    return f"Most: {top['calls']} on {top['weekday']} at {top['hour']}:00."
+
+
+def trend(daily: list[dict[str, Any]], *, timezone: str) -> Chart:
+    """Flags and treated calls per day: two lines (solid and dashed, round and square points)."""
+    records: list[dict[str, Any]] = [{"day": row["day"], "series": s.label, "calls": int(row[s.key])}
+                                     for row in daily for s in SERIES]
+    base = alt.Chart()
+    x = alt.X("day:T", timeUnit="utcyearmonthdate", title=f"Day ({timezone})",
+              axis=alt.Axis(format="%d %b", labelAngle=0, labelOverlap=True, labelSeparation=6))
+    y = alt.Y("calls:Q", title=f"Calls per day {COUNT}", axis=alt.Axis(format="d", tickMinStep=1),
+              scale=alt.Scale(domainMin=0, nice=True))
+    legend = alt.Legend(title=None, symbolStrokeWidth=2)
+    color = alt.Color("series:N", scale=alt.Scale(**_series_scale("color")), legend=legend)
+    dash = alt.StrokeDash("series:N", scale=alt.Scale(**_series_scale("dash")), legend=legend)
+    shape = alt.Shape("series:N", scale=alt.Scale(**_series_scale("shape")), legend=legend)
+    tooltip = [alt.Tooltip("day:T", timeUnit="utcyearmonthdate", title="Day", format="%a %d %b %Y"),
+               alt.Tooltip("series:N", title="Series"), alt.Tooltip("calls:Q", title=f"Calls {COUNT}")]
+    lines = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color, strokeDash=dash)
+    points = base.mark_point(filled=True, size=36 if len(daily) <= 62 else 12, opacity=1).encode(
+        x=x, y=y, color=color, shape=shape, tooltip=tooltip)
+    flags, treated = (sum(int(row[k]) for row in daily) for k in ("flags", "treated"))
+    description = f"Daily trend: {flags} flagged and {treated} treated calls over {len(daily)} day(s)."
+    return Chart(key="trend", title="Daily trend", description=description,
+                 columns=(("day", "Day"), *((s.key, s.label) for s in SERIES)),
+                 rows=[{"day": row["day"], **{s.key: int(row[s.key]) for s in SERIES}} for row in daily],
+                 wide=_finish(alt.layer(lines, points).properties(height=240), description, records))
+
+
+def bars(key: str, rows: list[dict[str, Any]], *, label: str, heading: str, title: str, note: str = "") -> Chart:
+    """Top sources as grouped horizontal bars: per source one bar of flags and one of treated calls, counts at
+    their ends. `rows` come ranked by the query; the first TOP with anything in them are drawn."""
+    kept: list[dict[str, Any]] = [{"label": str(r[label]), "flags": int(r["flags"]), "treated": int(r["treated"])}
+                                  for r in rows if int(r["flags"]) or int(r["treated"])][:TOP]
+    records: list[dict[str, Any]] = [{"label": r["label"], "series": s.label, "calls": r[s.key]}
+                                     for r in kept for s in SERIES]
+    peak = max((r["calls"] for r in records), default=0)
+    base = alt.Chart()
+    order = [r["label"] for r in kept]
+    y = alt.Y("label:N", title=heading, sort=order, axis=alt.Axis(labelLimit=130, labelFontSize=11))
+    offset = alt.YOffset("series:N", sort=[s.label for s in SERIES])
+    x = alt.X("calls:Q", title=f"Calls in the period {COUNT}", axis=alt.Axis(format="d", tickMinStep=1),
+              scale=alt.Scale(domain=[0, max(1, round(peak * 1.18 + 0.5))], nice=False))
+    # one legend entry a line: a row of two would run past the right edge of a phone-size chart
+    color = alt.Color("series:N", scale=alt.Scale(**_series_scale("color")), legend=alt.Legend(title=None, columns=1))
+    tooltip = [alt.Tooltip("label:N", title=heading), alt.Tooltip("series:N", title="Series"),
+               alt.Tooltip("calls:Q", title=f"Calls {COUNT}")]
+    bar = base.mark_bar(stroke=INK, strokeWidth=0.6).encode(x=x, y=y, yOffset=offset, color=color, tooltip=tooltip)
+    text = base.mark_text(align="left", baseline="middle", dx=3, fontSize=10, color=INK).encode(
+        x=x, y=y, yOffset=offset, text=alt.Text("calls:Q", format="d"), tooltip=tooltip)
+    description = f"{title}: " + "; ".join(f"{r['label']} {r['flags']} flagged, {r['treated']} treated"
+                                            for r in kept[:3]) + ("…" if len(kept) > 3 else "")
+    spec = _finish(alt.layer(bar, text).properties(height=alt.Step(13)), description, records)
+    return Chart(key=key, title=title, description=description,
+                 columns=(("label", heading), *((s.key, s.label) for s in SERIES)),
+                 rows=kept, wide=spec, note=note)
+
+
+def report_charts(data: dict[str, Any]) -> dict[str, Chart]:
+    """Every chart of the dashboard and the printable report, from a `summary()` dict, in page order."""
     freq, src = data["frequency"], data["sources"]
-    days = [row["day"] for row in freq["daily"]]
+    tz = data["meta"]["timezone"]
     dims = src["dimensions"]
-
-    def top(rows: list[dict[str, Any]], key: str, n: int = 10) -> list[tuple[str, int]]:
-        return [(str(row[key]), int(row["total"] if "total" in row else row["flags"] + row["treated"]))
-                for row in rows[:n] if (row.get("total") or row.get("flags", 0) + row.get("treated", 0))]
-
-    return {
-        "heat_flags": heatmap_svg(freq["heatmap"]["flags"], "Flagged harassment calls by hour and weekday",
-                                  PALETTE["flags"]),
-        "heat_treated": heatmap_svg(freq["heatmap"]["treated"], "Calls treated at the door by hour and weekday",
-                                    PALETTE["treated"]),
-        "trend": trend_svg(days, {"flags": [row["flags"] for row in freq["daily"]],
-                                  "treated": [row["treated"] for row in freq["daily"]]}, "Daily trend"),
-        "numbers": bars_svg(top(src["top_numbers"], "number"), "Top numbers (flags + treated)", PALETTE["flags"]),
-        "prefixes": bars_svg(top(src["top_prefixes"], "prefix"), "Top prefixes (flags + treated)", PALETTE["flags"]),
-        "regions": bars_svg(top(dims.get("region", []), "value"), "Regions (flags + treated)", PALETTE["treated"]),
-        "line_types": bars_svg(top(dims.get("line_type", []), "value"), "Line types (flags + treated)",
-                               PALETTE["treated"]),
-        "carriers": bars_svg(top(dims.get("carrier", []), "value"), "Carriers (flags + treated)", PALETTE["treated"]),
-    }
+    charts = [
+        heatmap("heat_flags", freq["heatmap"]["flags"], metric="flags", what="Flagged calls", timezone=tz,
+                title="Flagged harassment calls by hour and weekday"),
+        trend(freq["daily"], timezone=tz),
+        bars("numbers", src["top_numbers"], label="number", heading="Number", title="Top numbers",
+             note=f"At most {TOP}: the numbers flagged or treated most often, of {src['numbers_total']} in this "
+                  "period."),
+        bars("prefixes", src["top_prefixes"], label="prefix", heading="Prefix", title="Top prefixes"),
+        bars("regions", dims.get("region", []), label="value", heading="Region", title="Regions"),
+        bars("carriers", dims.get("carrier", []), label="value", heading="Carrier", title="Carriers"),
+        bars("line_types", dims.get("line_type", []), label="value", heading="Line type", title="Line types"),
+        heatmap("heat_treated", freq["heatmap"]["treated"], metric="treated", what="Treated calls", timezone=tz,
+                title="Calls treated at the door by hour and weekday"),
+    ]
+    return {chart.key: chart for chart in charts}
 
 
-def render_html(data: dict[str, Any]) -> str:
-    """The printable report (templates/reports/print.html) for a `summary()` dict."""
-    env = Environment(loader=PackageLoader("ivr", "templates"), autoescape=select_autoescape(["html"]))
-    return env.get_template("reports/print.html").render(data=data, charts=report_charts(data))
+def to_svg(spec: dict[str, Any]) -> str:
+    """One spec as standalone SVG text (vl-convert: the same Vega the desk runs, without a browser).
+
+    Without an ARIA label on every mark: the page gives each picture one label and the same numbers as a table,
+    and the labels were 40% of the printable report's size."""
+    quiet = {**spec, "config": {**spec.get("config", {}), "aria": False}}
+    return str(vl_convert.vegalite_to_svg(quiet, vl_version=VEGA_LITE))
+
+
+def chart_svgs(chart: Chart) -> dict[str, str]:
+    """The printable report's two pictures of a chart: for a phone (NARROW_WIDTH) and for a laptop or paper."""
+    if chart.empty:
+        return {}
+    return {"narrow": to_svg(chart.spec(NARROW_WIDTH)), "wide": to_svg(chart.spec(WIDE_WIDTH))}

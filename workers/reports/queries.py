@@ -170,11 +170,11 @@ def frequency(r: Store, q: Query) -> dict[str, Any]:
     per_scope = _sum_hashes(r, rk.COUNTS, [q.scope, *lines], periods)
     counts = per_scope[q.scope]
     return {
-        "totals": _totals(counts),
+        "totals": count_totals(counts),
         "heatmap": heatmap,
         "weekdays": list(WEEKDAYS),
         "daily": daily,
-        "lines": [{"line": line, **_totals(per_scope[line])} for line in lines],
+        "lines": [{"line": line, **count_totals(per_scope[line])} for line in lines],
         "door": {
             "by_rule": _prefixed(counts, "treat:rule:"),
             "by_treatment": {k: v for k, v in _prefixed(counts, "treat:").items() if not k.startswith("rule:")},
@@ -183,7 +183,29 @@ def frequency(r: Store, q: Query) -> dict[str, Any]:
     }
 
 
-def _totals(c: Counter[str]) -> dict[str, int]:
+# The headline counts: name in `totals`, the words every page shows with the number, and what it counts. The
+# dashboard, the reports page, the printable report and the API all show frequency()["totals"] (count_totals):
+# one number, one definition. Numbers elsewhere that count differently say so where they are shown.
+HEADLINE: tuple[tuple[str, str, str], ...] = (
+    ("flags", "flagged calls", "Calls an agent flagged as harassment (phone key or desk button)."),
+    ("treated", "treated at the door", "Calls the screen answered with a treatment instead of the agents' queue."),
+    ("blocked_attempts", "calls while blocked", "Treated calls from a number on the blocklist."),
+    ("isolations", "isolations", "Callers who went through the isolation queue, to the end or hanging up; "
+                                 "withheld callers included."),
+    ("withheld", "withheld-ID calls", "Calls that came without a caller ID."),
+    ("calls", "calls screened", "Every call the screen answered, treated or put through."),
+)
+
+
+def headline(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline counts of a `summary()` or `report("frequency")` dict, each with its words and definition."""
+    totals = data["frequency"]["totals"]
+    return [{"name": name, "label": label, "definition": definition, "value": int(totals[name])}
+            for name, label, definition in HEADLINE]
+
+
+def count_totals(c: Counter[str]) -> dict[str, int]:
+    """The one definition of each headline count, from a period's summed counters."""
     return {"calls": c["ev:call"], "treated": c["treat"], "flags": c["ev:flag"], "withheld": c["anon"],
             "isolations": c["iso:complete"] + c["iso:abandoned"], "isolations_abandoned": c["iso:abandoned"],
             "blocked_attempts": c["blocked"], "unblocks": c["ev:unblock"]}

@@ -10,9 +10,30 @@ from pathlib import Path
 from typing import Any
 
 from blocklist.csvio import guard_cell
-from workers.reports.charts import render_html
 from workers.reports.common import REPORTS, WEEKDAYS, Store, write_atomic
+from workers.reports.printable import render_html
 from workers.reports.queries import Query, summary
+
+# The words people read for each report and each of its tables (the names stay in URLs and file names).
+REPORT_TITLES = {
+    "frequency": "How often", "sources": "Where from", "offenders": "Repeat callers", "deterrence": "Deterrence",
+    "agents": "Agents and shifts", "withheld": "Withheld numbers", "difficult": "Difficult callers",
+}
+TABLE_TITLES = {
+    ("frequency", "daily"): "per day", ("frequency", "heatmap"): "by weekday and hour",
+    ("frequency", "lines"): "per line", ("frequency", "door"): "calls treated on arrival, by rule and treatment",
+    ("sources", "numbers"): "top numbers", ("sources", "prefixes"): "top number ranges",
+    ("sources", "dimensions"): "by region, line type, carrier and caller-ID attestation",
+    ("sources", "withheld"): "withheld numbers", ("offenders", "repeat"): "repeat callers",
+    ("offenders", "blocked"): "blocked numbers", ("deterrence", "deterrence"): "did they call again",
+    ("agents", "agents"): "per agent", ("agents", "shifts"): "per shift", ("withheld", "calls"): "calls",
+    ("withheld", "lines"): "per line", ("difficult", "totals"): "totals", ("difficult", "agents"): "per agent",
+    ("difficult", "hours"): "by hour", ("difficult", "overflow"): "callers let go by the line",
+}
+
+
+def table_title(report: str, table: str) -> str:
+    return TABLE_TITLES.get((report, table), table.replace("_", " "))
 
 
 def tables(name: str, data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

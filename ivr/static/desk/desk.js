@@ -1,4 +1,5 @@
-// The desk's only script: refresh live panels without reloading, and count down the breather.
+// The desk's only script: refresh live panels without reloading, count down the breather, and show the
+// end a block's chosen length would set.
 // No framework and no build step; the server renders every panel (escaped by Jinja), this only swaps it in.
 (function () {
   "use strict";
@@ -65,8 +66,88 @@
     }, 1000);
   }
 
+  // A block's length, read as the server reads it (blocklist/parse.py): a number with its unit, parts in
+  // order (1h30m, 2 weeks); a bare number is refused. Anything this does not know, the server still checks.
+  var UNIT_SECONDS = [[/^(w|wks?|weeks?)$/, 604800], [/^(d|dys?|days?)$/, 86400], [/^(h|hrs?|hours?)$/, 3600],
+                      [/^(m|mins?|minutes?)$/, 60], [/^(s|secs?|seconds?)$/, 1]];
+
+  function lengthOf(text) {
+    var word = text.trim().toLowerCase();
+    if (word === "") { return { kind: "empty" }; }
+    if (word === "permanent" || word === "forever" || word === "inf") { return { kind: "permanent" }; }
+    if (/^[+-]?(\d+\.?\d*|\.\d+)$/.test(word)) { return { kind: "bare" }; }
+    var part = /\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*,?/g;
+    var total = 0, used = 0, last = -1, match;
+    while ((match = part.exec(word)) !== null && match.index === used) {
+      var rank = -1;
+      UNIT_SECONDS.forEach(function (unit, i) { if (unit[0].test(match[2])) { rank = i; } });
+      if (rank <= last) { return { kind: "unknown" }; }
+      last = rank;
+      total += parseFloat(match[1]) * UNIT_SECONDS[rank][1];
+      used = part.lastIndex;
+    }
+    if (used !== word.length || total < 1) { return { kind: "unknown" }; }
+    return { kind: "seconds", seconds: Math.floor(total) };
+  }
+
+  // A time as the server writes it (blocklist.clock.human_time): '5 Dec 2026, 14:01 SAST', in the service's zone.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  function deskTime(ms, zone) {
+    var parts = {};
+    try {
+      new Intl.DateTimeFormat("en-GB", { timeZone: zone || "UTC", year: "numeric", month: "numeric", day: "numeric",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" })
+        .formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = p.value; });
+    } catch (e) {  // a zone this browser does not know: say it in UTC
+      var d = new Date(ms);
+      parts = { day: String(d.getUTCDate()), month: String(d.getUTCMonth() + 1), year: String(d.getUTCFullYear()),
+                hour: ("0" + d.getUTCHours()).slice(-2), minute: ("0" + d.getUTCMinutes()).slice(-2), timeZoneName: "UTC" };
+    }
+    return parseInt(parts.day, 10) + " " + MONTHS[parseInt(parts.month, 10) - 1] + " " + parts.year + ", " +
+      parts.hour + ":" + parts.minute + " " + (parts.timeZoneName || "");
+  }
+
+  function blockLength(fieldset) {
+    var choice = fieldset.querySelector("select[name=duration]");
+    var custom = fieldset.querySelector("input[name=duration_custom]");
+    var shown = fieldset.querySelector("[data-block-ends]");
+    var preview = fieldset.form ? fieldset.form.querySelector("[data-preview]") : null;
+    if (!choice || !custom || !shown) { return; }
+    if (preview) { preview.hidden = true; }  // the line below says it live
+    function show() {
+      var picked = choice.value === "custom" ? custom.value : choice.value;
+      var length = lengthOf(picked);
+      if (choice.value === "") {
+        shown.textContent = "Choose a length to see when the block would end.";
+      } else if (length.kind === "empty") {
+        shown.textContent = "Write the custom length, e.g. 90m, 36h or 2w.";
+      } else if (length.kind === "permanent") {
+        shown.textContent = "The block would never end (permanent).";
+      } else if (length.kind === "bare") {
+        shown.textContent = "“" + picked.trim() + "” has no unit: write 90s, 15m, 24h, 7d or 2w.";
+      } else if (length.kind === "unknown") {
+        shown.textContent = "Not a length: write e.g. 90m, 36h or 2w (the server checks it when you press Block).";
+      } else {
+        shown.textContent = "Saved now, the block would end " +
+          deskTime(Date.now() + length.seconds * 1000, fieldset.getAttribute("data-zone")) + ".";
+      }
+    }
+    choice.addEventListener("change", function () {
+      if (choice.value !== "custom") { custom.value = ""; }  // one length at a time: the list's, or the one written
+      show();
+    });
+    custom.addEventListener("input", function () {
+      if (custom.value.trim() !== "") { choice.value = "custom"; }
+      show();
+    });
+    show();
+    window.setInterval(show, 30000);  // "saved now" moves on while the page stays open
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-poll-url]").forEach(poll);
     document.querySelectorAll("[data-countdown]").forEach(countdown);
+    document.querySelectorAll("[data-block-length]").forEach(blockLength);
   });
 })();

@@ -68,8 +68,8 @@ def test_spec_is_public_json(client: Any) -> None:
     doc = resp.get_json()
     assert doc["openapi"].startswith("3.")
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    error = doc["components"]["schemas"]["Error"]
-    assert set(error["required"]) == {"error", "detail"}
+    problem = doc["components"]["schemas"]["Problem"]  # RFC 9457, with the earlier format's `error` code kept
+    assert {"type", "title", "status", "detail", "instance", "error"} <= set(problem["required"])
 
 
 def test_spec_covers_every_api_route(app: Any, client: Any) -> None:

@@ -128,7 +128,8 @@ def test_evidence_zip(api: Any, world: Events) -> None:
     archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
     names = sorted(archive.namelist())
     folder = names[0].split("/")[0]
-    assert names == [f"{folder}/SHA256SUMS", f"{folder}/calls.csv", f"{folder}/calls.json"]
+    assert names == [f"{folder}/{n}" for n in ("SHA256SUMS", "audit.csv", "calls.csv", "calls.json",
+                                                "history.csv")]
     for line in archive.read(f"{folder}/SHA256SUMS").decode().splitlines():
         digest, name = line.split("  ")
         assert hashlib.sha256(archive.read(f"{folder}/{name}")).hexdigest() == digest

@@ -122,7 +122,7 @@ def test_withheld_caller_time_is_noted_for_the_manager_in_one_click(app: Any, tw
     login(mgr, "max")
     withheld = mgr.get("/desk/withheld").get_data(as_text=True)
     assert caller.sid in withheld and LINE in withheld
-    assert "withheld_note" in mgr.get("/desk/audit").get_data(as_text=True)
+    assert "withheld call noted" in mgr.get("/desk/audit").get_data(as_text=True)
     # a known number is not "noted": the agent flags it instead
     known, _ = bridged_caller(twilio, number="+14155550999")
     post_form(desk, f"/desk/call/{known.sid}/note-time")

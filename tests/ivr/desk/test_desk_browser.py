@@ -7,115 +7,18 @@ go to test-output/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from werkzeug.serving import make_server
-
+from tests.support.browser import DESKTOP, PHONE
 from tests.support.callflow import agent_connects, bridge, bridge_ends, place_call, press
-from tests.support.constants import AGENT, ROOT
+from tests.support.constants import AGENT
 from tests.support.desk import PASSWORD, make_user
 
-SHOTS = ROOT / "test-output" / "screenshots"
 CALLER = "+14155550123"
 EVIL_NAME = "<script>alert('name')</script>"
 EVIL_CITY = "<img src=x onerror=alert('city')>"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-WAIT_MS = 10_000
-
-
-def chromium_path() -> str | None:
-    """Debian's chromium (CI installs it); IVR_CHROMIUM overrides."""
-    for candidate in (os.environ.get("IVR_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
-        if candidate and os.path.exists(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium found at /usr/bin/chromium (or IVR_CHROMIUM): install Debian's chromium "
-                    "(`apt-get install -y chromium`; ./dev test does it when run as root)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: run `pip install -e '.[test]'` (it is in the test extras)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def live(app: Any) -> Iterator[str]:
-    """The app served by werkzeug on 127.0.0.1 in a thread (the same app the Twilio player drives)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="desk-live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-class Desk:
-    """One browser context (one person) on the live desk; records console errors and dialogs."""
-
-    def __init__(self, browser: Any, base: str, viewport: dict[str, int] = DESKTOP) -> None:
-        self.base = base
-        self.context = browser.new_context(viewport=viewport, base_url=base)
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(WAIT_MS)
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("dialog", self._dialog)
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def login(self, name: str, password: str = PASSWORD) -> None:
-        self.page.goto("/desk/login")
-        self.page.fill("input[name=username]", name)
-        self.page.fill("input[name=password]", password)
-        self.page.click("button[type=submit]")
-        self.page.wait_for_load_state()
-
-    def shot(self, name: str) -> None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-    def close(self) -> None:
-        assert not self.dialogs, f"a script ran in the page: {self.dialogs}"
-        assert not self.errors, f"console errors (CSP violations show up here): {self.errors}"
-        self.context.close()
-
-
-@pytest.fixture
-def open_desk(browser: Any, live: str) -> Iterator[Any]:
-    desks: list[Desk] = []
-
-    def make(viewport: dict[str, int] = DESKTOP) -> Desk:
-        desk = Desk(browser, live, viewport)
-        desks.append(desk)
-        return desk
-
-    yield make
-    for desk in desks:
-        desk.close()
 
 
 def phone_flag(twilio: Any, number: str = CALLER) -> Any:
@@ -149,7 +52,9 @@ def test_login_and_see_a_phone_flag_appear_on_the_dashboard(app: Any, open_desk:
     run_jobs()  # the reports worker folds the flag into the charts
     desk.page.reload()
     assert re.search(r"1\s+flagged calls", desk.page.inner_text(".tiles"))
-    assert desk.page.locator("svg[aria-label='Flagged harassment calls by hour and weekday'] rect").count() >= 168
+    heat = desk.page.locator(".chart-box[data-chart='heat_flags'][data-drawn]")  # drawn by vega-embed
+    heat.wait_for()
+    assert heat.locator("svg path[aria-roledescription='rect mark']").count() >= 168  # 7 days x 24 hours
     desk.shot("dashboard")
     mobile = open_desk(PHONE)
     mobile.login("max")

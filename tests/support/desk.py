@@ -42,3 +42,11 @@ def session_csrf(client: Any) -> str:
 def post_form(client: Any, path: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
     """A desk form post carrying the session's CSRF token."""
     return client.post(path, data={**(data or {}), "csrf_token": session_csrf(client)}, **kw)
+
+
+def logged_in(app: Any, name: str = "max", role: str = "manager") -> Any:
+    """A test client logged in through the real form as a new desk user of `role`."""
+    make_user(app, name, role)
+    client = app.test_client()
+    assert login(client, name).status_code == 302
+    return client

@@ -22,7 +22,7 @@ import redis
 from blocklist import keys
 from tests.support import callflow as cf
 from tests.support.constants import AGENT, HARASSER
-from tests.support.desk import login, make_user, post_form
+from tests.support.desk import logged_in, post_form
 
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 PACK_FILES = ["SHA256SUMS", "audit.csv", "calls.csv", "calls.json", "history.csv"]
@@ -36,10 +36,7 @@ def app_env(app_env: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def manager(app: Any) -> Any:
-    make_user(app, "max", "manager")
-    desk = app.test_client()
-    assert login(desk, "max").status_code == 302
-    return desk
+    return logged_in(app)
 
 
 def ms_of(iso: str) -> int:

@@ -15,7 +15,7 @@ from blocklist import keys
 from blocklist.clock import now_ms
 from ivr.desk.web import fmt_time
 from tests.support.browser import PHONE
-from tests.support.desk import login, make_user, post_form
+from tests.support.desk import logged_in, make_user, post_form
 from tests.support.store import snapshot
 
 NUMBER = "+14155550123"
@@ -25,10 +25,7 @@ LENGTHS = ["1 hour", "1 day", "7 days", "30 days", "Permanent", "Custom lengthâ€
 
 @pytest.fixture
 def mgr(app: Any) -> Any:
-    make_user(app, "max", "manager")
-    client = app.test_client()
-    assert login(client, "max").status_code == 302
-    return client
+    return logged_in(app)
 
 
 def text(resp: Any) -> str:

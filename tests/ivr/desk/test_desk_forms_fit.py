@@ -12,7 +12,7 @@ import pytest
 import redis
 from lxml import html as lxml_html
 
-from tests.support.desk import login, make_user, post_form
+from tests.support.desk import logged_in, make_user, post_form
 from tests.support.store import snapshot
 
 KINDS = ("number", "prefix", "withheld", "burst")
@@ -22,10 +22,7 @@ FIELDS = {"number": {"number", "treatment"}, "prefix": {"prefix", "treatment"}, 
 
 @pytest.fixture
 def mgr(app: Any) -> Any:
-    make_user(app, "max", "manager")
-    client = app.test_client()
-    assert login(client, "max").status_code == 302
-    return client
+    return logged_in(app)
 
 
 def text(resp: Any) -> str:

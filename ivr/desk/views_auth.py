@@ -7,10 +7,13 @@ from typing import Any
 
 import redis
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from blocklist.text import clean_text
 from ivr.accounts import MAX_PASSWORD, RANK, ROLES, User, check_password
 from ivr.auth import csrf_ok, csrf_token, current_principal, require_role, users
+from ivr.desk.web import DESK_LANGUAGES, LANGUAGE_NAMES
 from ivr.resources import resources
 
 bp = Blueprint("desk_auth", __name__, url_prefix="/desk")
@@ -93,7 +96,7 @@ def logout() -> Any:
     if sid:
         users().end_session(str(sid))
     session.clear()
-    flash("You are logged out.")
+    flash(_("You are logged out."))
     return redirect(url_for("desk_auth.login"))
 
 
@@ -101,7 +104,7 @@ def logout() -> Any:
 @bp.route("/account", methods=["GET", "POST"])
 @require_role("agent")
 def account() -> Any:
-    """Change one's password; make and revoke one's API tokens."""
+    """Change one's password and the desk's language; make and revoke one's API tokens."""
     me = _me()
     store = users()
     new_token = None
@@ -122,25 +125,32 @@ def account() -> Any:
                 session["sid"] = store.start_session(user, _client())
                 session["u"] = user.username
                 csrf_token()
-                flash("Password changed. Your other sessions were logged out.")
+                flash(_("Password changed. Your other sessions were logged out."))
+                return redirect(url_for("desk_auth.account"))
+            if action == "language":
+                user = store.set_language(me.username, request.form.get("language", ""), by=me.username,
+                                          by_role=me.role)
+                with force_locale(user.language or request.accept_languages.best_match(DESK_LANGUAGES) or "en"):
+                    flash(_("Language saved."))  # in the language chosen: the next page speaks it
                 return redirect(url_for("desk_auth.account"))
             if action == "token":
                 token_id, new_token = store.create_token(me.username, request.form.get("name", ""), by=me.username,
                                                          by_role=me.role)
-                flash(f"Token {token_id} made. Copy it now: it is not shown again.")
+                flash(_("Token %(id)s made. Copy it now: it is not shown again.", id=token_id))
             elif action == "revoke":
                 if not store.revoke_token(me.username, request.form.get("token_id", ""), by=me.username,
                                           by_role=me.role):
                     raise ValueError("no such token of yours: it may be revoked already")
-                flash("Token revoked: it no longer works.")
+                flash(_("Token revoked: it no longer works."))
                 return redirect(url_for("desk_auth.account"))
             else:
                 raise ValueError("unknown action: use the buttons on this page")
         except ValueError as exc:
             flash(f"Not done: {exc}.", "error")
             status = 400
-    return render_template("desk/account.html", user=me, tokens=store.tokens(me.username), new_token=new_token,
-                           settings=resources().settings), status
+    return render_template("desk/account.html", user=store.get(me.username) or me, tokens=store.tokens(me.username),
+                           new_token=new_token, settings=resources().settings, languages=DESK_LANGUAGES,
+                           language_names=LANGUAGE_NAMES), status
 
 
 def _me() -> User:

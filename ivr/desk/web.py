@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, format_number, get_locale
 
 from blocklist import events
 from blocklist.clock import human_time, relative_time
@@ -124,7 +124,13 @@ def configure(app: Flask, settings: Settings) -> None:
     app.jinja_env.filters["ms_time"] = lambda ms, with_seconds=False: fmt_time(ms, with_seconds, zone, locale_code())
     app.jinja_env.filters["action_words"] = events.action_words
     app.jinja_env.filters["ms_relative"] = lambda ms: relative_time(ms, locale=locale_code())
+    app.jinja_env.filters["count"] = count
     app.jinja_env.globals["locale_code"] = locale_code
+
+
+def count(value: Any) -> Any:
+    """A count as the reader writes numbers ('12,345' in English, '12 345' in Finnish); anything else as it is."""
+    return format_number(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def desk_locale() -> str:

@@ -166,6 +166,13 @@ def test_an_unknown_language_is_refused_and_nothing_changes(app: Any, client: An
     assert '<html lang="en">' in client.get("/desk/call").get_data(as_text=True)
 
 
+def test_counts_are_written_the_readers_way(app: Any) -> None:
+    for header, written in (("en", "12,345"), ("fi", "12\xa0345"), ("pt", "12.345")):
+        with app.test_request_context("/desk/dashboard", headers={"Accept-Language": header}):
+            assert app.jinja_env.filters["count"](12345) == written
+            assert app.jinja_env.filters["count"]("12%") == "12%"
+
+
 @pytest.mark.parametrize(("header", "lang", "word"), [
     ("fi-FI,fi;q=0.9,en;q=0.5", "fi", "Kirjaudu sisään"),
     ("zh-CN,zh;q=0.9", "zh", "登录"),

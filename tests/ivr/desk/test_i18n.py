@@ -182,3 +182,11 @@ def test_counts_are_written_the_readers_way(app: Any) -> None:
 def test_without_a_choice_the_browser_language_is_used(client: Any, header: str, lang: str, word: str) -> None:
     page = client.get("/desk/login", headers={"Accept-Language": header}).get_data(as_text=True)
     assert f'<html lang="{lang}">' in page and word in page
+
+
+def test_the_desk_messages_from_python_speak_the_reader_language(app: Any, client: Any) -> None:
+    make_user(app, "ann", "agent")
+    client.get("/desk/login")
+    resp = client.post("/desk/login", data={"username": "ann", "password": "wrong password!!",
+                                            "csrf_token": session_csrf(client)}, headers={"Accept-Language": "fi"})
+    assert resp.status_code == 401 and "Väärä käyttäjätunnus tai salasana" in resp.get_data(as_text=True)

@@ -81,6 +81,7 @@ ACTION_WORDS: dict[str, str] = {
     "user_disable": "desk user disabled",
     "user_enable": "desk user enabled",
     "user_phones": "phones changed",
+    "user_language": "desk language changed",
     "token_create": "API token made",
     "token_revoke": "API token revoked",
     "prompt_install": "recording installed",

@@ -112,7 +112,8 @@ class Desk:
 
     @staticmethod
     def user(username: str) -> str:
-        """Hash of one desk user: password hash, role, identities, disabled, epoch (bumped to end every session)."""
+        """Hash of one desk user: password hash, role, identities, disabled, language (of the desk), epoch
+        (bumped to end every session)."""
         return f"{Desk.PREFIX}:user:{username}"
 
     @staticmethod

@@ -24,6 +24,7 @@ from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD, normalize
 from blocklist.text import clean_text
 from ivr.resources import resources
+from prompts import LANGUAGES
 
 log = logging.getLogger("ivr.desk.users")
 
@@ -72,6 +73,7 @@ class User:
     epoch: int
     created: int
     token_epoch: int = 0  # bumped whenever every API token is revoked; a token minted before it is dead
+    language: str = ""  # the desk's language chosen on the account page; empty: the browser's language
 
     def at_least(self, role: str) -> bool:
         return RANK.get(self.role, 0) >= RANK[role]
@@ -88,6 +90,7 @@ def _user_from(data: dict[str, str]) -> User | None:
         epoch=int(data.get("epoch") or 0),
         created=int(data.get("created") or 0),
         token_epoch=int(data.get("token_epoch") or 0),
+        language=data.get("language", ""),
     )
 
 
@@ -275,6 +278,20 @@ class Users:
         self._revoke_all(pipe, user.username, revoked)
         self._audit(pipe, by, by_role, "user_password", user.username,
                     "password reset; sessions ended" + (f"; {len(revoked)} API token(s) revoked" if revoked else ""))
+        pipe.execute()
+        return self.require(user.username)
+
+    def set_language(self, username: str, language: str, *, by: str, by_role: str) -> User:
+        """The desk's language for one user (empty: follow the browser); one of prompts.LANGUAGES."""
+        user = self.require(username)
+        if language and language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r}: choose one of {', '.join(LANGUAGES)}")
+        if language == user.language:
+            return user
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(dk.user(user.username), "language", language)
+        self._audit(pipe, by, by_role, "user_language", user.username,
+                    f"{user.language or 'browser'} -> {language or 'browser'}")
         pipe.execute()
         return self.require(user.username)
 

@@ -7,10 +7,13 @@ from typing import Any
 
 import redis
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
 
 from blocklist.text import clean_text
 from ivr.accounts import MAX_PASSWORD, RANK, ROLES, User, check_password
 from ivr.auth import csrf_ok, csrf_token, current_principal, require_role, users
+from ivr.desk.web import DESK_LANGUAGES, LANGUAGE_NAMES
 from ivr.resources import resources
 
 bp = Blueprint("desk_auth", __name__, url_prefix="/desk")
@@ -54,7 +57,7 @@ def login() -> Any:
     username = clean_text(request.form.get("username", ""), 64).strip().lower()
     password = request.form.get("password", "")[:MAX_PASSWORD + 1]
     if not csrf_ok():
-        return _login_refused("The login form had expired. It is reloaded now: log in again.", username, next_url, 400)
+        return _login_refused(_("The login form had expired. It is reloaded now: log in again."), username, next_url, 400)
     s = resources().settings
     store = users()
     attempts = max(1, s.login_attempts)
@@ -62,12 +65,13 @@ def login() -> Any:
     wait = store.login_attempt(username, _client(), attempts, attempts * 4, window)
     if wait:
         minutes = max(1, (wait + 59) // 60)
-        return _login_refused(f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
-                              "or ask an admin to reset your password.", username, next_url, 429)
+        return _login_refused(ngettext("Too many wrong passwords. Try again in %(num)d minute, or ask an admin to reset "
+                                       "your password.", "Too many wrong passwords. Try again in %(num)d minutes, or "
+                                       "ask an admin to reset your password.", minutes), username, next_url, 429)
     user = store.verify(username, password)
     if user is None:
         log.info("failed desk login for %r from %s", username[:32], _client())
-        return _login_refused("Wrong username or password (or the user is disabled). Check them and try again.",
+        return _login_refused(_("Wrong username or password (or the user is disabled). Check them and try again."),
                               username, next_url, 401)
     store.login_succeeded(user.username, _client(), window)
     old = session.get("sid")
@@ -93,7 +97,7 @@ def logout() -> Any:
     if sid:
         users().end_session(str(sid))
     session.clear()
-    flash("You are logged out.")
+    flash(_("You are logged out."))
     return redirect(url_for("desk_auth.login"))
 
 
@@ -101,7 +105,7 @@ def logout() -> Any:
 @bp.route("/account", methods=["GET", "POST"])
 @require_role("agent")
 def account() -> Any:
-    """Change one's password; make and revoke one's API tokens."""
+    """Change one's password and the desk's language; make and revoke one's API tokens."""
     me = _me()
     store = users()
     new_token = None
@@ -122,25 +126,32 @@ def account() -> Any:
                 session["sid"] = store.start_session(user, _client())
                 session["u"] = user.username
                 csrf_token()
-                flash("Password changed. Your other sessions were logged out.")
+                flash(_("Password changed. Your other sessions were logged out."))
+                return redirect(url_for("desk_auth.account"))
+            if action == "language":
+                user = store.set_language(me.username, request.form.get("language", ""), by=me.username,
+                                          by_role=me.role)
+                with force_locale(user.language or request.accept_languages.best_match(DESK_LANGUAGES) or "en"):
+                    flash(_("Language saved."))  # in the language chosen: the next page speaks it
                 return redirect(url_for("desk_auth.account"))
             if action == "token":
                 token_id, new_token = store.create_token(me.username, request.form.get("name", ""), by=me.username,
                                                          by_role=me.role)
-                flash(f"Token {token_id} made. Copy it now: it is not shown again.")
+                flash(_("Token %(id)s made. Copy it now: it is not shown again.", id=token_id))
             elif action == "revoke":
                 if not store.revoke_token(me.username, request.form.get("token_id", ""), by=me.username,
                                           by_role=me.role):
                     raise ValueError("no such token of yours: it may be revoked already")
-                flash("Token revoked: it no longer works.")
+                flash(_("Token revoked: it no longer works."))
                 return redirect(url_for("desk_auth.account"))
             else:
                 raise ValueError("unknown action: use the buttons on this page")
         except ValueError as exc:
-            flash(f"Not done: {exc}.", "error")
+            flash(_("Not done: %(problem)s.", problem=exc), "error")
             status = 400
-    return render_template("desk/account.html", user=me, tokens=store.tokens(me.username), new_token=new_token,
-                           settings=resources().settings), status
+    return render_template("desk/account.html", user=store.get(me.username) or me, tokens=store.tokens(me.username),
+                           new_token=new_token, settings=resources().settings, languages=DESK_LANGUAGES,
+                           language_names=LANGUAGE_NAMES), status
 
 
 def _me() -> User:
@@ -173,11 +184,11 @@ def users_page() -> Any:
             check_password(password)
             user = store.create(form["username"], password, role, identities=form["identities"], by=me.username,
                                 by_role=me.role)
-            flash(f"User {user.username} ({user.role}) added. Give them the password in person; they can change it "
-                  "under Account.")
+            flash(_("User %(user)s (%(role)s) added. Give them the password in person; they can change it under "
+                    "Account.", user=user.username, role=user.role))
             return redirect(url_for("desk_auth.users_page"))
         except (ValueError, RuntimeError) as exc:
-            flash(f"Not added: {exc}.", "error")
+            flash(_("Not added: %(problem)s.", problem=exc), "error")
             status = 400
     return render_template("desk/users.html", users=store.all(), roles=ROLES, form=form,
                            may_manage=lambda u: _may_manage(me, u.role) and u.username != me.username,
@@ -202,22 +213,24 @@ def user_action(username: str) -> Any:
         if action == "phones":
             user = store.set_identities(target.username, request.form.get("identities", ""), by=me.username,
                                         by_role=me.role)
-            flash(f"{user.username} now takes calls from: {', '.join(user.identities) or 'no phone'}.")
+            flash(_("%(user)s now takes calls from: %(phones)s.", user=user.username,
+                    phones=", ".join(user.identities) or _("no phone")))
         elif action == "role":
             role = request.form.get("role", "")
             if not _may_manage(me, role):
                 raise ValueError(f"a {me.role} cannot make anyone {role}")
             user = store.set_role(target.username, role, by=me.username, by_role=me.role)
-            flash(f"{user.username} is now {user.role}; it applies at their next click.")
+            flash(_("%(user)s is now %(role)s; it applies at their next click.", user=user.username, role=user.role))
         elif action == "password":
             store.set_password(target.username, request.form.get("password", ""), by=me.username, by_role=me.role)
-            flash(f"Password of {target.username} reset; their sessions ended.")
+            flash(_("Password of %(user)s reset; their sessions ended.", user=target.username))
         elif action in ("disable", "enable"):
             user = store.set_disabled(target.username, action == "disable", by=me.username, by_role=me.role)
-            flash(f"{user.username} is {'disabled' if user.disabled else 'enabled'}.")
+            flash(_("%(user)s is disabled.", user=user.username) if user.disabled
+                  else _("%(user)s is enabled.", user=user.username))
         else:
             raise ValueError("unknown action: use the buttons on the users page")
     except (ValueError, LookupError, RuntimeError, redis.WatchError) as exc:
-        flash(f"Not changed: {exc}.", "error")
+        flash(_("Not changed: %(problem)s.", problem=exc), "error")
     return redirect(url_for("desk_auth.users_page"))
 

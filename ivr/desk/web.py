@@ -12,14 +12,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from flask_babel import Babel, format_number, get_locale
 
 from blocklist import events
 from blocklist.clock import human_time, relative_time
 from blocklist.settings import Settings
 from ivr.auth import csrf_token, current_principal
+from prompts import DEFAULT_LANGUAGE, LANGUAGES
 
 log = logging.getLogger("ivr.desk")
 SECRET_FILE = "secret_key"
+# The desk's catalogs (pybabel compile writes the .mo files next to the .po files; both are committed).
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+# The desk speaks the languages the prompts speak: the people of a line and its callers share them.
+DESK_LANGUAGES: tuple[str, ...] = LANGUAGES
+LANGUAGE_NAMES: dict[str, str] = {"en": "English", "af": "Afrikaans", "zh": "中文", "pt": "Português",
+                                  "vi": "Tiếng Việt", "fi": "Suomi"}
 # No inline script, no inline style and no eval: the dashboard's charts (vega-embed, static/desk/charts.js) run
 # Vega's expressions with vega-interpreter and take their tooltip style from desk.css.
 DESK_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -111,10 +119,34 @@ def configure(app: Flask, settings: Settings) -> None:
             return {}
         return {"csrf_token": csrf_token, "me": current_principal()}
 
+    Babel(app, locale_selector=desk_locale, default_translation_directories=str(TRANSLATIONS_DIR))
     zone = _zone(getattr(settings, "timezone", "UTC"))
-    app.jinja_env.filters["ms_time"] = lambda ms, with_seconds=False: fmt_time(ms, with_seconds, zone)
+    app.jinja_env.filters["ms_time"] = lambda ms, with_seconds=False: fmt_time(ms, with_seconds, zone, locale_code())
     app.jinja_env.filters["action_words"] = events.action_words
-    app.jinja_env.filters["ms_relative"] = relative_time
+    app.jinja_env.filters["ms_relative"] = lambda ms: relative_time(ms, locale=locale_code())
+    app.jinja_env.filters["count"] = count
+    app.jinja_env.globals["locale_code"] = locale_code
+
+
+def count(value: Any) -> Any:
+    """A count as the reader writes numbers ('12,345' in English, '12 345' in Finnish); anything else as it is."""
+    return format_number(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def desk_locale() -> str:
+    """The language of this request's pages: the user's choice on the account page, else the best match of
+    the browser's Accept-Language among the desk's languages, else English."""
+    principal = current_principal() if request.path.startswith("/desk") else None
+    chosen = getattr(getattr(principal, "user", None), "language", "")
+    if chosen in DESK_LANGUAGES:
+        return str(chosen)
+    return request.accept_languages.best_match(DESK_LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def locale_code() -> str:
+    """The current locale as a code babel and <html lang> read ('fi'); English outside a request."""
+    locale = get_locale()
+    return str(locale) if locale is not None else DEFAULT_LANGUAGE
 
 
 def _zone(name: str) -> tzinfo:
@@ -124,7 +156,8 @@ def _zone(name: str) -> tzinfo:
         return UTC
 
 
-def fmt_time(ms: Any, with_seconds: bool = False, zone: tzinfo = UTC) -> str:
+def fmt_time(ms: Any, with_seconds: bool = False, zone: tzinfo = UTC, locale: str = DEFAULT_LANGUAGE) -> str:
     """Milliseconds since the epoch as people read them on the desk: '5 Dec 2026, 14:01 SAST' in the
-    service's time zone ('' for nothing); blocklist.clock.human_time is the one format."""
-    return human_time(ms, zone, seconds=with_seconds)
+    service's time zone ('' for nothing), the month in the reader's language; blocklist.clock.human_time is
+    the one format."""
+    return human_time(ms, zone, seconds=with_seconds, locale=locale)

@@ -18,8 +18,10 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from blocklist import keys
+from blocklist.entries import Entry
 from blocklist.numbers import describe
-from blocklist.rules import Blocklist, Entry
+from blocklist.rules import Blocklist
+from ivr.simulate.addons import ICEHOOK, NOMOROBO, addons_payload
 
 LINE = "+18005551212"  # the toll-free line every bench call comes in on
 ACCOUNT_SID = "AC" + "b" * 32
@@ -132,6 +134,17 @@ def load_prefixes(r: redis.Redis, prefixes: Iterable[str], *, batch: int = 5000)
     return written
 
 
+# Every caller signal is read and judged on every bench call: two add-ons answer (Nomorobo and Icehook, low
+# scores, so the caller still goes to the agents and the correctness check holds), the attestation is read,
+# the line checks line types, and the campaign counter of the caller's exchange is kept.
+ADDONS = addons_payload({NOMOROBO: 0, ICEHOOK: 12})
+
+
+def every_signal_on(r: redis.Redis) -> None:
+    """The bench line judges line types too (off unless a manager names some)."""
+    Blocklist(r).set_line_setting(LINE, "line_types", "premium,pager", by="bench")
+
+
 def call_sid() -> str:
     return "CA" + secrets.token_hex(16)
 
@@ -148,6 +161,7 @@ def incoming_params(sid: str, number: str, rng: random.Random) -> dict[str, str]
         "ToCity": "", "ToState": "", "ToZip": "", "ToCountry": "US",
         "CalledCity": "", "CalledState": "", "CalledZip": "", "CalledCountry": "US",
         "StirVerstat": "TN-Validation-Passed-A",
+        "AddOns": ADDONS,
         "CallToken": "%7B%22parentCallInfoToken%22%3A%22" + secrets.token_hex(96) + "%22%7D",
     }
 
@@ -249,7 +263,8 @@ def screened_calls(r: redis.Redis, callers: list[str], *, batch: int = 1000) -> 
 
 def flag_set(folder: Path, name: str, api_token: str, sids: list[str]) -> Path:
     """Desk flags (POST /api/calls/<sid>/flag) of distinct live calls."""
-    body = json.dumps({"reason": "obscene", "agent": "desk-7", "note": "laughter in the background"})
+    # no "agent": with the service token the call names its own agent (the API refuses one given)
+    body = json.dumps({"reason": "obscene", "note": "laughter in the background"})
     lines = (RequestLine(f"/api/calls/{sid}/flag", "Authorization", f"Bearer {api_token}", "application/json", body)
              for sid in sids)
     file = folder / f"{name}.req"

@@ -121,6 +121,8 @@ class WebBench:
         small_ruled = set(sorted(ruled)[: o.small_entries])
         data.load_blocklist(small, plan.blocked_numbers(o.small_entries, ruled))
         data.load_prefixes(small, (plan.exchange(x) for x in sorted(small_ruled)))
+        for r in (big, small):
+            data.every_signal_on(r)
         settle(small)
         return ruled, sample
 

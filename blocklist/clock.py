@@ -37,8 +37,10 @@ def as_datetime(ms: int, zone: tzinfo = UTC) -> datetime:
     return (_EPOCH + timedelta(milliseconds=ms)).astimezone(zone)
 
 
-def human_time(ms: Any, zone: tzinfo = UTC, *, seconds: bool = False, locale: str = "en") -> str:
-    """'5 Dec 2026, 14:01 SAST' ('' for nothing): the one format people read times in."""
+def human_time(ms: Any, zone: tzinfo = UTC, *, seconds: bool = False, locale: str = "en",
+               zone_name: bool = True) -> str:
+    """'5 Dec 2026, 14:01 SAST' ('' for nothing): the one format people read times in. zone_name=False
+    leaves the zone out, for a column whose heading names it once (the printable report's withheld log)."""
     try:
         value = int(ms)
     except (TypeError, ValueError):
@@ -47,7 +49,7 @@ def human_time(ms: Any, zone: tzinfo = UTC, *, seconds: bool = False, locale: st
         return ""
     moment = as_datetime(value, zone)
     text = format_datetime(moment, "d MMM y, HH:mm:ss" if seconds else "d MMM y, HH:mm", locale=locale)
-    return f"{text} {moment.tzname()}"
+    return f"{text} {moment.tzname()}" if zone_name else text
 
 
 def relative_time(ms: Any, now: int | None = None, *, locale: str = "en") -> str:

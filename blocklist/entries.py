@@ -11,12 +11,19 @@ from blocklist import keys
 MAX_UNTIL_MS = 253402300799999
 
 
+# the rules that can let a call through and list the caller (or the exchange) for a manager's review
+REVIEW_RULES = ("burst", "reputation", "attestation", "line_type", "campaign")
+RULE_WORDS = {"number": "number rule", "prefix": "prefix rule", "withheld": "withheld rule", "burst": "burst rule",
+              "reputation": "caller reputation (add-on)", "attestation": "caller ID attestation (STIR/SHAKEN)",
+              "line_type": "line type rule", "campaign": "campaign (many numbers of one exchange)"}
+
+
 @dataclass(frozen=True)
 class Decision:
     """What the screen decided for one call, and which rule decided it."""
 
     decision: str  # allow | treat
-    rule: str  # none | allowlist | number | prefix | withheld | burst
+    rule: str  # none | allowlist | number | prefix | withheld | reputation | attestation | line_type | burst | campaign
     treatment: str  # '' when allowed
     detail: str
     replay: bool = False
@@ -30,11 +37,11 @@ class Decision:
         """One line a person can read: what happens and why."""
         if self.rule == "allowlist":
             return f"allow: on the allowlist ({self.detail})"
-        if self.rule == "burst" and not self.blocked:
-            return f"allow, and put on the review list: burst rule, {self.detail}"
+        if self.rule in REVIEW_RULES and not self.blocked:
+            return f"allow, and put on the review list: {RULE_WORDS[self.rule]}, {self.detail}"
         if not self.blocked:
             return "allow: no rule matches"
-        return f"{self.treatment}: {self.rule} rule ({self.detail})"
+        return f"{self.treatment}: {RULE_WORDS.get(self.rule, self.rule + ' rule')} ({self.detail})"
 
 
 @dataclass(frozen=True)

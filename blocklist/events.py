@@ -6,7 +6,7 @@ people did (managers, agents, the service token, the command line). Every field 
 
 Python writers go through `event()` and `audit()`, which refuse a type or a field not listed here.
 Three writers are Lua, because they decide and write in one round trip; they follow the same lists:
-`call` (blocklist/screen.lua), `flag` (blocklist/flag.lua), `status` and `isolation` (blocklist/calls.py).
+`call` and `campaign` (blocklist/screen.lua), `flag` (blocklist/flag.lua), `status` and `isolation` (blocklist/calls.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ CALLER_FACTS = ("region", "line_type", "carrier", "FromCity", "FromState", "From
 # type -> the fields it may carry besides `type` and `ts` (every event has both).
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     # the screen's decision at the door (screen.lua)
-    "call": ("call_sid", "number", "line", "decision", "rule", "treatment", *CALLER_FACTS),
+    # `attest` (A/B/C/failed/unsigned), `rep`/`rep_by` (add-on score and which), `campaign` (the exchange when
+    # the call is part of a campaign), `detail` (the deciding rule's words, with its value): issue 19's signals
+    "call": ("call_sid", "number", "line", "decision", "rule", "treatment", "attest", "rep", "rep_by", "campaign",
+             "detail", *CALLER_FACTS),
+    # many numbers of one exchange called one line within the window (screen.lua, once per campaign)
+    "campaign": ("line", "prefix", "numbers", "minutes", "first", "action", "call_sid"),
     # an agent flagged the call (flag.lua); `blocked`/`until`/`step`: the sanction ladder's block
     "flag": ("call_sid", "number", "line", "via", "agent", "reason", "note", "blocked", "until", "step",
              *CALLER_FACTS),

@@ -51,6 +51,16 @@ def line(line_number: str) -> str:
     return _k("line", line_number)
 
 
+def campaign(line: str, prefix: str) -> str:
+    """Sorted set of the different numbers of one exchange that called one line recently, by last call time."""
+    return _k("campaign", line, prefix)
+
+
+def campaign_seen(line: str, prefix: str) -> str:
+    """Set while a campaign of this exchange on this line is known (expires with its window): one event each."""
+    return _k("campaign", "seen", line, prefix)
+
+
 def burst(scope: str, subject: str) -> str:
     """Sorted set of recent call times of one caller (sliding window of the burst rule)."""
     return _k("burst", scope, subject)
@@ -167,12 +177,15 @@ class Agg:
     PREFIX_TREATED = "pt"  # zset: prefix -> calls treated at the door
     MOVES = "m"  # hash: "<move>|<hour>" and "<move>|agent|<agent>" -> n (escalate, warn, callback, overflow:...)
     WITHHELD = "wh"  # zset (day only): "<ts>|<line>|<CallSid>|<agent>" -> ts of each flagged withheld call
+    # zset (day only): "<ts>|<line>|<prefix>|<numbers>|<minutes>|<first ms>|<action>" -> ts of each campaign
+    # detected on a line (a `campaign` event)
+    CAMPAIGNS = "cp"
 
     HASH_FAMILIES = (COUNTS, HOURS, SOURCES, AGENTS, MOVES)
     ZSET_FAMILIES = (NUM_FLAGS, NUM_TREATED, NUM_BLOCKED, PREFIX_FLAGS, PREFIX_TREATED)
     NUMBER_FAMILIES = {NUM_FLAGS: PREFIX_FLAGS, NUM_TREATED: PREFIX_TREATED, NUM_BLOCKED: ""}  # number zset -> its prefix zset
     ROLLED_UP = HASH_FAMILIES + ZSET_FAMILIES
-    DAY_ONLY = (WITHHELD,)
+    DAY_ONLY = (WITHHELD, CAMPAIGNS)
     ALL_FAMILIES = ROLLED_UP + DAY_ONLY
 
 

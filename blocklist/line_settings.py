@@ -8,9 +8,12 @@ from typing import Any
 from blocklist import events, keys
 from blocklist.base import BlocklistBase
 from blocklist.clock import now_ms
+from blocklist.numbers import normalize_prefix
+from blocklist.parse import format_ladder
 from blocklist.policy import (
     GLOBAL_SETTINGS,
     LINE_SETTINGS,
+    SIGNAL_DEFAULTS,
     ladder_text,
     normalize_global_setting,
     validate_line_setting,
@@ -36,8 +39,9 @@ class LineSettingsMixin(BlocklistBase):
             pipe.hdel(key, name)
         else:
             pipe.hset(key, name, value)
+        shown = format_ladder(value) if name == "sanction_ladder" else value  # as people write it, not as stored
         events.audit(pipe, ts=now_ms(), by=clean_text(by), role=role, action="setting", number="", scope=scope_,
-                    reason=f"{name}={value}")
+                    reason=f"{name}={shown}")
         pipe.execute()
 
     def line_settings(self, line: str) -> dict[str, str]:
@@ -57,7 +61,7 @@ class LineSettingsMixin(BlocklistBase):
         p = self.policy
         defaults = {"blocked_treatment": p.blocked_treatment, "withheld_policy": p.withheld_policy,
                     "burst_calls": str(p.burst_calls), "burst_minutes": str(p.burst_minutes),
-                    "burst_action": p.burst_action, "language": ""}
+                    "burst_action": p.burst_action, "language": "", **SIGNAL_DEFAULTS}
         found = {name: line_cfg.get(name) or global_cfg.get(name) or defaults[name] for name in LINE_SETTINGS}
         if scope_ == keys.GLOBAL:
             found["sanction_ladder"] = global_cfg.get("sanction_ladder") or ladder_text(p.ladder)
@@ -75,3 +79,15 @@ class LineSettingsMixin(BlocklistBase):
         pipe.zrem(keys.REVIEW, subject)
         pipe.hdel(keys.REVIEW_INFO, subject)
         return bool(pipe.execute()[0])
+
+
+def review_subject(bl: BlocklistBase, raw: str) -> tuple[str, bool]:
+    """What a manager names to take off the review list: a caller's number, else a campaign's exchange
+    (+ and its leading digits). (subject, is_exchange); ValueError saying what to write."""
+    try:
+        return bl.number(raw), False
+    except ValueError:
+        try:
+            return normalize_prefix(raw), True
+        except ValueError:
+            raise ValueError(f"{raw[:32]!r} is neither a number nor an exchange: write +14155550123 or +1415555") from None

@@ -91,6 +91,15 @@ def format_duration(seconds: int) -> str:
     return "".join(parts)
 
 
+def format_ladder(stored: str) -> str:
+    """The sanction ladder as stored for flag.lua ('86400,604800,p': seconds, 'p' for permanent) as people write
+    it and the setting reads it back: '1d, 7d, permanent'. Text that is not a stored ladder comes back as it is."""
+    steps = split(stored)
+    if not steps or not all(step == "p" or step.isdigit() for step in steps):
+        return stored
+    return ", ".join("permanent" if step == "p" else format_duration(int(step)) for step in steps)
+
+
 def parse_shifts(text: str) -> tuple[tuple[str, int, int], ...]:
     """'night=22-06,day=06-14' -> (('night', 22, 6), ('day', 6, 14)); hours are local, end exclusive."""
     out = []

@@ -13,7 +13,29 @@ from blocklist.parse import parse_duration
 TREATMENTS = ("reject", "isolation", "linefault", "hangup")
 WITHHELD_POLICIES = ("allow", "linefault", "isolation", "reject")
 BURST_ACTIONS = ("review", *TREATMENTS)
-LINE_SETTINGS = ("blocked_treatment", "withheld_policy", "burst_calls", "burst_minutes", "burst_action", "language")
+SIGNAL_ACTIONS = ("allow", "review", *TREATMENTS)  # what a caller signal's rule may do: let through, list, treat
+# The caller signals' rules (issue 19): STIR/SHAKEN attestation, add-on reputation tiers, line types, and
+# campaigns (many numbers of one exchange on one line in a window). Not environment settings: managers set
+# them per line or for all lines; these are the defaults when nobody has.
+SIGNAL_DEFAULTS = {
+    "attest_failed": "review",  # verification failed: listed for a manager, not stopped (customers' carriers fail too)
+    "attest_unsigned": "allow",  # unsigned (international, old networks): allowed and counted
+    "reputation_high": "90",  # add-on score 0-100 at or above which ...
+    "reputation_high_action": "reject",
+    "reputation_medium": "60",
+    "reputation_medium_action": "review",
+    "line_types": "",  # e.g. premium,voip: callers on these line types get line_types_action
+    "line_types_action": "review",
+    "campaign_numbers": "5",  # more than this many different numbers of one exchange on one line ...
+    "campaign_minutes": "10",  # ... within this many minutes is a campaign
+    "campaign_action": "review",  # review puts the exchange on the review list
+}
+SIGNAL_SETTINGS = tuple(SIGNAL_DEFAULTS)
+# the line types as blocklist.numbers.describe() names them (recorded on every call event)
+LINE_TYPES = ("fixed", "mobile", "fixed_or_mobile", "toll_free", "premium", "shared_cost", "voip", "personal",
+              "pager", "uan", "voicemail", "unknown")
+LINE_SETTINGS = ("blocked_treatment", "withheld_policy", "burst_calls", "burst_minutes", "burst_action", "language",
+                 *SIGNAL_SETTINGS)
 GLOBAL_SETTINGS = ("sanction_ladder", "breather_seconds")  # for all lines only (scope '*')
 
 
@@ -27,6 +49,7 @@ class Policy:
     burst_minutes: int = 10
     burst_action: str = "review"
     ladder: tuple[int | None, ...] = (86400, 604800, None)
+    campaign_digits: int = 7
 
     @classmethod
     def from_settings(cls, settings: Any) -> Policy:
@@ -37,6 +60,7 @@ class Policy:
             burst_minutes=settings.burst_minutes,
             burst_action=settings.burst_action,
             ladder=tuple(settings.sanction_ladder),
+            campaign_digits=settings.campaign_prefix_digits,
         )
 
 
@@ -85,3 +109,15 @@ def _validate_setting(name: str, value: str) -> None:
         raise ValueError(f"{name} must be a whole number (0 turns the burst rule off)")
     if name == "language" and value not in prompts.LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(prompts.LANGUAGES)}")
+    signal_action = name.endswith("_action") and name != "burst_action" or name.startswith("attest_")
+    if signal_action and value not in SIGNAL_ACTIONS:
+        raise ValueError(f"{name} must be one of {', '.join(SIGNAL_ACTIONS)} (review: listed for a manager, "
+                         "the call goes on)")
+    if name in ("reputation_high", "reputation_medium") and not (value.isdigit() and 0 <= int(value) <= 101):
+        raise ValueError(f"{name} must be a score from 0 to 100 (101 turns the tier off)")
+    if name in ("campaign_numbers", "campaign_minutes") and not (value.isdigit() and int(value) <= 10_000):
+        raise ValueError(f"{name} must be a whole number up to 10000 (campaign_numbers 0 turns detection off)")
+    if name == "line_types":
+        unknown = [t for t in (part.strip() for part in value.split(",")) if t and t not in LINE_TYPES]
+        if unknown:
+            raise ValueError(f"line_types: {', '.join(unknown)} unknown; use a comma list of {', '.join(LINE_TYPES)}")

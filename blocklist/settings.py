@@ -68,6 +68,7 @@ class Settings:
     burst_calls: int = setting('IVR_BURST_CALLS', '5', 'Burst rule: more than this many calls ...', parse=parse.whole)
     burst_minutes: int = setting('IVR_BURST_MINUTES', '10', '... within this many minutes ...', parse=parse.whole)
     burst_action: str = setting('IVR_BURST_ACTION', 'review', "... gets this: review (manager's list) or a treatment.")
+    campaign_prefix_digits: int = setting('IVR_CAMPAIGN_PREFIX_DIGITS', '7', 'Campaign detection counts different numbers sharing this many leading digits (after the +) on one line: 7 is +1 area code exchange (+1415555). 0 turns it off everywhere.', parse=parse.whole)
     sanction_ladder: tuple[int | None, ...] = setting('IVR_SANCTION_LADDER', '24h,7d,permanent', 'Block length for the 1st, 2nd, 3rd... flag, with units (90s, 15m, 24h, 7d, 2w) and permanent last; a bare number is read as seconds, for configurations written before units were required.', parse=parse.ladder)
     flag_window_seconds: int = setting('IVR_FLAG_WINDOW_SECONDS', '5', 'How long the agent has to press a key after `*` or a call.', parse=parse.whole)
     breather_seconds: int = setting('IVR_BREATHER_SECONDS', '20', 'Pause an agent gets after flagging, before the next caller.', parse=parse.whole)

@@ -2,12 +2,15 @@
 -- Read-decide-write must be atomic (burst window, idempotent replay by CallSid), hence Lua.
 --
 -- KEYS: 1 allow hash, 2 global block, 3 line block, 4 prefix hash, 5 settings hash, 6 line hash,
---       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash, 12 prefix lengths set
+--       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash, 12 prefix lengths set,
+--       13 campaign zset (numbers of the caller's exchange on this line), 14 campaign-known marker
 -- ARGV: 1 number|anonymous, 2 line, 3 now ms, 4 CallSid, 5 write (1|0), 6 default treatment,
 --       7 default withheld policy, 8 burst calls, 9 burst minutes, 10 burst action, 11 call ttl ms,
 --       12-14 languages from the settings: line, caller country, default (the managers' Redis overrides win),
---       15-17 the number's region, line type and carrier (phonenumbers' facts: on the event only; the reports
---       fold them, nothing reads them from the call), then name/value pairs stored on the call and on its event.
+--       15-17 the number's region, line type and carrier (phonenumbers' facts: on the event; line type is also
+--       a rule input), 18-22 signals: attestation class, StirVerstat, reputation score ('' none), provider,
+--       the add-on's words, 23 the caller's exchange for campaigns ('' none), 24-34 the signal settings'
+--       defaults (policy.SIGNAL_SETTINGS order), then name/value pairs stored on the call and on its event.
 -- The number's prefixes are made here, longest first, only in the lengths some rule has (KEYS[12], once it
 -- is 'indexed'): a list of 10,000 exchange rules costs two hash lookups per call instead of two per digit.
 local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -111,6 +114,65 @@ if withheld then
   end
 end
 
+-- Caller signals (attestation, reputation, line type, campaign): each may let the call through, put the
+-- caller on the review list (the call goes on), or treat it. They come after every list: an 'A' attestation
+-- or a clean score never bypasses a block, and an allowlisted caller is never judged by them.
+local attest, stir, rep, rep_by, rep_words, exchange = ARGV[18], ARGV[19], ARGV[20], ARGV[21], ARGV[22], ARGV[23]
+local defaults = {attest_failed = ARGV[24], attest_unsigned = ARGV[25], reputation_high = ARGV[26],
+  reputation_high_action = ARGV[27], reputation_medium = ARGV[28], reputation_medium_action = ARGV[29],
+  line_types = ARGV[30], line_types_action = ARGV[31], campaign_numbers = ARGV[32], campaign_minutes = ARGV[33],
+  campaign_action = ARGV[34]}
+local function signal_setting(name) return setting(name, defaults[name]) end
+local reviewed = nil  -- {rule, detail} of a signal that listed the caller for review
+local campaign_field = ''
+
+local function review(subject, info)
+  if write then
+    redis.call('ZADD', KEYS[10], now, subject)
+    redis.call('HSET', KEYS[11], subject, cjson.encode(info))
+  end
+end
+
+-- action: allow | review | a treatment. Returns true when the call is treated.
+local function judge(action, name, why)
+  if action == 'review' then
+    if not reviewed then
+      reviewed = {name, why}
+      review((withheld and line or '*') .. '|' .. number, {number = number, line = line, at = now, call_sid = sid,
+        rule = name, detail = why})
+    end
+    return false
+  end
+  if action == '' or action == 'allow' then return false end
+  decision, rule, treatment, detail = 'treat', name, action, why
+  return true
+end
+
+if decision == 'allow' and not allowlisted then
+  local score = tonumber(rep)
+  if score then
+    local high, medium = tonumber(signal_setting('reputation_high')) or 101, tonumber(signal_setting('reputation_medium')) or 101
+    local who = rep_by ~= '' and (' (' .. rep_by .. (rep_words ~= '' and (': ' .. rep_words) or '') .. ')') or ''
+    if score >= high then
+      judge(signal_setting('reputation_high_action'), 'reputation', 'reputation ' .. rep .. who .. ' >= ' .. high)
+    elseif score >= medium then
+      judge(signal_setting('reputation_medium_action'), 'reputation', 'reputation ' .. rep .. who .. ' >= ' .. medium)
+    end
+  end
+  if decision == 'allow' and (attest == 'failed' or attest == 'unsigned') then
+    local words = attest == 'failed' and 'verification failed' or 'not signed'
+    judge(signal_setting('attest_' .. attest), 'attestation',
+      'STIR/SHAKEN ' .. (stir ~= '' and stir or 'absent') .. ' (' .. words .. ')')
+  end
+  local kind = ARGV[16]
+  if decision == 'allow' and kind ~= '' then
+    local types = ',' .. string.gsub(signal_setting('line_types'), '%s', '') .. ','
+    if string.find(types, ',' .. kind .. ',', 1, true) then
+      judge(signal_setting('line_types_action'), 'line_type', 'line type ' .. kind)
+    end
+  end
+end
+
 if decision == 'allow' and not allowlisted then
   local limit = tonumber(setting('burst_calls', ARGV[8])) or 0
   local minutes = tonumber(setting('burst_minutes', ARGV[9])) or 0
@@ -143,14 +205,71 @@ if decision == 'allow' and not allowlisted then
   end
 end
 
+-- Campaign: many different numbers of one exchange on one line within the window (a caller rotating
+-- numbers defeats the per-number burst rule). Every call of the exchange counts, treated ones too; the
+-- campaign's own rule decides only calls nothing else has stopped.
+if exchange ~= '' and not allowlisted and not withheld then
+  local limit = tonumber(signal_setting('campaign_numbers')) or 0
+  local minutes = tonumber(signal_setting('campaign_minutes')) or 0
+  if limit > 0 and minutes > 0 then
+    local window = minutes * 60000
+    local count
+    if write then
+      redis.call('ZADD', KEYS[13], now_text, number)
+      redis.call('ZREMRANGEBYSCORE', KEYS[13], '-inf', string.format('(%d', now - window))
+      redis.call('PEXPIRE', KEYS[13], string.format('%d', window))
+      count = redis.call('ZCARD', KEYS[13])
+    else
+      count = redis.call('ZCOUNT', KEYS[13], now - window, '+inf')
+      local last = redis.call('ZSCORE', KEYS[13], number)
+      if not last or tonumber(last) < now - window then count = count + 1 end
+    end
+    if count > limit then
+      campaign_field = exchange
+      local action = signal_setting('campaign_action')
+      local why = 'campaign: ' .. count .. ' numbers from ' .. exchange .. ' in ' .. minutes .. ' min (limit ' .. limit .. ')'
+      if write and redis.call('SET', KEYS[14], now_text, 'PX', string.format('%d', window), 'NX') then
+        local first = redis.call('ZRANGE', KEYS[13], 0, 0, 'WITHSCORES')
+        redis.call('XADD', KEYS[8], '*', 'type', 'campaign', 'ts', now_text, 'line', line, 'prefix', exchange,
+          'numbers', tostring(count), 'minutes', tostring(minutes), 'first', first[2] or now_text, 'action', action,
+          'call_sid', sid)
+        if action == 'review' then
+          review(line .. '|' .. exchange, {number = exchange, prefix = exchange, line = line, at = now, call_sid = sid,
+            rule = 'campaign', detail = why, calls = count, minutes = minutes})
+        end
+      end
+      if decision == 'allow' then
+        if action == 'review' then
+          if not reviewed then reviewed = {'campaign', why} end
+        else
+          judge(action, 'campaign', why)
+        end
+      end
+    end
+  end
+end
+
+if decision == 'allow' and reviewed and rule == 'none' then
+  rule, detail = reviewed[1], reviewed[2]
+end
+
 if write then
   local call = {'kind', 'caller', 'number', number, 'line', line, 'decision', decision, 'rule', rule,
     'treatment', treatment, 'detail', detail, 'started', now_text, 'lang', lang}
   local ev = {'type', 'call', 'ts', now_text, 'call_sid', sid, 'number', number, 'line', line,
     'decision', decision, 'rule', rule, 'treatment', treatment, 'region', ARGV[15], 'line_type', ARGV[16],
-    'carrier', ARGV[17]}
+    'carrier', ARGV[17], 'attest', attest}
+  call[#call + 1], call[#call + 2] = 'attest', attest
+  if rep ~= '' then
+    call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'rep', rep, 'rep', rep
+    call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'rep_by', rep_by, 'rep_by', rep_by
+  end
+  if campaign_field ~= '' then
+    call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'campaign', campaign_field, 'campaign', campaign_field
+  end
+  if detail ~= '' then ev[#ev + 1], ev[#ev + 2] = 'detail', detail end
   local c, e = #call, #ev
-  for i = 18, #ARGV - 1, 2 do
+  for i = 35, #ARGV - 1, 2 do
     call[c + 1], call[c + 2], ev[e + 1], ev[e + 2] = ARGV[i], ARGV[i + 1], ARGV[i], ARGV[i + 1]
     c, e = c + 2, e + 2
   end

@@ -20,6 +20,7 @@ from blocklist.numbers import WITHHELD
 from blocklist.parse import DURATION_FORMS, parse_duration
 from blocklist.policy import validate_line_setting
 from blocklist.rules import Blocklist
+from blocklist.signals import signals_to_try
 from ivr.auth import acting_name, api_auth, require_role
 from ivr.problems import problem
 from ivr.resources import resources
@@ -165,8 +166,9 @@ def list_blocks() -> Any:
 @api_auth
 @require_role("manager")
 def add_block() -> Any:
-    """Block a number: {number, reason, line?, treatment?, duration? | until? | permanent?, by?}; a duration
-    carries its unit ('7d'), and an empty one is refused rather than read as permanent."""
+    """Block a number: {number, reason, line?, treatment?, duration | until | permanent: true, by?}; a duration
+    carries its unit ('7d'), and a block without an end is asked for by name ('permanent'): with no length at
+    all, or an empty one, nothing is blocked."""
     body = _body()
     bl = _bl()
     reason = _reason(body, "why the number is blocked")
@@ -174,13 +176,18 @@ def add_block() -> Any:
     until_ms: int | None = None
     if body.get("duration") is not None:
         duration = _duration(body, "duration")
-    if body.get("until") not in (None, ""):
+    if body.get("until") not in (None, ""):  # an empty until is no end time (and so not a length either)
         until_ms = csvio.parse_time(_text(body, "until"))
     permanent = body.get("permanent")
-    if (duration is not None) + (until_ms is not None) + _flag(permanent or False) > 1:
-        raise ValueError("give one of duration, until or permanent: true (none at all also means permanent)")
+    # 'permanent' said by name: "duration": "permanent" (parse_duration's None) or "permanent": true
+    named_permanent = _flag(permanent or False) or (body.get("duration") is not None and duration is None)
+    if (duration is not None) + (until_ms is not None) + named_permanent > 1:
+        raise ValueError("give one of duration, until or permanent: true, not two of them")
     if permanent is not None and not _flag(permanent) and duration is None and until_ms is None:
         raise ValueError("permanent is false but no duration or until is given: say how long, e.g. duration '7d'")
+    if not named_permanent and duration is None and until_ms is None:
+        raise ValueError(f"say how long the block lasts: duration with its unit ({DURATION_FORMS}), until with "
+                         "its zone (e.g. 2030-01-31T18:00:00Z), or duration 'permanent' for a block that never ends")
     entry = bl.block(_text(body, "number"), by=_by(body), reason=reason, scope=_text(body, "line") or None,
                      treatment=_text(body, "treatment").lower(), duration=duration, until_ms=until_ms)
     return jsonify({"block": _entry_json(entry), "explain": _explain_block(entry)}), 201
@@ -283,14 +290,16 @@ def history(number: str) -> Any:
 @bp.get("/api/check")
 @api_auth
 def check() -> Any:
-    """The screen's decision for a call from ?number= to ?line= right now, and the rule behind it."""
+    """The screen's decision for a call from ?number= to ?line= right now, and the rule behind it; with
+    ?stir= (StirVerstat) and ?score= (an add-on reputation 0-100), for a call carrying those signals."""
     bl = _bl()
     raw = _query_number("number")
     if not raw.strip():
         raise ValueError("give ?number= (URL-encode + as %2B) and the called ?line=")
     number = bl.number(raw)
     line = _line(_query_number("line"))
-    return jsonify(_decision_json(number, line, bl.check(number, line)))
+    signals = signals_to_try(stir=request.args.get("stir", ""), score=request.args.get("score", ""))
+    return jsonify(_decision_json(number, line, bl.check(number, line, signals)))
 
 
 @bp.post("/api/blocklist/import")

@@ -298,8 +298,11 @@ def _blocklist_paths() -> dict[str, Any]:
                      "description": DURATION["description"] + "; 'permanent' is the same as permanent: true"},
         "until": {"type": "string", "format": "date-time", "description": "end time with zone"},
         "permanent": BOOLEAN, "by": {"type": "string", "maxLength": 80},
-    }, ("number", "reason"), description="give at most one of duration, until, permanent; with none of them the "
-                                         "block is permanent, and the answer's explain says so")
+    }, ("number", "reason"),
+        description="give exactly one of duration, until, permanent: true; a block that never ends is asked for by "
+                    "name (duration 'permanent' or permanent: true), and with no length at all nothing is blocked "
+                    "(400)",
+        anyOf=[{"required": ["duration"]}, {"required": ["until"]}, {"required": ["permanent"]}])
     unblock = obj({"reason": REASON, "line": LINE_TEXT, "forgive": BOOLEAN,
                    "by": {"type": "string", "maxLength": 80}}, ("reason",))
     change = obj({"reason": TEXT_200, "permanent": BOOLEAN,
@@ -339,7 +342,11 @@ def _blocklist_paths() -> dict[str, Any]:
             "The screen's decision for a call from `number` to `line` now, and the rule behind it", "blocklist",
             "check", {200: ok("the decision (nothing recorded)", ref("Decision"))}, errors=(400,),
             params=(query("number", NUMBER_TEXT, "the caller's number (URL-encode + as %2B)", required=True),
-                    Q_LINE))},
+                    Q_LINE,
+                    query("stir", {"type": "string", "maxLength": 64},
+                          "the call's StirVerstat, e.g. TN-Validation-Failed-B (attestation rule)"),
+                    query("score", {"type": "integer", "minimum": 0, "maximum": 100},
+                          "an add-on reputation score for the call (reputation tiers)")))},
         "/api/blocklist/import": {"post": op(
             "Import blocks and range rules from CSV, all or nothing unless partial=1 (manager)", "blocklist",
             "import_blocks", {200: ok("what was imported (or would be, with check_only=1)", ref("ImportResult"))},

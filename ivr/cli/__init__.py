@@ -6,13 +6,14 @@
     users                                        ivr/cli/users.py
     prompts                                      ivr/cli/prompts.py
     simulate                                     ivr/cli/simulate.py
+    evaluate                                     ivr/cli/evaluate.py
 """
 
 from __future__ import annotations
 
 import click
 
-from ivr.cli import blocklist, prompts, report, simulate, users
+from ivr.cli import blocklist, evaluate, prompts, report, simulate, users
 from ivr.cli import serve as service
 
 
@@ -29,3 +30,4 @@ main.add_command(report.group, "report")
 main.add_command(prompts.group, "prompts")
 main.add_command(users.group, "users")
 main.add_command(simulate.command, "simulate")
+main.add_command(evaluate.command, "evaluate")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -14,13 +15,16 @@ import click
 
 from blocklist import csvio, dryrun, keys
 from blocklist.blocks import block_length
-from blocklist.clock import format_time
+from blocklist.clock import format_time, human_time, relative_time
 from blocklist.entries import Decision, Entry
-from blocklist.parse import DURATION_FORMS, format_duration, parse_duration
+from blocklist.line_settings import review_subject
+from blocklist.parse import DURATION_FORMS, format_duration, format_ladder, parse_duration
 from blocklist.policy import TREATMENTS
+from blocklist.reputation import ADDONS_MAX
 from blocklist.rules import Blocklist, for_settings
+from blocklist.signals import NO_SIGNALS, Signals, signals_to_try
 from blocklist.store import connect
-from ivr.cli.common import CliError, _Group, operator, settings_with_redis
+from ivr.cli.common import CliError, _Group, operator, settings, settings_with_redis
 
 PROGRESS_FROM = 1000  # rows; smaller files import too fast for a progress bar to help
 
@@ -41,8 +45,34 @@ def _bl() -> Blocklist:
 _default_by = operator
 
 
+def _zone() -> tzinfo:
+    """The service's time zone (IVR_TIMEZONE), read once per command: the CLI writes times as the desk does."""
+    ctx = click.get_current_context()
+    zone = ctx.meta.get("ivr.zone")
+    if zone is None:
+        zone = ctx.meta["ivr.zone"] = settings().tz()
+    return zone  # type: ignore[no-any-return]
+
+
 def _when(ms: int | None) -> str:
-    return format_time(ms) if ms else ""
+    """'12 Dec 2026, 14:00 CET': the one way people read times (blocklist.clock.human_time), '' for none."""
+    return human_time(ms, _zone()) if ms else ""
+
+
+def _until(ms: int) -> str:
+    """'12 Dec 2026, 14:00 CET (in 7 days)': an end, with how far off it is."""
+    return f"{_when(ms)} ({relative_time(ms)})"
+
+
+def _iso_when(text: str) -> str:
+    """An ISO 8601 time (with its offset) from a result meant for machines, as people read it."""
+    moment = datetime.fromisoformat(text)
+    return _when(int(moment.timestamp() * 1000))
+
+
+def _entry_json(e: Entry) -> dict[str, Any]:
+    """A block for --json, as the API gives it: milliseconds, and ISO 8601 times (UTC) beside them."""
+    return {**e.to_dict(), "until": format_time(e.until_ms), "blocked_at": format_time(e.at)}
 
 
 def _where(scope: str) -> str:
@@ -54,14 +84,14 @@ def _json(data: Any) -> None:
 
 
 def _entry_line(e: Entry) -> str:
-    until = "permanent" if e.until_ms is None else f"until {_when(e.until_ms)}"
+    until = "permanent" if e.until_ms is None else f"until {_until(e.until_ms)}"
     step = f", ladder step {e.step}" if e.step else ""
     return (f"{e.number}  {_where(e.scope)}  {e.treatment or '(line default)'}  {until}{step}  "
             f"by {e.by or '?'} at {_when(e.at)}: {e.reason}")
 
 
 def _lasts(since_ms: int, until_ms: int | None) -> str:
-    """'7d, until 2030-01-31T18:00:00.000Z' or 'permanent': what the audit record says of the block's length."""
+    """'7d, until 31 Jan 2030, 18:00 UTC' or 'permanent': what the audit record says of the block's length."""
     lasts = block_length(since_ms, until_ms)["lasts"]
     return lasts if until_ms is None else f"{lasts}, until {_when(until_ms)}"
 
@@ -162,17 +192,24 @@ def blocklist_group() -> None:
 @line_option
 @click.option("--treatment", type=click.Choice(TREATMENTS), default=None, help="Default: the line's treatment.")
 @click.option("--for", "duration", default=None,
-              help=f"Block length with its unit: {DURATION_FORMS} (a bare number is refused). "
-                   "Without --for or --until the block is permanent.")
-@click.option("--until", default=None, help="End time, e.g. 2030-01-31T18:00:00Z; default permanent.")
+              help=f"Block length with its unit: {DURATION_FORMS} (a bare number is refused).")
+@click.option("--until", default=None, help="End time with its zone, e.g. 2030-01-31T18:00:00Z.")
+@click.option("--permanent", is_flag=True, help="A block that never ends (the same as --for permanent).")
 @by_option
 def bl_add(number: str, reason: str, line: str, treatment: str | None, duration: str | None, until: str | None,
-           by: str) -> None:
-    """Block NUMBER (permanently unless --for or --until)."""
-    if duration is not None and until:
-        raise CliError("give --for or --until, not both")
+           permanent: bool, by: str) -> None:
+    """Block NUMBER for --for LENGTH, --until TIME, or --permanent: one of them, always said."""
     if duration is not None and not duration.strip():
         raise CliError(f"--for is empty: give the block's length, {DURATION_FORMS}")
+    if until is not None and not until.strip():
+        raise CliError("--until is empty: give the end time with its zone, e.g. 2030-01-31T18:00:00Z")
+    given = [name for name, value in (("--for", duration), ("--until", until), ("--permanent", permanent or None))
+             if value is not None]
+    if len(given) > 1:
+        raise CliError(f"give only one of --for, --until and --permanent (here: {' and '.join(given)})")
+    if not given:  # a block with no end is a choice made by name, never what an omission means
+        raise CliError(f"say how long the block lasts: --for with a unit ({DURATION_FORMS}), "
+                       "--until 2030-01-31T18:00:00Z, or --permanent for a block that never ends")
     seconds = parse_duration(duration) if duration is not None else None
     until_ms = csvio.parse_time(until) if until else None
     if not reason.strip():
@@ -209,7 +246,7 @@ def bl_show(number: str, as_json: bool) -> None:
     bl = _bl()
     entries, allowed, strikes = bl.entries(number), bl.allow_entries(number), bl.strikes(number)
     if as_json:
-        _json({"number": bl.number(number), "blocks": [e.to_dict() for e in entries], "strikes": strikes,
+        _json({"number": bl.number(number), "blocks": [_entry_json(e) for e in entries], "strikes": strikes,
                "allowlist": allowed})
         return
     click.echo(f"{bl.number(number)}: {len(entries)} active block(s), ladder step {strikes}")
@@ -228,7 +265,7 @@ def bl_list(line: str, limit: int, as_json: bool) -> None:
     bl = _bl()
     entries = bl.list_blocks(bl.line_scope(line) if line else None, count=limit)
     if as_json:
-        _json([e.to_dict() for e in entries])
+        _json([_entry_json(e) for e in entries])
         return
     for e in entries:
         click.echo(_entry_line(e))
@@ -238,20 +275,37 @@ def bl_list(line: str, limit: int, as_json: bool) -> None:
 @blocklist_group.command("check")
 @click.argument("number")
 @click.option("--line", default="", help="The called line (To number).")
+@click.option("--stir", default="", metavar="STIRVERSTAT",
+              help="The call's STIR/SHAKEN result as Twilio sends it, e.g. TN-Validation-Failed-B.")
+@click.option("--addons", "addons_path", default=None, type=click.Path(dir_okay=False, allow_dash=True),
+              help="A file with the AddOns JSON of a call (Twilio Marketplace add-ons' answer).")
+@click.option("--score", default="", metavar="0-100", help="An add-on reputation score, instead of --addons.")
 @click.option("--json", "as_json", is_flag=True)
-def bl_check(number: str, line: str, as_json: bool) -> None:
-    """The decision the screen would take now for a call from NUMBER to --line, and which rule decides."""
-    _check(number, line, as_json)
+def bl_check(number: str, line: str, stir: str, addons_path: str | None, score: str, as_json: bool) -> None:
+    """The decision the screen would take now for a call from NUMBER to --line, and which rule decides;
+    with --stir/--addons/--score, for a call carrying those signals."""
+    addons = ""
+    if addons_path:
+        addons = click.open_file(addons_path, encoding="utf-8", errors="replace").read(ADDONS_MAX + 1)
+    try:
+        signals = signals_to_try(stir, addons, score)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    _check(number, line, as_json, signals)
 
 
-def _check(raw: str, line: str, as_json: bool) -> None:
+def _check(raw: str, line: str, as_json: bool, signals: Signals = NO_SIGNALS) -> None:
     bl = _bl()
     number = bl.number(raw)
     scope = bl.line_scope(line or None)
-    d = bl.check(number, scope)
+    d = bl.check(number, scope, signals)
     if as_json:
+        rep = signals.reputation
         _json({"number": number, "line": scope, "decision": d.decision, "rule": d.rule, "treatment": d.treatment,
-               "detail": d.detail, "explain": d.explain()})
+               "detail": d.detail, "explain": d.explain(),
+               "signals": {"attestation": signals.attestation, "stir": signals.stir,
+                           "reputation": None if rep is None else {"score": rep.score, "provider": rep.provider,
+                                                                   "detail": rep.detail}}})
     else:
         _print_decision(number, scope, d, bl)
 
@@ -282,7 +336,7 @@ def bl_history(number: str, as_json: bool) -> None:
     bl = _bl()
     items = bl.history(number)
     if as_json:
-        _json(items)
+        _json([{**item, "when": format_time(int(item.get("at") or 0))} for item in items])  # as the API has it
         return
     if not items:
         click.echo(f"{bl.number(number)} has no history")
@@ -377,17 +431,20 @@ def prefix_list(as_json: bool) -> None:
 
 
 @blocklist_group.command("review")
-@click.option("--dismiss", default=None, metavar="NUMBER", help="Take NUMBER off the review list.")
-@click.option("--line", default="", help="With --dismiss of a withheld caller: the line it burst on.")
+@click.option("--dismiss", default=None, metavar="NUMBER|EXCHANGE",
+              help="Take NUMBER (or a campaign's exchange, e.g. +1415555) off the review list.")
+@click.option("--line", default="", help="With --dismiss of a withheld caller or an exchange: its line.")
 @click.option("--json", "as_json", is_flag=True)
 def bl_review(dismiss: str | None, line: str, as_json: bool) -> None:
-    """The managers' review list: callers the burst rule caught."""
+    """The managers' review list: callers the burst rule or a caller signal listed, and campaigns' exchanges."""
     bl = _bl()
     if dismiss is not None:
-        number = bl.number(dismiss)
-        scope = bl.line_scope(line or None) if number == "anonymous" else None
+        number, campaign = review_subject(bl, dismiss)
+        scope = bl.line_scope(line or None) if number == "anonymous" or campaign else None
         if number == "anonymous" and scope == keys.GLOBAL:
             raise CliError("withheld callers are reviewed per line: add --line <the called number>")
+        if campaign and scope == keys.GLOBAL:
+            raise CliError("a campaign's exchange is reviewed per line: add --line <the called number>")
         if not bl.dismiss_review(number, scope):
             raise CliError(f"{number} is not on the review list")
         click.echo(f"{number} dismissed from the review list")
@@ -397,8 +454,9 @@ def bl_review(dismiss: str | None, line: str, as_json: bool) -> None:
         _json(items)
         return
     for item in items:
+        why = item.get("detail") or f"{item.get('calls')} calls in {item.get('minutes')} min"
         click.echo(f"{_when(int(item.get('at') or 0))}  {item.get('number')} on line {item.get('line')}: "
-                   f"{item.get('calls')} calls in {item.get('minutes')} min (call {item.get('call_sid') or '?'})")
+                   f"{why} (call {item.get('call_sid') or '?'})")
     click.echo(f"{len(items)} on the review list", err=True)
 
 
@@ -434,7 +492,8 @@ def bl_dryrun(number: str | None, prefix: str | None, withheld: str | None, burs
     if as_json:
         _json(result)
         return
-    click.echo(f"over {result['calls_seen']} recorded call(s) from {result['from']} to {result['to']}:")
+    click.echo(f"over {result['calls_seen']} recorded call(s) from {_iso_when(result['from'])} to "
+               f"{_iso_when(result['to'])}:")
     click.echo(f"  {result['calls']} call(s) from {result['numbers']} number(s) would be {result['effect']}")
     click.echo(f"  {result['newly_affected_calls']} of them ({result['newly_affected_numbers']} number(s)) were "
                f"let through at the time; {result['already_treated_calls']} were already treated")
@@ -464,6 +523,8 @@ def bl_line_setting(line: str, name: str | None, value: str | None, by: str) -> 
     click.echo(f"{'global' if scope == keys.GLOBAL else 'line ' + scope}:")
     for setting_name, setting_value in effective.items():
         source = "override" if setting_name in overrides else "inherited"
+        if setting_name == "sanction_ladder":  # stored as seconds for flag.lua; shown as it is written
+            setting_value = format_ladder(setting_value)
         click.echo(f"  {setting_name} = {setting_value or '-'} ({source})")
 
 

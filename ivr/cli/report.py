@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import redis
 
+from blocklist.clock import human_time
 from ivr.cli.common import CliError, _Group, redis_client
 from workers import reports
 
@@ -74,9 +77,30 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _show(name: str, data: dict[str, Any]) -> None:
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+def _for_people(rows: list[dict[str, Any]], rs: reports.ReportSettings) -> list[dict[str, Any]]:
+    """Rows for the terminal: the ISO times the CSV and JSON keep, as people read them in the report's zone,
+    which the column's heading names once; the UTC copy of a time is left out, so no time shows twice."""
+    out = []
+    for row in rows:
+        shown: dict[str, Any] = {}
+        for key, value in row.items():
+            if key == "utc":
+                continue
+            if isinstance(value, str) and _ISO_TIME.match(value):
+                ms = int(datetime.fromisoformat(value).timestamp() * 1000)
+                shown[f"{key} ({rs.timezone})"] = human_time(ms, rs.tz, seconds=True, zone_name=False)
+            else:
+                shown[key] = value
+        out.append(shown)
+    return out
+
+
+def _show(name: str, data: dict[str, Any], rs: reports.ReportSettings) -> None:
     for table, rows in reports.tables(name, data).items():
-        _print_table(f"{name}: {table}", rows)
+        _print_table(f"{name}: {table}", _for_people(rows, rs))
 
 
 def _report_command(name: str) -> click.Command:
@@ -93,7 +117,7 @@ def _report_command(name: str) -> click.Command:
         else:
             click.secho(f"{name} report, {q.start} to {q.end}, {q.line or 'all lines'} ({q.settings.timezone})",
                         fg="cyan")
-            _show(name, data)
+            _show(name, data, q.settings)
         if out:
             out.mkdir(parents=True, exist_ok=True)
             for table, rows in reports.tables(name, data).items():
@@ -126,7 +150,7 @@ def summary(start: str | None, end: str | None, line: str | None, mask: bool | N
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         for name in reports.REPORTS:
-            _show(name, data[name])
+            _show(name, data[name], q.settings)
     if out:
         written = reports.write_report_files(r, q, out)
         click.echo(f"wrote {len(written)} files to {out} (open report.html to print)", err=True)
@@ -136,10 +160,13 @@ def summary(start: str | None, end: str | None, line: str | None, mask: bool | N
 @click.option("--batch", default=reports.DEFAULT_BATCH, show_default=True, help="Events per transaction.")
 def fold(batch: int) -> None:
     """Fold new events into the aggregates now (safe to run next to the workers)."""
-    result = reports.fold(_store(), batch=batch, settings=_settings())
+    rs = _settings()
+    result = reports.fold(_store(), batch=batch, settings=rs)
     if result.paused:
         click.echo("a rebuild is swapping its aggregates in; folds resume when it is done")
-    click.echo(f"folded {result.folded} events in {result.batches} batches; cursor {result.cursor or '(none)'}")
+    head = result.cursor.split("-", 1)[0]  # a stream id starts with the event's milliseconds
+    through = human_time(int(head), rs.tz) if head.isdigit() else "nothing yet"
+    click.echo(f"folded {result.folded} events in {result.batches} batches; reports include events up to {through}")
 
 
 @group.command()
@@ -168,11 +195,12 @@ def retention() -> None:
               help="Folder to write the evidence pack into.")
 def evidence(number: str, out: Path) -> None:
     """Write the evidence pack of one number: calls.csv, history.csv, audit.csv, calls.json and SHA256SUMS."""
-    pack = reports.evidence(_store(), number, settings=_settings())
+    rs = _settings()
+    pack = reports.evidence(_store(), number, settings=rs)
     paths = reports.write_evidence(pack, out)
     _print_table(f"{len(pack['calls'])} calls of {pack['number']}",
-                 [{c: row[c] for c in ("time", "call_sid", "duration", "line", "agent", "treatment")}
-                  for row in pack["calls"]])
+                 _for_people([{c: row[c] for c in ("time", "call_sid", "duration", "line", "agent", "treatment")}
+                              for row in pack["calls"]], rs))
     click.echo(f"wrote {', '.join(p.name for p in paths)} to {paths[0].parent}")
 
 

@@ -17,8 +17,9 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from blocklist import csvio, dryrun, events, keys, policy
 from blocklist.clock import now_ms
 from blocklist.keys import Desk as dk
+from blocklist.line_settings import review_subject
 from blocklist.numbers import WITHHELD
-from blocklist.parse import format_duration
+from blocklist.parse import format_duration, format_ladder
 from blocklist.policy import TREATMENTS
 from blocklist.rules import Blocklist
 from blocklist.text import clean_text
@@ -42,6 +43,8 @@ SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "withheld_policy": ("", "allow", "linefault", "isolation", "reject"),
     "burst_action": ("", "review", *TREATMENTS),
     "language": LANGUAGE_CHOICES,
+    **{name: ("", *policy.SIGNAL_ACTIONS) for name in policy.SIGNAL_SETTINGS
+       if name.endswith("_action") or name.startswith("attest_")},
 }
 SETTING_LABELS = {
     "blocked_treatment": "Treatment of blocked callers",
@@ -50,6 +53,17 @@ SETTING_LABELS = {
     "burst_minutes": "... within M minutes",
     "burst_action": "... then",
     "language": "Prompt language",
+    "attest_failed": "Caller ID verification failed (STIR/SHAKEN)",
+    "attest_unsigned": "Caller ID not signed (STIR/SHAKEN)",
+    "reputation_high": "Reputation score (add-ons, 0-100): high tier from",
+    "reputation_high_action": "... high tier gets",
+    "reputation_medium": "Medium tier from",
+    "reputation_medium_action": "... medium tier gets",
+    "line_types": "Line types to judge (e.g. premium,voip)",
+    "line_types_action": "... those line types get",
+    "campaign_numbers": "Campaign: more than N different numbers of one exchange",
+    "campaign_minutes": "... within M minutes",
+    "campaign_action": "... then",
     "sanction_ladder": "Sanction ladder (block length per flag)",
     "breather_seconds": "Agent's breather after a flag (seconds)",
 }
@@ -299,7 +313,8 @@ def evidence(number: str) -> Any:
 @bp.get("/review")
 @require_role("manager")
 def review() -> Any:
-    """Callers the burst rule put on the review list (block them or dismiss them), and the call backs
+    """Callers the burst rule or a caller signal put on the review list, campaigns' exchanges (block them or
+    dismiss them), and the call backs
     agreed with callers, with those that will not be placed and why."""
     return render_template("desk/review.html", items=_bl().review_list(count=200), treatments=TREATMENTS,
                            callbacks=callbacks(resources(), count=200))
@@ -311,9 +326,9 @@ def review_dismiss() -> Any:
     bl = _bl()
     raw = request.form.get("number", "")
     try:
-        subject = bl.number(raw)
+        subject, exchange = review_subject(bl, raw)
         line = request.form.get("line") or None
-        scope = bl.line_scope(line) if subject == WITHHELD else None
+        scope = bl.line_scope(line) if subject == WITHHELD or exchange else None
         done = bl.dismiss_review(subject, scope)
     except ValueError as exc:
         flash(f"Not dismissed: {exc}.", "error")
@@ -419,23 +434,15 @@ def settings() -> Any:
             return redirect(url_for("desk_manager.settings", line=scope))
     lines = sorted(set(res.store.smembers("ivr:agg:lines")) | set(res.settings.line_languages))
     s = res.settings
-    ladder = ", ".join("permanent" if step is None else _duration_text(step) for step in bl.policy.ladder)
+    ladder = format_ladder(policy.ladder_text(bl.policy.ladder))
     overrides, effective = bl.line_settings(scope), bl.effective_settings(scope)
     for shown in (overrides, effective):  # the ladder is stored as seconds; shown as a manager writes it
         if shown.get("sanction_ladder"):
-            shown["sanction_ladder"] = ",".join("permanent" if step == "p" else _duration_text(int(step))
-                                                for step in shown["sanction_ladder"].split(","))
+            shown["sanction_ladder"] = format_ladder(shown["sanction_ladder"])
     return render_template("desk/settings.html", scope=scope, names=_setting_names(scope), labels=SETTING_LABELS,
                            choices=SETTING_CHOICES, overrides=overrides,
                            effective=effective, lines=lines, ladder=ladder,
                            breather=s.breather_seconds, default_language=s.default_language, recent=_audit(actions={"setting"}, count=20)), status
-
-
-def _duration_text(seconds: int) -> str:
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 # ---- audit ------------------------------------------------------------------------------------------------------

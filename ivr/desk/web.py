@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from datetime import UTC, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -122,6 +122,8 @@ def configure(app: Flask, settings: Settings) -> None:
     Babel(app, locale_selector=desk_locale, default_translation_directories=str(TRANSLATIONS_DIR))
     zone = _zone(getattr(settings, "timezone", "UTC"))
     app.jinja_env.filters["ms_time"] = lambda ms, with_seconds=False: fmt_time(ms, with_seconds, zone, locale_code())
+    app.jinja_env.filters["iso_time"] = lambda iso, with_seconds=False: fmt_time(iso_ms(iso), with_seconds, zone,
+                                                                               locale_code())
     app.jinja_env.filters["action_words"] = events.action_words
     app.jinja_env.filters["ms_relative"] = lambda ms: relative_time(ms, locale=locale_code())
     app.jinja_env.filters["count"] = count
@@ -154,6 +156,16 @@ def _zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
+
+
+def iso_ms(iso: Any) -> int | None:
+    """Milliseconds of an ISO 8601 time with its offset (the reports' form, kept for their JSON and CSV), so a page
+    shows it as every other time (ms_time); None for nothing or for text that is not such a time."""
+    try:
+        moment = datetime.fromisoformat(str(iso or ""))
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000) if moment.tzinfo is not None else None
 
 
 def fmt_time(ms: Any, with_seconds: bool = False, zone: tzinfo = UTC, locale: str = DEFAULT_LANGUAGE) -> str:

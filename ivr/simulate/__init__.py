@@ -2,6 +2,7 @@
 
     config       what a run is asked to do; Twilio's rules it plays by
     callers      who calls, and when
+    addons       the AddOns JSON of Twilio's Marketplace add-ons, as it comes with an incoming call
     legs         a call leg and what moves it
     http         signed webhooks, the API, media
     base         the simulator's state and plumbing

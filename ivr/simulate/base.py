@@ -78,7 +78,8 @@ class SimulatorBase:
         self.progress_interval = progress_interval
         self.factor = cfg.factor
         self.rng = random.Random(cfg.seed)
-        self.pools = Pools(self.rng)
+        # the callers' signals (attestation, add-ons, robocalls) draw apart: the rest of a seed's run stays as it was
+        self.pools = Pools(self.rng, random.Random(None if cfg.seed is None else f"signals:{cfg.seed}"))
         self.schedule = build_schedule(cfg, self.rng, self.pools)
         self.counts = Counts()
         self.errors: Counter[str] = Counter()
@@ -238,7 +239,7 @@ class SimulatorBase:
                 "Called": to, "CallStatus": status, "Direction": direction, "ApiVersion": API_VERSION}
 
     def _incoming_params(self, sid: str, caller: Caller, line: str) -> dict[str, str]:
-        """The full parameter set of Twilio's incoming-call webhook."""
+        """The full parameter set of Twilio's incoming-call webhook (AddOns and CallToken: see _first_request)."""
         p = self._base_params(sid, caller.number, line, "inbound", "ringing")
         geo = {"City": caller.city, "State": caller.state, "Zip": caller.zip, "Country": caller.country}
         for prefix in ("From", "Caller"):
@@ -249,6 +250,14 @@ class SimulatorBase:
             p["StirVerstat"] = caller.stir
         return p
 
+    def _first_request(self, arrival: Arrival) -> dict[str, str]:
+        """What only the incoming-call request carries: the CallToken and, when an add-on answered, the AddOns JSON
+        ("Add-on results are contained in the AddOns parameter in the Incoming Voice TwiML callback")."""
+        extra = {"CallToken": secrets.token_urlsafe(48)}
+        if arrival.addons:
+            extra["AddOns"] = arrival.addons
+        return extra
+
     async def _inbound_call(self, arrival: Arrival) -> None:
         sid = "CA" + secrets.token_hex(16)
         leg = self._new_leg("caller", self._incoming_params(sid, arrival.caller, arrival.line), caller=arrival.caller,
@@ -256,8 +265,7 @@ class SimulatorBase:
         self.counts.placed += 1
         self.by_hour[self.hour()] += 1
         self.live_callers.add(leg)
-        first = Jump(self.http.public_url(self.cfg.incoming_path), "POST",
-                     {"CallToken": secrets.token_urlsafe(48)})
+        first = Jump(self.http.public_url(self.cfg.incoming_path), "POST", self._first_request(arrival))
         await self._drive(leg, first)
 
     async def _agent_loop(self, person: AgentPerson) -> None:

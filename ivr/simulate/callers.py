@@ -1,5 +1,6 @@
-"""Who calls, and when: caller pools (repeat harassers, a switchboard range, withheld callers,
-customers) on a day curve, and each call's plan."""
+"""Who calls, and when: caller pools (repeat harassers, a switchboard range, withheld callers, robocall
+campaigns, customers) on a day curve, and each call's plan, with what Twilio says of the caller besides the
+number (STIR/SHAKEN attestation, the Marketplace add-ons' answers)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from ivr.simulate.addons import EKATA, ICEHOOK, MARCHEX, NOMOROBO, TRUESPAM, addons_payload
 from ivr.simulate.config import SimConfig
 
 # Relative call volume by hour of day. Customers call in business hours with a noon peak; harassment
@@ -40,11 +42,29 @@ ABROAD = (("GB", "+4420794601", 3), ("ZA", "+2721555012", 2), ("FI", "+358405550
 WITHHELD_FORMS = (("anonymous", 6), ("Restricted", 1), ("+266696687", 1), ("", 1), ("UNAVAILABLE", 1))
 
 
+# Customers' calls as the carriers sign them: mostly vouched for (A, or B from a company's PBX), some PASSporTs
+# Twilio cannot use, some calls from networks that sign nothing; never a failed verification.
+CUSTOMER_STIR = (("TN-Validation-Passed-A", 70), ("TN-Validation-Passed-B", 18), ("No-TN-Validation", 7), ("", 5))
+
+
+# Robocall campaigns: an autodialer rotating caller IDs within one exchange (NPA-NXX, none a customer's) calls a
+# line again and again within minutes. Carriers did not vouch for the spoofed numbers; the add-ons know them.
+ROBO_EXCHANGES = (("786", "MIAMI", "FL", "33130"), ("469", "DALLAS", "TX", "75201"), ("689", "ORLANDO", "FL", "32801"))
+ROBO_STIR = (("TN-Validation-Failed-A", 1), ("TN-Validation-Failed-B", 2), ("TN-Validation-Failed-C", 2),
+             ("TN-Validation-Failed", 1), ("No-TN-Validation", 2), ("", 2))
+ROBOCALL_SHARE = 0.04  # of each step that may bring a harassing call: the chance a robocall campaign starts too
+ROBOCALL_CALLS = (4, 10)  # calls in one campaign, each from another number of the exchange
+ROBOCALL_GAP = (20.0, 150.0)  # seconds between them
+ROBO_ADDONS_SHARE = 0.85  # robocalls whose AddOns carry an answer (the rest: no add-on ran)
+CUSTOMER_ADDONS_SHARE = 0.05  # customers' calls with add-on answers (low scores)
+FAILED_ADDON_SHARE = 0.1  # of those answers, one add-on that timed out
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who calls: the From as Twilio sends it, Twilio's geography fields, and intent."""
 
-    kind: str  # repeat | switchboard | withheld-harasser | customer | withheld-customer | abroad
+    kind: str  # repeat | switchboard | withheld-harasser | robocaller | customer | withheld-customer | abroad
     number: str
     harasses: bool
     withheld: bool = False
@@ -73,13 +93,18 @@ class Arrival:
     caller: Caller
     line: str
     plan: Plan
+    addons: str = ""  # the AddOns JSON Twilio sends with this call ('' when no add-on answered)
 
 
 class Pools:
     """The callers of a simulated line. Repeat harassers call from a few numbers again and again."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, signals: random.Random | None = None) -> None:
         self.rng = rng
+        # Attestation, add-on answers and robocall campaigns draw from a generator of their own, so what `rng`
+        # draws (who calls, when, what happens next) is the same, seed for seed, as before these signals existed.
+        self.signals = signals if signals is not None else random.Random(repr(rng.getstate()[1][:4]))
+        self.robocallers: dict[str, Caller] = {}
         harass_areas = [a for a in AREAS if a[0] in ("713", "305", "602")]
         self.repeat = [Caller("repeat", f"+1{a[0]}55501{i:02d}", True, city=a[1], state=a[2], zip=a[3], country="US",
                               stir=rng.choice(("TN-Validation-Passed-C", "No-TN-Validation", "TN-Validation-Passed-B")))
@@ -98,7 +123,7 @@ class Pools:
                 continue
             taken.add(number)
             self.customers.append(Caller("customer", number, False, city=a[1], state=a[2], zip=a[3], country="US",
-                                         stir="TN-Validation-Passed-A"))
+                                         stir=self._pick(CUSTOMER_STIR)))
         self.abroad = [Caller("abroad", f"{prefix}{i}", False, country=country)
                        for country, prefix, _w in ABROAD for i in range(10)]
         self.abroad_weights = [w for _c, _p, w in ABROAD for _i in range(10)]
@@ -124,8 +149,44 @@ class Pools:
         return self.rng.choice(self.customers)
 
     def by_number(self, number: str) -> Caller | None:
-        return next((c for c in (*self.customers, *self.abroad, *self.repeat, *self.switchboard) if c.number == number),
-                    None)
+        return next((c for c in (*self.customers, *self.abroad, *self.repeat, *self.switchboard,
+                                 *self.robocallers.values()) if c.number == number), None)
+
+    def _pick(self, weighted: tuple[tuple[str, int], ...]) -> str:
+        return self.signals.choices([v for v, _w in weighted], [w for _v, w in weighted])[0]
+
+    def robocall_campaign(self) -> list[Caller]:
+        """One campaign's callers, in calling order: distinct numbers of one exchange, failed or no attestation."""
+        npa, city, state, zip_code = self.signals.choice(ROBO_EXCHANGES)
+        out = []
+        for last in self.signals.sample(range(100), self.signals.randint(*ROBOCALL_CALLS)):
+            number = f"+1{npa}55501{last:02d}"
+            if number not in self.robocallers:  # a number seen in an earlier campaign keeps its attestation
+                self.robocallers[number] = Caller("robocaller", number, True, city=city, state=state, zip=zip_code,
+                                                  country="US", stir=self._pick(ROBO_STIR))
+            out.append(self.robocallers[number])
+        return out
+
+    def addons_for(self, caller: Caller) -> str:
+        """The AddOns JSON of one call: robocalls mostly get high scores (now and then medium ones), a small share
+        of customers' calls low ones; other calls none (nobody's add-on knows them)."""
+        sig = self.signals
+        if caller.kind == "robocaller" and sig.random() < ROBO_ADDONS_SHARE:
+            high = sig.random() < 0.75
+            answers = {NOMOROBO: 1, MARCHEX: "BLOCK", ICEHOOK: sig.randint(90, 99) if high else sig.randint(60, 89),
+                       EKATA: 4 if high else 3, TRUESPAM: sig.randint(90, 100) if high else sig.randint(60, 89)}
+            if not high:
+                answers = {name: answers[name] for name in (ICEHOOK, EKATA, TRUESPAM)}
+        elif caller.kind == "customer" and sig.random() < CUSTOMER_ADDONS_SHARE:
+            answers = {NOMOROBO: 0, MARCHEX: "PASS", ICEHOOK: sig.randint(0, 45), EKATA: sig.choice((1, 1, 2)),
+                       TRUESPAM: sig.randint(0, 39)}
+        else:
+            return ""
+        chosen = sig.sample(sorted(answers), min(len(answers), sig.choice((1, 2))))
+        scores: dict[str, object] = {name: answers[name] for name in chosen}
+        if sig.random() < FAILED_ADDON_SHARE:
+            scores[sig.choice(sorted(set(answers) - set(chosen)))] = None  # it timed out
+        return addons_payload(scores)
 
 
 def plan_for(caller: Caller, cfg: SimConfig, rng: random.Random) -> Plan:
@@ -165,17 +226,24 @@ def build_schedule(cfg: SimConfig, rng: random.Random, pools: Pools) -> list[Arr
     bins = {name: _hour_weights(curve, cfg.span, cfg.start_hour)
             for name, curve in (("customer", CUSTOMER_CURVE), ("harasser", HARASSER_CURVE))}
 
-    def moment(kind: str) -> float:
+    def moment(kind: str, r: random.Random = rng) -> float:
         hours = bins[kind]
-        start, length, _w = rng.choices(hours, [w for _s, _l, w in hours])[0]
-        return start + rng.uniform(0, length)
+        start, length, _w = r.choices(hours, [w for _s, _l, w in hours])[0]
+        return start + r.uniform(0, length)
 
-    def line() -> str:
+    def line(r: random.Random = rng) -> str:
         weights = LINE_WEIGHTS[: len(cfg.lines)] if len(cfg.lines) <= len(LINE_WEIGHTS) else None
-        return rng.choices(cfg.lines, weights)[0]
+        return r.choices(cfg.lines, weights)[0]
 
+    sig = pools.signals  # robocall campaigns come from it: the arrivals `rng` draws stay as they were
     out: list[Arrival] = []
     while len(out) < cfg.calls:
+        if sig.random() < cfg.flag_share * ROBOCALL_SHARE:
+            at, to = moment("customer", sig), line(sig)  # autodialers work office hours, when people answer
+            for robocaller in pools.robocall_campaign():
+                out.append(Arrival(min(cfg.span * 0.9999, at), robocaller, to, plan_for(robocaller, cfg, sig),
+                                   pools.addons_for(robocaller)))
+                at += sig.uniform(*ROBOCALL_GAP)
         if rng.random() < cfg.flag_share:
             caller = pools.harasser()
             at = moment("harasser")
@@ -189,7 +257,7 @@ def build_schedule(cfg: SimConfig, rng: random.Random, pools: Pools) -> list[Arr
                                        plan_for(again, cfg, rng)))
         else:
             caller = pools.customer()
-            out.append(Arrival(moment("customer"), caller, line(), plan_for(caller, cfg, rng)))
+            out.append(Arrival(moment("customer"), caller, line(), plan_for(caller, cfg, rng), pools.addons_for(caller)))
     out = out[: cfg.calls]
     out.sort(key=lambda a: a.at)
     return out

@@ -13,6 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from blocklist.calls import valid_sid
 from blocklist.numbers import WITHHELD, identify, normalize
+from blocklist.signals import Signals
 from blocklist.text import clean_text
 from ivr.resources import resources
 from ivr.webhooks import media
@@ -103,9 +104,12 @@ def incoming() -> Response:
     closed = bool(hours.windows) and not hours.is_open(datetime.now(settings.tz()))
     if closed:
         extra["overflow"] = "closed"  # recorded with the call's own event, no extra write
+    # STIR/SHAKEN and the Marketplace add-ons' answer (AddOns JSON): bad or missing ones are no signal
+    signals = Signals.from_twilio(form.get("StirVerstat"), form.get("AddOns"))
     started = time.monotonic()
     try:
-        decision = res.fast_blocklist.screen(number, line, sid, extra=extra, languages=languages, facts=facts)
+        decision = res.fast_blocklist.screen(number, line, sid, extra=extra, languages=languages, facts=facts,
+                                             signals=signals)
     except REDIS_ERRORS as exc:
         return fail_open("Redis unreachable", exc, lang)
     lang = decision.language or lang

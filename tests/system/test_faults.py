@@ -61,7 +61,7 @@ def test_redis_sigkill_mid_stream_loses_no_acknowledged_write(app_env: dict[str,
                 assert flag.status_code in (404, 503), flag.get_data(as_text=True)
                 refused.append(flag.status_code)
             block = client.post("/api/blocklist", json={"number": f"+1212555{i:04d}", "reason": "stream",
-                                                        "by": "test"}, headers=headers)
+                                                        "duration": "permanent", "by": "test"}, headers=headers)
             if block.status_code in (200, 201):
                 acked_blocks.append(f"+1212555{i:04d}")
             else:

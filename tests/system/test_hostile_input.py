@@ -57,6 +57,7 @@ KEY_PATTERNS = [re.compile(rf"\A{p}\Z") for p in (
     rf"ivr:hist:{E164}",
     rf"ivr:line:{E164}",
     rf"ivr:burst:(?:\*|{LINE_OR_UNKNOWN}):{CALLER}",
+    rf"ivr:campaign:(?:seen:)?{LINE_OR_UNKNOWN}:\+[1-9][0-9]{{1,14}}",
     rf"ivr:(?:call|agentleg|escalation|flagged|decision):{SID}",
     rf"ivr:agent:(?:{E164}|client:[A-Za-z0-9_.@\-]{{1,64}}):leg",
     rf"ivr:callback:cb-{SID}",

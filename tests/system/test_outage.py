@@ -84,8 +84,8 @@ def test_serve_answers_every_call_while_external_redis_is_stopped(tmp_path: Path
         assert len(stream.answers) >= OUTAGE_S * 2 - 2 and len(outage_calls) == len(stream.answers)
 
         # Screening resumes by itself: a block made now stops that number's next call within 5 s.
-        status, body = svc.api("POST", "/api/blocklist", json.dumps({"number": "+14155550101",
-                                                                      "reason": "after outage"}).encode())
+        status, body = svc.api("POST", "/api/blocklist", json.dumps({"number": "+14155550101", "reason": "after outage",
+                                                                      "duration": "permanent"}).encode())
         assert status == 201, body
         rejected = wait_for(lambda: svc.call("+14155550101").verbs == ["Reject"], 5, "screening again")
         resumed_s = time.monotonic() - back
@@ -115,8 +115,8 @@ def test_serve_restarts_its_embedded_redis_and_screens_again(tmp_path: Path, sta
     with running([ivr_command(), "serve"], env, tmp_path / "serve.log", base=f"http://127.0.0.1:{port}") as svc:
         url = (tmp_path / "data" / "redis" / "redis.url").read_text().strip()
         conn = redis.Redis.from_url(url, decode_responses=True)
-        status, body = svc.api("POST", "/api/blocklist", json.dumps({"number": "+14155550111",
-                                                                      "reason": "before the crash"}).encode())
+        status, body = svc.api("POST", "/api/blocklist", json.dumps({"number": "+14155550111", "reason": "before the crash",
+                                                                      "duration": "permanent"}).encode())
         assert status == 201, body  # acknowledged: in the AOF
         assert svc.call("+14155550111").verbs == ["Reject"]
         old_pid = int(conn.info("server")["process_id"])

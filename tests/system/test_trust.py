@@ -471,7 +471,7 @@ def test_a_worker_or_web_started_alone_hands_the_embedded_redis_to_its_jobs(app_
 
 # ---- 13. SIP and tel caller IDs ---------------------------------------------------------------------------------
 def test_sip_and_tel_caller_ids_are_screened_as_their_numbers(app: Any, twilio: Any, api: Any) -> None:
-    assert api.post("/api/blocklist", json={"number": CALLER, "reason": "threats"}).status_code == 201
+    assert api.post("/api/blocklist", json={"number": CALLER, "reason": "threats", "duration": "permanent"}).status_code == 201
     for raw in (f"sip:{CALLER}@pbx.example.com", f"sip:{CALLER}@pbx.example.com;user=phone",
                 f"tel:{CALLER};ext=12", f'"Ann" <sip:{CALLER}@carrier.example>', "sips:14155550123@h"):
         assert cf.place_call(twilio, raw).reply.verbs() == ["Reject"], raw

@@ -5,7 +5,8 @@ and the printable report (a web route and the daily/weekly report job alike) emb
 That is why this module sits in workers/ and holds no HTML: the job that writes report.html has no web app.
 
 Rules every chart keeps (tests/ivr/desk/test_charts.py checks them):
-- each series is one thing (flags, or calls treated at the door), never a sum of two;
+- each series is one thing (flags, or calls treated at the door), never a sum of two; the signal charts stack
+  two such parts (treated at the door, put through), and a bar's length is then the calls of its class or tier;
 - axis and legend titles say the unit; a legend wherever there is more than one series;
 - every text at least MIN_FONT px as drawn: the desk draws at the box's own width instead of scaling a
   picture, and the printable report's SVG comes in a phone and a paper width, each shown unscaled;
@@ -22,6 +23,7 @@ from typing import Any
 import altair as alt
 import vl_convert
 
+from workers.reports.call_signals import CAMPAIGN_ACTIONS
 from workers.reports.common import WEEKDAYS
 
 MIN_FONT = 10
@@ -95,6 +97,15 @@ class Chart:
         return {"wide": self.wide, "narrow": self.narrow, "narrow_below": NARROW_BELOW}
 
 
+def _count_axis(peak: int, along: str = "width", **kw: Any) -> alt.Axis:
+    """An axis of whole counts up to `peak`: at most one tick per whole number, so no label repeats.
+
+    Vega left tickMinStep unused and put ticks at 0.5 (drawn 0, 1, 1, 2, 2 as whole numbers); a tick count of at
+    most `peak` (and one per 40 px of the axis' `along` side, Vega-Lite's default) keeps them whole."""
+    count = alt.ExprRef(expr=f"min(ceil({along}/40), {max(1, int(peak))})")
+    return alt.Axis(format="d", tickMinStep=1, tickCount=count, **kw)
+
+
 def _finish(chart: alt.LayerChart, description: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The chart as a plain Vega-Lite dict with the shared look and its rows; its width is set where it is drawn.
 
@@ -165,7 +176,8 @@ def trend(daily: list[dict[str, Any]], *, timezone: str) -> Chart:
     base = alt.Chart()
     x = alt.X("day:T", timeUnit="utcyearmonthdate", title=f"Day ({timezone})",
               axis=alt.Axis(format="%d %b", labelAngle=0, labelOverlap=True, labelSeparation=6))
-    y = alt.Y("calls:Q", title=f"Calls per day {COUNT}", axis=alt.Axis(format="d", tickMinStep=1),
+    peak = max((r["calls"] for r in records), default=0)
+    y = alt.Y("calls:Q", title=f"Calls per day {COUNT}", axis=_count_axis(peak, "height"),
               scale=alt.Scale(domainMin=0, nice=True))
     legend = alt.Legend(title=None, symbolStrokeWidth=2)
     color = alt.Color("series:N", scale=alt.Scale(**_series_scale("color")), legend=legend)
@@ -196,8 +208,9 @@ def bars(key: str, rows: list[dict[str, Any]], *, label: str, heading: str, titl
     order = [r["label"] for r in kept]
     y = alt.Y("label:N", title=heading, sort=order, axis=alt.Axis(labelLimit=130, labelFontSize=11))
     offset = alt.YOffset("series:N", sort=[s.label for s in SERIES])
-    x = alt.X("calls:Q", title=f"Calls in the period {COUNT}", axis=alt.Axis(format="d", tickMinStep=1),
-              scale=alt.Scale(domain=[0, max(1, round(peak * 1.18 + 0.5))], nice=False))
+    top = max(1, round(peak * 1.18 + 0.5))
+    x = alt.X("calls:Q", title=f"Calls in the period {COUNT}", axis=_count_axis(top),
+              scale=alt.Scale(domain=[0, top], nice=False))
     # one legend entry a line: a row of two would run past the right edge of a phone-size chart
     color = alt.Color("series:N", scale=alt.Scale(**_series_scale("color")), legend=alt.Legend(title=None, columns=1))
     tooltip = [alt.Tooltip("label:N", title=heading), alt.Tooltip("series:N", title="Series"),
@@ -213,9 +226,97 @@ def bars(key: str, rows: list[dict[str, Any]], *, label: str, heading: str, titl
                  rows=kept, wide=spec, note=note)
 
 
+# What the door did, as the signal charts stack it: the calls it treated first (from the axis, so their lengths
+# compare between bars), in the light fill "treated at the door" has in every chart; the calls it put through dark.
+OUTCOME_SERIES = (Series("stopped", "Treated at the door", "#6a9bd1", (6, 3), "square"),
+                  Series("allowed", "Put through", "#3d4a5c", (1, 0), "circle"))
+# Campaign actions, each a fill of its own lightness (the legend tells them apart printed in grey too).
+ACTION_FILLS = {"review": "#9ecae1", "reject": "#67000d", "isolation": "#e6a157", "linefault": "#2b3a55",
+                "hangup": "#c7c7c7", "allow": "#f2f0e6", "other": "#7b7b7b"}
+
+
+def stacked(key: str, rows: list[dict[str, Any]], *, heading: str, title: str, note: str = "") -> Chart:
+    """Calls per category as horizontal bars stacked by what the door did (`rows`: label, stopped, allowed, in
+    the order drawn). Each part is one thing, labelled with its count where it is wide enough."""
+    kept: list[dict[str, Any]] = [{"label": str(r["label"]), **{s.key: int(r[s.key]) for s in OUTCOME_SERIES}}
+                                  for r in rows]
+    if not any(r[s.key] for r in kept for s in OUTCOME_SERIES):
+        kept = []
+    peak = max((sum(r[s.key] for s in OUTCOME_SERIES) for r in kept), default=0)
+    records: list[dict[str, Any]] = []
+    for r in kept:
+        start = 0
+        for s in OUTCOME_SERIES:
+            records.append({"label": r["label"], "series": s.label, "calls": r[s.key], "start": start,
+                            "end": start + r[s.key]})
+            start += r[s.key]
+    base = alt.Chart()
+    # room between the labels and the axis title: the printable report's SVG is laid out with vl-convert's font
+    # and shown in the reader's, which can be wider ("verification failed" ran into the title on a phone)
+    y = alt.Y("label:N", title=heading, sort=[r["label"] for r in kept],
+              axis=alt.Axis(labelLimit=130, labelFontSize=11, titlePadding=18))
+    x = alt.X("start:Q", title=f"Calls in the period {COUNT}",
+              axis=_count_axis(peak, labelOverlap=True, labelSeparation=6),
+              scale=alt.Scale(domain=[0, max(1, peak)], nice=True))
+    labels = [s.label for s in OUTCOME_SERIES]
+    color = alt.Color("series:N", scale=alt.Scale(domain=labels, range=[s.color for s in OUTCOME_SERIES]),
+                      sort=labels, legend=alt.Legend(title=None, columns=1))
+    tooltip = [alt.Tooltip("label:N", title=heading), alt.Tooltip("series:N", title="Series"),
+               alt.Tooltip("calls:Q", title=f"Calls {COUNT}")]
+    bar = base.mark_bar(stroke=INK, strokeWidth=0.6).transform_filter("datum.calls > 0").encode(
+        x=x, x2="end:Q", y=y, color=color, tooltip=tooltip)
+    # a count inside its part, right-aligned at its end, where the part as drawn is wide enough for its digits
+    ink = alt.condition(f"datum.series == '{OUTCOME_SERIES[1].label}'", alt.value("white"), alt.value(INK))
+    fits = alt.condition("scale('x', datum.calls) - scale('x', 0) >= 6 + 7 * length(toString(datum.calls))",
+                         alt.value(1), alt.value(0))
+    text = base.mark_text(align="right", baseline="middle", dx=-3, fontSize=10).transform_filter(
+        "datum.calls > 0").encode(
+        x=alt.X("end:Q", title=f"Calls in the period {COUNT}"), y=y, text=alt.Text("calls:Q", format="d"),
+        color=ink, opacity=fits, tooltip=tooltip)
+    description = f"{title}: " + "; ".join(
+        f"{r['label']} {r['stopped']} treated, {r['allowed']} put through" for r in kept if r["stopped"] or r["allowed"])
+    spec = _finish(alt.layer(bar, text).properties(height=alt.Step(24)), description, records)
+    return Chart(key=key, title=title, description=description,
+                 columns=(("label", heading), *((s.key, s.label) for s in OUTCOME_SERIES)),
+                 rows=kept, wide=spec, note=note)
+
+
+def campaigns_chart(daily: list[dict[str, Any]], *, timezone: str, actions: tuple[str, ...]) -> Chart:
+    """Campaigns detected per day, stacked by the action their lines take (`daily`: day, campaigns, and a count
+    per action in `actions`)."""
+    used = [a for a in actions if any(int(row.get(a, 0)) for row in daily)]
+    kept = daily if used else []
+    # Every day of the period along the axis: a day without a campaign is an empty record (drawn invisible), since
+    # an explicit time domain next to a time unit comes out empty under the desk's CSP-safe expression interpreter.
+    records: list[dict[str, Any]] = [{"day": row["day"], "action": a, "campaigns": int(row.get(a, 0))}
+                                     for row in kept for a in used if int(row.get(a, 0))]
+    records += [{"day": row["day"], "action": used[0], "campaigns": 0} for row in kept if not int(row["campaigns"])]
+    peak = max((int(row["campaigns"]) for row in kept), default=0)
+    x = alt.X("day:T", timeUnit="utcyearmonthdate", title=f"Day ({timezone})",
+              axis=alt.Axis(format="%d %b", labelAngle=0, labelOverlap=True, labelSeparation=6))
+    y = alt.Y("campaigns:Q", title=f"Campaigns per day {COUNT}", stack="zero",
+              axis=_count_axis(peak, "height"), scale=alt.Scale(domainMin=0, nice=True))
+    color = alt.Color("action:N", title="Action taken", sort=used,
+                      scale=alt.Scale(domain=used, range=[ACTION_FILLS[a] for a in used]),
+                      legend=alt.Legend(columns=3))
+    tooltip = [alt.Tooltip("day:T", timeUnit="utcyearmonthdate", title="Day", format="%a %d %b %Y"),
+               alt.Tooltip("action:N", title="Action taken"), alt.Tooltip("campaigns:Q", title=f"Campaigns {COUNT}")]
+    shown = alt.condition("datum.campaigns > 0", alt.value(1), alt.value(0))
+    bar = alt.Chart().mark_bar(stroke=INK, strokeWidth=0.6).encode(x=x, y=y, color=color, opacity=shown,
+                                                                 tooltip=tooltip)
+    total = sum(int(row["campaigns"]) for row in kept)
+    description = f"Campaigns detected: {total} over {len(kept)} day(s)" + (
+        f", most on {max(kept, key=lambda row: int(row['campaigns']))['day']}." if total else ".")
+    return Chart(key="campaigns", title="Campaigns detected per day", description=description,
+                 columns=(("day", "Day"), ("campaigns", "Campaigns"), *((a, a.capitalize()) for a in used)),
+                 rows=[{"day": row["day"], "campaigns": int(row["campaigns"]), **{a: int(row.get(a, 0)) for a in used}}
+                       for row in kept],
+                 wide=_finish(alt.layer(bar).properties(height=200), description, records))
+
+
 def report_charts(data: dict[str, Any]) -> dict[str, Chart]:
     """Every chart of the dashboard and the printable report, from a `summary()` dict, in page order."""
-    freq, src = data["frequency"], data["sources"]
+    freq, src, sig = data["frequency"], data["sources"], data["signals"]
     tz = data["meta"]["timezone"]
     dims = src["dimensions"]
     charts = [
@@ -231,6 +332,12 @@ def report_charts(data: dict[str, Any]) -> dict[str, Chart]:
         bars("line_types", dims.get("line_type", []), label="value", heading="Line type", title="Line types"),
         heatmap("heat_treated", freq["heatmap"]["treated"], metric="treated", what="Treated calls", timezone=tz,
                 title="Calls treated at the door by hour and weekday"),
+        stacked("attestation", [{"label": r["meaning"], **r} for r in sig["attestation"]],
+                heading="Caller-ID attestation", title="Calls by caller-ID attestation (STIR/SHAKEN)"),
+        stacked("reputation", [{"label": r["band"], **r} for r in sig["reputation"]],
+                heading="Reputation score", title="Calls by reputation tier (add-on score)",
+                note="Tiers are fixed bands of the add-on's 0-100 score; each line's own thresholds may differ."),
+        campaigns_chart(sig["daily"], timezone=tz, actions=CAMPAIGN_ACTIONS),
     ]
     return {chart.key: chart for chart in charts}
 

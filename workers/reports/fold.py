@@ -12,6 +12,14 @@ from typing import Any
 from blocklist import keys
 from blocklist.keys import Agg as rk
 from blocklist.numbers import WITHHELD
+from workers.reports.call_signals import (
+    PROVIDER_CHARS,
+    call_attestation,
+    campaign_action,
+    outcome,
+    reputation_score,
+    reputation_tier,
+)
 from workers.reports.clock import Clock, _clean, _id, _int, _line, _now_ms, prefix_of
 from workers.reports.common import (
     _E164,
@@ -44,6 +52,7 @@ class Folder:
         self.counts: Counter[tuple[str, str, str, str]] = Counter()  # (family, line, day, field) -> n
         self._sources_seen: Counter[tuple[str, str, tuple[str, ...], str]] = Counter()  # expanded by totals()
         self.withheld: list[tuple[str, str, str, int]] = []  # (line, day, member, ts)
+        self.campaigns: list[tuple[str, str, str, int]] = []  # (line, day, member, ts)
         self.kept: list[tuple[str, dict[str, str]]] = []
         self.det_changed: set[str] = set()
         self.new_notable: set[str] = set()
@@ -58,6 +67,7 @@ class Folder:
         self.counts = Counter()
         self._sources_seen = Counter()
         self.withheld = []
+        self.campaigns = []
 
     def totals(self) -> Counter[tuple[str, str, str, str]]:
         """Every increment so far: (family, line, day, field) -> n."""
@@ -93,6 +103,8 @@ class Folder:
             self._isolation(ev, ts, day, weekday, hour, line, number, sid)
         elif etype in MOVE_TYPES:
             self._move(ev, etype, hour, line, day)
+        elif etype == "campaign":
+            self._campaign(ev, ts, day, line)
         elif etype == "status":
             self.counts[(rk.COUNTS, line, day, f"status:{_clean(ev.get('status')) or 'unknown'}")] += 1
             self.counts[(rk.COUNTS, line, day, "status:seconds")] += max(0, _int(ev.get("duration")))
@@ -118,6 +130,7 @@ class Folder:
         c[(rk.COUNTS, line, day, f"rule:{rule}")] += 1
         c[(rk.HOURS, line, day, f"{wd}|{hour}|call")] += 1
         self._sources(ev, line, day, ("call", "treat") if treated else ("call",), withheld)
+        self._signals(ev, line, day)
         if withheld:
             c[(rk.COUNTS, line, day, "anon")] += 1
             c[(rk.HOURS, line, day, f"{wd}|{hour}|anon")] += 1
@@ -139,6 +152,27 @@ class Folder:
         self._returned(number, ts, sid)
         if treated and treatment in EXPOSURES:
             self._exposed(number, treatment, ts, day, line, sid)
+
+    def _signals(self, ev: dict[str, str], line: str, day: str) -> None:
+        """A call by attestation class, by reputation tier and add-on, and as part of a campaign; allowed or stopped."""
+        done = outcome(ev)
+        score = reputation_score(ev.get("rep"))
+        provider = _clean(ev.get("rep_by"), PROVIDER_CHARS) if score is not None else ""
+        c = self.counts
+        c[(rk.COUNTS, line, day, f"attest:{call_attestation(ev)}:{done}")] += 1
+        c[(rk.COUNTS, line, day, f"rep:{reputation_tier(score)}:{done}:{provider}")] += 1
+        if ev.get("campaign"):
+            c[(rk.COUNTS, line, day, f"campaign_call:{done}")] += 1
+
+    def _campaign(self, ev: dict[str, str], ts: int, day: str, line: str) -> None:
+        """A campaign the screen detected on a line: counted per action, and listed (the day's campaign table)."""
+        action = campaign_action(ev.get("action"))
+        self.counts[(rk.COUNTS, line, day, f"campaign:{action}")] += 1
+        first = _int(ev.get("first"))
+        first = first if 0 < first <= ts else ts  # the window's first call cannot come after the detection
+        fields = (ts, line, _clean(ev.get("prefix"), 16), max(0, _int(ev.get("numbers"))),
+                  max(0, _int(ev.get("minutes"))), first, action)
+        self.campaigns.append((line, day, "|".join(str(f) for f in fields), ts))
 
     def _flag(self, ev: dict[str, str], ts: int, day: str, wd: int, hour: int, line: str, number: str,
               sid: str) -> None:
@@ -316,11 +350,15 @@ def _batch(folder: Folder, namespace: str, rollups: bool, state: dict[str, str] 
     withheld: dict[tuple[str, str], list[str]] = defaultdict(list)
     for line, day, member, ts in folder.withheld:
         withheld[(line, day)] += (member, str(ts))
+    campaigns: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for line, day, member, ts in folder.campaigns:
+        campaigns[(line, day)] += (member, str(ts))
     det_set = [x for n in sorted(folder.det_changed) if folder.det.get(n) for x in (n, folder.det[n])]
     payload = {
         "h": hashes,
         "z": zsets,
-        "w": [[targets(rk.WITHHELD, line, day, (day,)), members] for (line, day), members in withheld.items()],
+        "w": [[targets(rk.WITHHELD, line, day, (day,)), members] for (line, day), members in withheld.items()]
+        + [[targets(rk.CAMPAIGNS, line, day, (day,)), members] for (line, day), members in campaigns.items()],
         "kept": [[event_id, [x for kv in ev.items() for x in kv]] for event_id, ev in folder.kept],
         "notable": [index(rk.notable(sid)) for sid in sorted(folder.new_notable)],
         "status": [[index(rk.call_status(sid)), v] for sid, v in sorted(folder.new_status.items())],

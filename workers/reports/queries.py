@@ -1,4 +1,5 @@
-"""The reports themselves, read from the pre-folded buckets only: frequency, sources, offenders, deterrence, agents, withheld, difficult callers."""
+"""The reports themselves, read from the pre-folded buckets only: frequency, sources, offenders, deterrence, agents,
+withheld, difficult callers, and the signals at the door (attestation, reputation, campaigns)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 import redis
 
+from blocklist.attestation import ATTESTATION_CLASSES
 from blocklist.keys import Agg as rk
 from blocklist.numbers import WITHHELD, mask, normalize
+from workers.reports.call_signals import ATTESTATION_WORDS, CAMPAIGN_ACTIONS, OUTCOMES, TIER_NAMES, TIER_WORDS
 from workers.reports.clock import Clock, _id, _int, _now_ms
 from workers.reports.common import DIMENSIONS, EXPOSURES, REPORTS, RETURN_DAYS, WEEKDAYS, Store
 from workers.reports.rebuild import _days
@@ -208,7 +211,7 @@ def count_totals(c: Counter[str]) -> dict[str, int]:
     """The one definition of each headline count, from a period's summed counters."""
     return {"calls": c["ev:call"], "treated": c["treat"], "flags": c["ev:flag"], "withheld": c["anon"],
             "isolations": c["iso:complete"] + c["iso:abandoned"], "isolations_abandoned": c["iso:abandoned"],
-            "blocked_attempts": c["blocked"], "unblocks": c["ev:unblock"]}
+            "blocked_attempts": c["blocked"], "unblocks": c["ev:unblock"], "campaigns": c["ev:campaign"]}
 
 
 def _prefixed(c: Counter[str], prefix: str) -> dict[str, int]:
@@ -362,9 +365,89 @@ def difficult(r: Store, q: Query) -> dict[str, Any]:
     }
 
 
+def _split(c: Counter[str], prefix: str) -> dict[str, int]:
+    """Calls allowed and stopped at the door under one counter prefix, and their sum (the calls)."""
+    row = {done: c[f"{prefix}{done}"] for done in OUTCOMES}
+    return {"calls": sum(row.values()), **row}
+
+
+CAMPAIGN_ROWS = 500  # the campaign table lists at most the latest this many of a period (the count has them all)
+
+
+def signals(r: Store, q: Query) -> dict[str, Any]:
+    """Signals at the door: calls by caller-ID attestation and reputation tier, put through or stopped; campaigns."""
+    periods, days = q.periods(), q.days()
+    lines = [q.line] if q.line else sorted(r.smembers(rk.LINES))
+    per_scope = _sum_hashes(r, rk.COUNTS, [q.scope, *lines], periods)
+    counts = per_scope[q.scope]
+    providers: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for name, n in counts.items():
+        if name.startswith("rep:"):
+            _rep, tier, done, provider = (name.split(":", 3) + ["", "", ""])[:4]
+            providers[(tier, provider)][done] += n
+    fields = ["ev:campaign", *(f"campaign:{a}" for a in CAMPAIGN_ACTIONS)]
+    pipe = r.pipeline(transaction=False)
+    for day in days:
+        pipe.hmget(rk.bucket(rk.COUNTS, q.scope, day), fields)
+    for day in days:
+        pipe.zrange(rk.bucket(rk.CAMPAIGNS, q.scope, day), 0, -1, withscores=True)
+    replies = pipe.execute()
+    daily = [{"day": day, "campaigns": int(values[0] or 0),
+              **{action: int(v or 0) for action, v in zip(CAMPAIGN_ACTIONS, values[1:], strict=True)}}
+             for day, values in zip(days, replies[:len(days)], strict=True)]
+    found = [member for entries in replies[len(days):] for member, _score in entries]
+    clock = Clock(q.settings.tz)
+    campaigns = []
+    for member in found[-CAMPAIGN_ROWS:]:
+        ts, line, prefix, numbers, minutes, first, action = (member.split("|", 6) + [""] * 6)[:7]
+        campaigns.append({"detected": clock.iso(_int(ts)), "line": line, "prefix": prefix,
+                          "first_seen": clock.iso(_int(first)), "numbers": _int(numbers),
+                          "minutes": _int(minutes), "action": action})
+    totals = count_totals(counts)
+    order = {tier: i for i, tier in enumerate(TIER_NAMES)}
+    return {
+        "totals": {"calls": totals["calls"], "stopped": totals["treated"], "campaigns": totals["campaigns"],
+                   **{f"campaign_calls_{done}": counts[f"campaign_call:{done}"] for done in OUTCOMES}},
+        "attestation": [{"class": cls, "meaning": ATTESTATION_WORDS.get(cls, cls), **_split(counts, f"attest:{cls}:")}
+                        for cls in ATTESTATION_CLASSES],
+        "reputation": [{"tier": tier, "band": TIER_WORDS[tier],
+                        **_sum_outcomes(m for (t, _p), m in providers.items() if t == tier)} for tier in TIER_NAMES],
+        "providers": [{"tier": tier, "provider": provider or "-", **_sum_outcomes([m])}
+                      for (tier, provider), m in sorted(providers.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))
+                      if tier in order],
+        "daily": daily,
+        "campaigns": campaigns,
+        "campaigns_listed": len(campaigns),
+        "lines": [{"line": line, **_line_signals(per_scope[line])} for line in lines],
+        "note": "Stopped: the screen treated the call at the door (the headline's 'treated at the door'); allowed: "
+                "it went on to the agents, on the review list or not. Reputation tiers are fixed bands of the add-on "
+                "score, whatever each line's own thresholds are.",
+    }
+
+
+def _sum_outcomes(parts: Iterable[Counter[str]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for part in parts:
+        total.update(part)
+    row = {done: total[done] for done in OUTCOMES}
+    return {"calls": sum(row.values()), **row}
+
+
+def _line_signals(c: Counter[str]) -> dict[str, int]:
+    """One line's calls per attestation class and reputation tier, and its campaigns (the per-line table)."""
+    tiers: Counter[str] = Counter()
+    for name, n in c.items():
+        if name.startswith("rep:"):
+            tiers[name.split(":", 2)[1]] += n
+    totals = count_totals(c)
+    return {"calls": totals["calls"],
+            **{f"attest_{cls}": _split(c, f"attest:{cls}:")["calls"] for cls in ATTESTATION_CLASSES},
+            **{f"rep_{tier}": tiers[tier] for tier in TIER_NAMES}, "campaigns": totals["campaigns"]}
+
+
 REPORT_FUNCS: dict[str, Callable[[redis.Redis, Query], dict[str, Any]]] = {
     "frequency": frequency, "sources": sources, "offenders": offenders, "deterrence": deterrence,
-    "agents": agents, "withheld": withheld, "difficult": difficult,
+    "agents": agents, "withheld": withheld, "difficult": difficult, "signals": signals,
 }
 
 

@@ -18,6 +18,7 @@ from workers.reports.queries import Query, summary
 REPORT_TITLES = {
     "frequency": "How often", "sources": "Where from", "offenders": "Repeat callers", "deterrence": "Deterrence",
     "agents": "Agents and shifts", "withheld": "Withheld numbers", "difficult": "Difficult callers",
+    "signals": "Signals at the door",
 }
 TABLE_TITLES = {
     ("frequency", "daily"): "per day", ("frequency", "heatmap"): "by weekday and hour",
@@ -29,6 +30,10 @@ TABLE_TITLES = {
     ("agents", "agents"): "per agent", ("agents", "shifts"): "per shift", ("withheld", "calls"): "calls",
     ("withheld", "lines"): "per line", ("difficult", "totals"): "totals", ("difficult", "agents"): "per agent",
     ("difficult", "hours"): "by hour", ("difficult", "overflow"): "callers let go by the line",
+    ("signals", "totals"): "totals", ("signals", "attestation"): "calls by caller-ID attestation (STIR/SHAKEN)",
+    ("signals", "reputation"): "calls by reputation tier", ("signals", "providers"): "by reputation tier and add-on",
+    ("signals", "campaigns"): "campaigns detected", ("signals", "daily"): "campaigns per day",
+    ("signals", "lines"): "per line",
 }
 
 
@@ -63,6 +68,10 @@ def tables(name: str, data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         hours = [{"move": move, **{f"h{h:02d}": row[h] for h in range(24)}} for move, row in data["by_hour"].items()]
         return {"totals": [data["totals"]], "agents": data["agents"], "hours": hours,
                 "overflow": [{"reason": k, "callers": v} for k, v in data["overflow"].items()]}
+    if name == "signals":
+        return {"totals": [data["totals"]], "attestation": data["attestation"], "reputation": data["reputation"],
+                "providers": data["providers"], "campaigns": data["campaigns"], "daily": data["daily"],
+                "lines": data["lines"]}
     raise ValueError(f"unknown report {name!r}: one of {', '.join(REPORTS)}")
 
 

@@ -1,5 +1,6 @@
-// The desk's only script: refresh live panels without reloading, count down the breather, and show the
-// end a block's chosen length would set.
+// The desk's only script: refresh live panels without reloading, count down the breather, show the end a
+// block's chosen length would set, and keep the keyboard's focus somewhere sensible (after an action, when a
+// panel is redrawn, when Escape closes what opened).
 // No framework and no build step; the server renders every panel (escaped by Jinja), this only swaps it in.
 (function () {
   "use strict";
@@ -21,6 +22,48 @@
     });
   }
 
+  // The focused control of a panel about to be redrawn, as words that find the same control in the new panel.
+  function focusKey(el) {
+    if (el.hasAttribute("data-keep")) { return "keep|" + el.getAttribute("data-keep"); }
+    return [el.tagName, el.getAttribute("name") || "", el.getAttribute("formaction") || "",
+            el.form ? el.form.getAttribute("action") || "" : "", (el.textContent || "").trim()].join("|");
+  }
+
+  // Focus the control that had it before the panel was redrawn; when it is gone (the caller was flagged meanwhile),
+  // the panel's first line, never the page's <body>.
+  function refocus(container, key) {
+    var controls = container.querySelectorAll("a[href], button, input, select, textarea, summary, [tabindex]");
+    for (var i = 0; i < controls.length; i += 1) {
+      if (focusKey(controls[i]) === key) { controls[i].focus(); return; }
+    }
+    var first = container.querySelector("h1, h2, p");
+    if (first) { focusHere(first); }
+  }
+
+  // Focus something that is not a control (a message, a heading): focusable by script only, and ringed (desk.css).
+  function focusHere(el) {
+    if (!el.hasAttribute("tabindex")) { el.setAttribute("tabindex", "-1"); }
+    el.setAttribute("data-focused", "");
+    el.focus();
+  }
+
+  // After an action the desk answers with a new page: focus goes to what it says (its message, or the result the
+  // page marks with data-focus-on-load), else to its heading, so the keyboard starts there instead of at the top of
+  // the page. A page that focuses a field itself (autofocus, as the login page does) keeps it. Only the page's own
+  // messages count (main > .flash): the live panel's notes are not news of an action.
+  var ACTED = "desk-acted";
+
+  function focusAfterAction() {
+    var acted = false;
+    try { acted = window.sessionStorage.getItem(ACTED) !== null; window.sessionStorage.removeItem(ACTED); } catch (e) { /* storage off */ }
+    if (document.querySelector("[autofocus]") || (document.activeElement && document.activeElement !== document.body)) {
+      return;
+    }
+    var said = document.querySelector("main > .flash, [data-focus-on-load]");
+    var start = document.querySelector("main h1") || document.querySelector("main");  // the agent's idle page has no h1
+    if (said) { focusHere(said); } else if (acted && start) { focusHere(start); }
+  }
+
   function poll(container) {
     var url = container.getAttribute("data-poll-url");
     var every = parseInt(container.getAttribute("data-poll-ms"), 10) || 3000;
@@ -37,15 +80,12 @@
           return resp.text().then(function (html) {
             if (next && next === container.getAttribute("data-version")) { return; }
             var active = document.activeElement && container.contains(document.activeElement) ? document.activeElement : null;
-            var activeKey = active && active.getAttribute("data-keep");
+            var activeKey = active ? focusKey(active) : null;
             var kept = keepValues(container);
             container.innerHTML = html;
             container.setAttribute("data-version", next);
             restoreValues(container, kept);
-            if (activeKey) {
-              var again = container.querySelector('[data-keep="' + activeKey + '"]');
-              if (again) { again.focus(); }
-            }
+            if (activeKey) { refocus(container, activeKey); }
           });
         })
         .catch(function () { /* a missed poll is retried on the next tick */ })
@@ -145,7 +185,24 @@
     window.setInterval(show, 30000);  // "saved now" moves on while the page stays open
   }
 
+  // Escape closes what opened: an open <details> (a user's Edit, a chart's table) folds, and its summary keeps focus.
+  function escapeCloses(event) {
+    if (event.key !== "Escape" || event.defaultPrevented || !event.target.closest) { return; }
+    var open = event.target.closest("details[open]");
+    if (!open) { return; }
+    open.open = false;
+    var summary = open.querySelector("summary");
+    if (summary) { summary.focus(); }
+    event.preventDefault();
+  }
+
+  document.addEventListener("submit", function () {
+    try { window.sessionStorage.setItem(ACTED, "1"); } catch (e) { /* storage off: focus starts at the top */ }
+  });
+  document.addEventListener("keydown", escapeCloses);
+
   document.addEventListener("DOMContentLoaded", function () {
+    focusAfterAction();
     document.querySelectorAll("[data-poll-url]").forEach(poll);
     document.querySelectorAll("[data-countdown]").forEach(countdown);
     document.querySelectorAll("[data-block-length]").forEach(blockLength);

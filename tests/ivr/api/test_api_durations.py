@@ -77,3 +77,34 @@ def test_the_description_asks_for_the_unit() -> None:
         assert re.search(schema["pattern"], "7d") and re.search(schema["pattern"], "1h30m")
         assert not re.search(schema["pattern"], "3") and not re.search(schema["pattern"], "3600")
     assert re.search(duration["pattern"], "permanent") and not re.search(temporary["pattern"], "permanent")
+
+
+@pytest.mark.parametrize("body", [{}, {"until": ""}, {"permanent": None}])
+def test_a_block_with_no_length_is_a_problem_and_blocks_nothing(api: Any, redis_conn: redis.Redis,
+                                                                  body: dict[str, Any]) -> None:
+    """Permanent is asked for by name: with no length at all the API says what to send, writes nothing."""
+    before = snapshot(redis_conn)
+    resp = api.post("/api/blocklist", {"number": CALLER, "reason": "threats", **body})
+    assert resp.status_code == 400 and resp.mimetype == "application/problem+json", resp.get_json()
+    detail = resp.get_json()["detail"]
+    assert detail.startswith("say how long the block lasts") and "'permanent'" in detail, detail
+    assert all(word in detail for word in ("duration", "until", "7d", "2030-01-31T18:00:00Z")), detail
+    assert snapshot(redis_conn) == before
+
+
+def test_permanent_by_either_name_and_never_with_a_length(api: Any, redis_conn: redis.Redis) -> None:
+    both = api.post("/api/blocklist", {"number": CALLER, "reason": "threats", "duration": "permanent",
+                                       "permanent": True})
+    assert both.status_code == 201 and both.get_json()["block"]["permanent"] is True  # the same choice twice
+    before = snapshot(redis_conn)
+    clash = api.post("/api/blocklist", {"number": CALLER, "reason": "x", "duration": "permanent",
+                                        "until": "2030-01-31T18:00:00Z"})
+    assert clash.status_code == 400 and "one of" in clash.get_json()["detail"]
+    assert snapshot(redis_conn) == before
+
+
+def test_the_description_says_a_length_is_required() -> None:
+    body = openapi.document()["paths"]["/api/blocklist"]["post"]["requestBody"]["content"]["application/json"]
+    schema = body["schema"]
+    assert {"required": ["duration"]} in schema["anyOf"] and {"required": ["permanent"]} in schema["anyOf"]
+    assert "asked for by name" in schema["description"] and "none of them" not in schema["description"]

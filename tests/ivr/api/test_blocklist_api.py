@@ -88,17 +88,27 @@ def test_check_explains_the_rule(api: Any, app: Any) -> None:
     assert api.get("/api/check?number=4155550123&line=8005550000").get_json()["decision"] == "allow"
 
 
+def test_check_with_a_call_s_signals(api: Any) -> None:
+    data = api.get("/api/check?number=%2B14155550124&line=%2B18005551212&score=95").get_json()
+    assert (data["decision"], data["rule"], data["treatment"]) == ("treat", "reputation", "reject")
+    assert data["detail"] == "reputation 95 (score given) >= 90"
+    data = api.get("/api/check?number=%2B14155550124&line=%2B18005551212&stir=TN-Validation-Failed").get_json()
+    assert (data["decision"], data["rule"]) == ("allow", "attestation")
+    resp = api.get("/api/check?number=%2B14155550124&line=%2B18005551212&score=lots")
+    assert resp.status_code == 400 and "0 to 100" in resp.get_data(as_text=True)
+
+
 BAD_INPUT = [
-    ("post", "/api/blocklist", {"number": "hello", "reason": "x"}, "phone number"),
+    ("post", "/api/blocklist", {"number": "hello", "reason": "x", "duration": "permanent"}, "phone number"),
     ("post", "/api/blocklist", {"number": CALLER}, "reason"),
-    ("post", "/api/blocklist", {"number": CALLER, "reason": "x", "treatment": "shout"}, "treatment"),
+    ("post", "/api/blocklist", {"number": CALLER, "reason": "x", "treatment": "shout", "duration": "1d"}, "treatment"),
     ("post", "/api/blocklist", {"number": CALLER, "reason": "x", "duration": "1d", "permanent": True}, "one of"),
     ("post", "/api/blocklist", {"number": CALLER, "reason": "x", "duration": "soon"}, "duration"),
     ("post", "/api/blocklist", {"number": CALLER, "reason": "x", "permanent": False}, "how long"),
     ("post", "/api/blocklist", {"number": CALLER, "reason": "x", "until": "2030-01-01 10:00"}, "time zone"),
-    ("post", "/api/blocklist", {"number": CALLER, "reason": "x", "line": "anonymous"}, "line"),
-    ("post", "/api/blocklist", {"number": "anonymous", "reason": "x"}, "withheld"),
-    ("post", "/api/blocklist", {"number": ["+14155550123"], "reason": "x"}, "text"),
+    ("post", "/api/blocklist", {"number": CALLER, "reason": "x", "line": "anonymous", "permanent": True}, "line"),
+    ("post", "/api/blocklist", {"number": "anonymous", "reason": "x", "permanent": True}, "withheld"),
+    ("post", "/api/blocklist", {"number": ["+14155550123"], "reason": "x", "duration": "1d"}, "text"),
     ("post", "/api/blocklist", "just a string", "JSON object"),
     ("delete", f"/api/blocklist/{CALLER}", {}, "reason"),
     ("patch", f"/api/blocklist/{CALLER}", {}, "nothing to change"),

@@ -73,8 +73,9 @@ def test_add_show_check_edit_history_remove(run: Any, redis_conn: redis.Redis) -
     again = run("remove", CALLER, "--reason", "again")
     one_error_line(again, "is not blocked")
 
-    history = run("history", CALLER).stdout.splitlines()
-    assert [line.split()[1] for line in history] == ["block", "permanent", "temporary", "edit", "unblock"]
+    history = run("history", CALLER).stdout.splitlines()  # '3 Dec 2026, 10:00 UTC  block     by mia ...'
+    assert [line.split("  ", 1)[1].split()[0] for line in history] == ["block", "permanent", "temporary", "edit",
+                                                                        "unblock"]
     assert "by mia (manager)" in history[0] and "appeal granted" in history[-1]
     listed = run("list")
     assert listed.stdout == "" and "0 block(s)" in listed.stderr
@@ -91,13 +92,14 @@ def test_flag_history_shows_callsid_and_agent(run: Any, redis_conn: redis.Redis)
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (("add", "hello", "-r", "x"), "phone number"),
-    (("add", "anonymous", "-r", "x"), "withheld"),
+    (("add", "hello", "-r", "x", "--permanent"), "phone number"),
+    (("add", "anonymous", "-r", "x", "--permanent"), "withheld"),
     (("add", CALLER, "-r", "x", "--for", "soon"), "duration"),
-    (("add", CALLER, "-r", "x", "--for", "1d", "--until", "2030-01-01T00:00:00Z"), "not both"),
+    (("add", CALLER, "-r", "x", "--for", "1d", "--until", "2030-01-01T00:00:00Z"), "only one of"),
+    (("add", CALLER, "-r", "x", "--for", "1d", "--permanent"), "only one of"),
     (("add", CALLER, "-r", "x", "--until", "2030-01-01 10:00"), "time zone"),
-    (("add", CALLER, "-r", "x", "--line", "reception"), "phone number"),
-    (("add", CALLER, "-r", "  "), "--reason is empty"),
+    (("add", CALLER, "-r", "x", "--line", "reception", "--permanent"), "phone number"),
+    (("add", CALLER, "-r", "  ", "--permanent"), "--reason is empty"),
     (("reason", CALLER, "new"), "not blocked"),
     (("check", "+1"), "phone number"),
     (("prefix", "add", "1415", "-r", "x"), "prefix"),
@@ -204,7 +206,7 @@ def test_line_setting_show_set_clear(run: Any) -> None:
 
 
 def test_allowlist_verbs(run: Any, redis_conn: redis.Redis, tmp_path: Path) -> None:
-    assert run("add", CALLER, "-r", "abuse").exit_code == 0
+    assert run("add", CALLER, "-r", "abuse", "--permanent").exit_code == 0
     added = run("add", CALLER, "--reason", "VIP customer", "--by", "mia", group=allowlist_group)
     assert added.exit_code == 0 and added.stdout.strip() == f"allowlisted {CALLER} on all lines"
     assert "allow: on the allowlist" in run("check", CALLER, "--line", LINE, group=allowlist_group).stdout

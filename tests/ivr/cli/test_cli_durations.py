@@ -11,7 +11,7 @@ import redis
 from click.testing import CliRunner, Result
 
 from blocklist import keys
-from blocklist.clock import format_time, now_ms
+from blocklist.clock import format_time, human_time, now_ms
 from blocklist.parse import parse_duration
 from blocklist.rules import Blocklist, Policy
 from ivr.cli.blocklist import blocklist_group
@@ -69,7 +69,7 @@ def test_for_7d_prints_and_audits_the_length_and_the_end(run: Any, redis_conn: r
     assert result.exit_code == 0, result.output
     entry = Blocklist(redis_conn, Policy()).entries(CALLER)[0]
     assert entry.until_ms is not None and entry.until_ms - entry.at == 7 * 86400 * 1000
-    assert f"lasts 7d, until {format_time(entry.until_ms)}" in result.stdout
+    assert f"lasts 7d, until {human_time(entry.until_ms)}" in result.stdout
     (audit,) = audit_of(redis_conn, "block")
     assert (audit["number"], audit["lasts"], audit["until"]) == (CALLER, "7d", str(entry.until_ms))
     assert "lasts 7d" in run("history", CALLER).stdout
@@ -83,7 +83,7 @@ def test_an_end_time_is_audited_with_the_length_it_gives(run: Any, redis_conn: r
     entry = Blocklist(redis_conn, Policy()).entries(CALLER)[0]
     assert entry.until_ms is not None and audit["until"] == str(entry.until_ms)
     assert abs((parse_duration(audit["lasts"]) or 0) - (entry.until_ms - entry.at) / 1000) <= 1, audit["lasts"]
-    assert f"lasts {audit['lasts']}, until {end}" in result.stdout
+    assert f"lasts {audit['lasts']}, until {human_time(entry.until_ms)}" in result.stdout
 
 
 def test_temporary_needs_a_unit_and_audits_the_new_length(run: Any, redis_conn: redis.Redis) -> None:
@@ -94,7 +94,7 @@ def test_temporary_needs_a_unit_and_audits_the_new_length(run: Any, redis_conn: 
     result = run("temporary", CALLER, "36h", "-r", "case closed", "--by", "tom")
     assert result.exit_code == 0, result.output
     entry = Blocklist(redis_conn, Policy()).entries(CALLER)[0]
-    assert f"lasts 1d12h, until {format_time(entry.until_ms)}" in result.stdout
+    assert f"lasts 1d12h, until {human_time(entry.until_ms)}" in result.stdout
     (audit,) = audit_of(redis_conn, "temporary")
     assert (audit["by"], audit["lasts"], audit["until"]) == ("tom", "1d12h", str(entry.until_ms))
 

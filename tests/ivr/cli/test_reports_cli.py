@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,23 @@ def test_bad_input_is_one_error_line(cli: Any, world: Events, monkeypatch: pytes
     monkeypatch.delenv("REDIS_URL")
     monkeypatch.setenv("IVR_TIMEZONE", "UTC")
     assert "REDIS_URL" in cli("fold", code=2).output
+
+
+def test_times_in_the_terminal_are_read_in_the_reports_zone_once(cli: Any, redis_conn: redis.Redis, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A withheld call's time shows once, in IVR_TIMEZONE, the zone named in the heading (the JSON keeps ISO)."""
+    monkeypatch.setenv("IVR_TIMEZONE", "Europe/Helsinki")
+    ev = Events(redis_conn)
+    ev.call(T0 + 2 * DAY, "anonymous", sid="CA4")
+    ev.flag(T0 + 2 * DAY + 5000, "anonymous", "CA4", agent="client:bob")  # 5 Mar 2025, 00:00:05 UTC
+    assert "reports include events up to 5 Mar 2025, 02:00 EET" in cli("fold").output
+    out = cli("withheld", *RANGE).output
+    heading, row = [line.split() for line in out.splitlines()[2:4]]
+    assert heading[:2] == ["time", "(Europe/Helsinki)"] and "utc" not in heading
+    assert " ".join(row[:4]) == "5 Mar 2025, 02:00:05" and "CA4" in row
+    assert not re.search(r"\d{4}-\d\d-\d\dT", out)
+    data = json.loads(cli("withheld", *RANGE, "--json").output)
+    assert data["withheld"]["calls"][0]["time"] == "2025-03-05T02:00:05+02:00"
+    ev.call(T0 + DAY, CALLER, sid="CA2")  # 4 Mar 2025, 00:00 UTC
+    pack = cli("evidence", CALLER, "--out", str(tmp_path)).output
+    assert "time (Europe/Helsinki)" in pack and "4 Mar 2025, 02:00:00" in pack and not re.search(r"\d{4}-\d\d-\d\dT", pack)

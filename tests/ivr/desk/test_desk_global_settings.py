@@ -21,9 +21,9 @@ def test_manager_sets_ladder_and_breather_and_the_line_follows(app: Any, client:
     assert resp.status_code in (200, 302), resp.get_data(as_text=True)[:500]
     assert redis_conn.hget(keys.SETTINGS, "sanction_ladder") == "3600,p"
     page = client.get("/desk/settings").get_data(as_text=True)
-    assert "1h,permanent" in page
+    assert "1h, permanent" in page
     audit = [f for _id, f in redis_conn.xrange(keys.AUDIT) if f.get("action") == "setting"]
-    assert {a["reason"] for a in audit} >= {"sanction_ladder=3600,p", "breather_seconds=7"}
+    assert {a["reason"] for a in audit} >= {"sanction_ladder=1h, permanent", "breather_seconds=7"}
     # a flag by key now blocks for an hour, and the agent's breather is 7 s
     caller = cf.place_call(twilio, HARASSER)
     agent = cf.agent_connects(twilio)

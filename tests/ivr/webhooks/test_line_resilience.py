@@ -155,7 +155,8 @@ def test_a_call_back_to_a_number_blocked_since_is_not_placed(twilio: Any, api: A
                                                               run_jobs: Any) -> None:
     caller = cf.place_call(twilio, CUSTOMER)
     assert api.post(f"/api/calls/{caller.sid}/callback", json={"delay_seconds": 1}).status_code == 202
-    assert api.post("/api/blocklist", json={"number": CUSTOMER, "reason": "threats"}).status_code == 201
+    block = {"number": CUSTOMER, "reason": "threats", "duration": "permanent"}
+    assert api.post("/api/blocklist", json=block).status_code == 201
     time.sleep(1.2)
     worker_with_scheduler(app.extensions["ivr"].rq_connection)
     assert standin.state.matching("POST", "/Calls.json") == []  # nobody was dialled

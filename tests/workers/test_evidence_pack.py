@@ -20,9 +20,14 @@ import pytest
 import redis
 
 from blocklist import keys
+from blocklist.reputation import Reputation
+from blocklist.rules import Blocklist, Policy
+from blocklist.signals import Signals
 from tests.support import callflow as cf
 from tests.support.constants import AGENT, HARASSER
 from tests.support.desk import logged_in, post_form
+from tests.support.twilio_player import call_sid
+from workers.reports.evidence import evidence
 
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 PACK_FILES = ["SHA256SUMS", "audit.csv", "calls.csv", "calls.json", "history.csv"]
@@ -125,3 +130,14 @@ def test_an_unblock_and_an_expiry_are_in_the_history_too(app: Any, manager: Any,
     assert history[2]["until"] == "permanent" and history[3]["reason"] == "appeal upheld"
     audit = rows_of(next(archive.read(n) for n in archive.namelist() if n.endswith("/audit.csv")))
     assert [row["action"] for row in audit] == ["block", "block", "unblock"]
+
+
+def test_the_pack_says_which_signal_decided_each_call(redis_conn: redis.Redis) -> None:
+    """Issue 19: the carrier or the police see the attestation, the add-on score and the rule's own words."""
+    sid = call_sid()
+    Blocklist(redis_conn, Policy()).screen(HARASSER, "+18005551212", sid, signals=Signals(
+        "TN-Validation-Failed-B", Reputation(100, "Nomorobo Spam Score", "score 1")))
+    (row,) = [c for c in evidence(redis_conn, HARASSER)["calls"] if c["call_sid"] == sid]
+    assert (row["rule"], row["attestation"], row["reputation"], row["reputation_by"]) == (
+        "reputation", "failed", "100", "Nomorobo Spam Score")
+    assert row["rule_detail"] == "reputation 100 (Nomorobo Spam Score: score 1) >= 90"

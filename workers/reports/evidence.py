@@ -20,7 +20,7 @@ from workers.reports.streams import events_of, scan_stream
 from workers.reports.tables import to_csv
 
 EVIDENCE_COLUMNS = ("time", "call_sid", "duration", "line", "agent", "note", "treatment", "decision", "rule",
-                    "flag_via", "flag_reason", "isolation", "isolation_seconds", "status", "stir", "city",
+                    "rule_detail", "attestation", "reputation", "reputation_by", "campaign", "flag_via", "flag_reason", "isolation", "isolation_seconds", "status", "stir", "city",
                     "state", "country")
 # history.csv: every block, unblock, change, expiry and flag of the number (blocks a flag made on the
 # sanction ladder included), from its history list, which is kept until an erasure.
@@ -55,7 +55,9 @@ def evidence(r: Store, raw_number: str, *, settings: ReportSettings | None = Non
                              ("country", "FromCountry")):
             row[column] = row[column] or ev.get(name, "")
         if etype == "call":
-            row.update(decision=ev.get("decision", ""), rule=ev.get("rule", ""), door_treatment=ev.get("treatment", ""))
+            row.update(decision=ev.get("decision", ""), rule=ev.get("rule", ""), door_treatment=ev.get("treatment", ""),
+                       rule_detail=ev.get("detail", ""), attestation=ev.get("attest", ""), reputation=ev.get("rep", ""),
+                       reputation_by=ev.get("rep_by", ""), campaign=ev.get("campaign", ""))
         elif etype == "flag":
             row.update(agent=ev.get("agent", ""), note=ev.get("note", ""), flag_via=ev.get("via", ""),
                        flag_reason=ev.get("reason", ""))

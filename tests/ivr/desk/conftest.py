@@ -1,4 +1,4 @@
-"""The desk's browser fixtures: Debian's Chromium, the app served on 127.0.0.1, one Desk per person."""
+"""The desk's fixtures: Debian's Chromium, the app served on 127.0.0.1, one Desk per person, a logged-in manager."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.support.browser import CHROMIUM_ARGS, DESKTOP, Desk, chromium_path
+from tests.support.desk import logged_in
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +54,9 @@ def open_desk(browser: Any, live: str) -> Iterator[Any]:
         desk.close()
 
 
+
+
+@pytest.fixture
+def mgr(app: Any) -> Any:
+    """A test client logged in through the real form as the manager "max"."""
+    return logged_in(app)

@@ -21,7 +21,7 @@ import redis
 from lxml import html as lxml_html
 
 from tests.support.browser import PHONE, Desk
-from tests.support.desk import login, make_user
+from tests.support.desk import make_user
 from tests.support.events import DAY, LINES, T0, Events
 from workers import reports
 from workers.reports import charts
@@ -91,13 +91,6 @@ def expected_totals(ev: Events) -> dict[str, int]:
 def world(utc_env: dict[str, str], app: Any, redis_conn: redis.Redis) -> Events:
     return seed(redis_conn)
 
-
-@pytest.fixture
-def mgr(app: Any) -> Any:
-    make_user(app, "max", "manager")
-    client = app.test_client()
-    assert login(client, "max").status_code == 302
-    return client
 
 
 def summary(app: Any) -> dict[str, Any]:

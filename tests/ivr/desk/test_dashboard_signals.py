@@ -17,7 +17,7 @@ from lxml import html as lxml_html
 
 from tests.support.browser import PHONE
 from tests.support.callflow import place_call
-from tests.support.desk import login, make_user, post_form, session_csrf
+from tests.support.desk import make_user, post_form, session_csrf
 from tests.support.events import DAY, LINES, T0, Events
 from workers import reports
 from workers.reports import charts
@@ -59,13 +59,6 @@ def seed(r: redis.Redis) -> Events:
 def world(utc_env: dict[str, str], app: Any, redis_conn: redis.Redis) -> Events:
     return seed(redis_conn)
 
-
-@pytest.fixture
-def mgr(app: Any) -> Any:
-    make_user(app, "max", "manager")
-    client = app.test_client()
-    assert login(client, "max").status_code == 302
-    return client
 
 
 def signals(app: Any) -> dict[str, Any]:

@@ -15,17 +15,13 @@ from blocklist import keys
 from blocklist.clock import now_ms
 from ivr.desk.web import fmt_time
 from tests.support.browser import PHONE
-from tests.support.desk import logged_in, make_user, post_form
+from tests.support.desk import make_user, post_form
 from tests.support.store import snapshot
 
 NUMBER = "+14155550123"
 FORMS = ("90s", "15m", "24h", "7d", "2w", "permanent")
 LENGTHS = ["1 hour", "1 day", "7 days", "30 days", "Permanent", "Custom length…"]
 
-
-@pytest.fixture
-def mgr(app: Any) -> Any:
-    return logged_in(app)
 
 
 def text(resp: Any) -> str:

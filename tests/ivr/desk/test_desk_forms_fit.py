@@ -8,21 +8,16 @@ import io
 import re
 from typing import Any
 
-import pytest
 import redis
 from lxml import html as lxml_html
 
-from tests.support.desk import logged_in, make_user, post_form
+from tests.support.desk import make_user, post_form
 from tests.support.store import snapshot
 
 KINDS = ("number", "prefix", "withheld", "burst")
 FIELDS = {"number": {"number", "treatment"}, "prefix": {"prefix", "treatment"}, "withheld": {"policy"},
           "burst": {"calls", "minutes", "action"}}
 
-
-@pytest.fixture
-def mgr(app: Any) -> Any:
-    return logged_in(app)
 
 
 def text(resp: Any) -> str:

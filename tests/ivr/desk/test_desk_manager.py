@@ -6,22 +6,13 @@ import io
 import zipfile
 from typing import Any
 
-import pytest
-
 from blocklist.numbers import WITHHELD
 from tests.support.callflow import agent_connects, bridge, bridge_ends, place_call, press
 from tests.support.constants import AGENT, LINE
-from tests.support.desk import login, make_user, post_form
+from tests.support.desk import make_user, post_form
 
 NUMBER = "+14155550123"
 
-
-@pytest.fixture
-def mgr(app: Any) -> Any:
-    make_user(app, "max", "manager")
-    client = app.test_client()
-    assert login(client, "max").status_code == 302
-    return client
 
 
 def flagged_by_phone(twilio: Any, number: str = NUMBER) -> Any:

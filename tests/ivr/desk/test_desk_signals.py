@@ -6,19 +6,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import pytest
-
 from tests.support.callflow import place_call
 from tests.support.constants import LINE
-from tests.support.desk import login, make_user, post_form
-
-
-@pytest.fixture
-def mgr(app: Any) -> Any:
-    make_user(app, "max", "manager")
-    client = app.test_client()
-    assert login(client, "max").status_code == 302
-    return client
+from tests.support.desk import post_form
 
 
 def text(resp: Any) -> str:

@@ -161,6 +161,8 @@ def test_screenshots_of_the_main_pages(app: Any, open_desk: Any, twilio: Any, ru
     app.extensions["ivr"].blocklist.set_line_setting("*", "burst_calls", "1", by="test")
     place_call(twilio, "+14155550777")
     place_call(twilio, "+14155550777")
+    for i in range(6):  # a campaign: six numbers of one exchange, its exchange on the review list
+        place_call(twilio, f"+1312555{5000 + i:04d}")
     run_jobs()
     make_user(app, "root", "admin")
     make_user(app, "bea", "agent", phones="client:bea")
@@ -179,3 +181,7 @@ def test_screenshots_of_the_main_pages(app: Any, open_desk: Any, twilio: Any, ru
                 assert width <= PHONE["width"] + 1, f"{path} scrolls sideways on a phone ({width}px)"
     desk.page.goto("/desk/review")
     assert "+14155550777" in desk.page.inner_text("main")
+    # on the phone, the review list is one card per caller, nothing scrolls sideways inside its card
+    cards = desk.page.eval_on_selector_all("main .card, main .table-wrap",
+                                           "cs => cs.map(c => [c.scrollWidth, c.clientWidth])")
+    assert all(scroll <= client for scroll, client in cards), cards

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         ruled = set(plan.prefix_exchanges(1000))
         data.load_blocklist(r, plan.blocked_numbers(args.entries, ruled))
         data.load_prefixes(r, (plan.exchange(x) for x in sorted(ruled)))
+        data.every_signal_on(r)
         port = servers.free_port()
         base = f"http://127.0.0.1:{port}"
         env = {"REDIS_URL": server.url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_ACCOUNT_SID": data.ACCOUNT_SID,

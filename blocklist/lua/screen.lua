@@ -173,6 +173,20 @@ if decision == 'allow' and not allowlisted then
   end
 end
 
+-- A sliding window (burst, campaign): add the member now and return how many are within the window. Members
+-- older than the window are trimmed only when the raw count could pass the limit: a window at or under its
+-- limit is the common case, and the key's own expiry (one window) bounds what is left in it.
+local function window_add(key, member, window, limit)
+  redis.call('ZADD', key, now_text, member)
+  redis.call('PEXPIRE', key, string.format('%d', window))
+  local count = redis.call('ZCARD', key)
+  if count > limit then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%d', now - window))
+    count = redis.call('ZCARD', key)
+  end
+  return count
+end
+
 if decision == 'allow' and not allowlisted then
   local limit = tonumber(setting('burst_calls', ARGV[8])) or 0
   local minutes = tonumber(setting('burst_minutes', ARGV[9])) or 0
@@ -181,10 +195,7 @@ if decision == 'allow' and not allowlisted then
     local window = minutes * 60000
     local count
     if write then
-      redis.call('ZADD', KEYS[7], now_text, sid ~= '' and sid or now_text)
-      redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', string.format('(%d', now - window))
-      redis.call('PEXPIRE', KEYS[7], string.format('%d', window))
-      count = redis.call('ZCARD', KEYS[7])
+      count = window_add(KEYS[7], sid ~= '' and sid or now_text, window, limit)
     else
       count = redis.call('ZCOUNT', KEYS[7], now - window, '+inf') + 1
     end
@@ -215,10 +226,7 @@ if exchange ~= '' and not allowlisted and not withheld then
     local window = minutes * 60000
     local count
     if write then
-      redis.call('ZADD', KEYS[13], now_text, number)
-      redis.call('ZREMRANGEBYSCORE', KEYS[13], '-inf', string.format('(%d', now - window))
-      redis.call('PEXPIRE', KEYS[13], string.format('%d', window))
-      count = redis.call('ZCARD', KEYS[13])
+      count = window_add(KEYS[13], number, window, limit)
     else
       count = redis.call('ZCOUNT', KEYS[13], now - window, '+inf')
       local last = redis.call('ZSCORE', KEYS[13], number)

@@ -565,3 +565,17 @@ def test_the_screens_languages_are_the_prompts_languages() -> None:
 
     table = re.search(r"local known = \{([^}]*)\}", scripts.source("screen")).group(1)  # type: ignore[union-attr]
     assert set(re.findall(r"(\w+) = true", table)) == set(prompts.LANGUAGES)
+
+
+def test_burst_window_counts_only_recent_calls_and_stays_bounded(redis_conn: redis.Redis) -> None:
+    """The window is trimmed only when its raw count passes the limit: stale calls never count, and what
+    stays in the key is at most the limit plus the calls within the window."""
+    bl = Blocklist(redis_conn, Policy(burst_calls=3, burst_minutes=1, burst_action="reject"))
+    start = now_ms() - 60 * 60_000
+    for i in range(12):  # one call every 2 minutes: never more than one within a minute
+        assert not bl.screen(CALLER, LINE, call_sid(), at=start + i * 120_000).blocked
+        assert redis_conn.zcard(keys.burst(keys.GLOBAL, CALLER)) <= 4
+    at = start + 12 * 120_000
+    decisions = [bl.screen(CALLER, LINE, call_sid(), at=at + i).blocked for i in range(4)]
+    assert decisions == [False, False, False, True]  # the 4th call within the minute passes the limit of 3
+    assert redis_conn.zcard(keys.burst(keys.GLOBAL, CALLER)) == 4  # the stale ones were trimmed

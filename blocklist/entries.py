@@ -13,7 +13,7 @@ MAX_UNTIL_MS = 253402300799999
 
 # the rules that can let a call through and list the caller (or the exchange) for a manager's review
 REVIEW_RULES = ("burst", "reputation", "attestation", "line_type", "campaign")
-RULE_WORDS = {"number": "number rule", "prefix": "prefix rule", "withheld": "withheld rule", "burst": "burst rule",
+RULE_WORDS = {"number": "number rule", "feed": "bulk feed", "prefix": "prefix rule", "withheld": "withheld rule", "burst": "burst rule",
               "reputation": "caller reputation (add-on)", "attestation": "caller ID attestation (STIR/SHAKEN)",
               "line_type": "line type rule", "campaign": "campaign (many numbers of one exchange)"}
 
@@ -23,7 +23,7 @@ class Decision:
     """What the screen decided for one call, and which rule decided it."""
 
     decision: str  # allow | treat
-    rule: str  # none | allowlist | number | prefix | withheld | reputation | attestation | line_type | burst | campaign
+    rule: str  # none | allowlist | number | feed | prefix | withheld | reputation | attestation | line_type | burst | campaign
     treatment: str  # '' when allowed
     detail: str
     replay: bool = False

@@ -25,14 +25,16 @@ CALLER_FACTS = ("region", "line_type", "carrier", "FromCity", "FromState", "From
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     # the screen's decision at the door (screen.lua)
     # `attest` (A/B/C/failed/unsigned), `rep`/`rep_by` (add-on score and which), `campaign` (the exchange when
-    # the call is part of a campaign), `detail` (the deciding rule's words, with its value): issue 19's signals
+    # the call is part of a campaign), `feed` (the bulk feed that listed the caller), `detail` (the deciding rule's words, with its value): issue 19's signals
     "call": ("call_sid", "number", "line", "decision", "rule", "treatment", "attest", "rep", "rep_by", "campaign",
-             "detail", *CALLER_FACTS),
+             "feed", "detail", *CALLER_FACTS),
     # many numbers of one exchange called one line within the window (screen.lua, once per campaign)
     "campaign": ("line", "prefix", "numbers", "minutes", "first", "action", "call_sid"),
     # an agent flagged the call (flag.lua); `blocked`/`until`/`step`: the sanction ladder's block
     "flag": ("call_sid", "number", "line", "via", "agent", "reason", "note", "blocked", "until", "step",
              *CALLER_FACTS),
+    # a bulk feed imported (a new version swapped in) or deleted (blocklist/feeds.py)
+    "feed": ("feed", "action", "by", "entries", "source", "version"),
     # a block made or lifted by hand (`line` empty: every line)
     "block": ("number", "line", "by", "reason", "until"),
     "unblock": ("number", "line", "by", "reason"),
@@ -59,6 +61,8 @@ AUDIT_EXTRA: dict[str, tuple[str, ...]] = {
     "block": ("lasts", "until"),
     "temporary": ("lasts", "until"),
     "permanent": ("lasts", "until"),
+    "feed_import": ("entries", "replaced"),  # numbers in the new version; in the one it replaced
+    "feed_delete": ("entries", "replaced"),
 }
 AUDIT_REASON_CHARS = 500
 
@@ -78,6 +82,9 @@ ACTION_WORDS: dict[str, str] = {
     "remove_prefix": "range rule removed",
     "setting": "setting changed",
     "erase": "number erased",
+    "feed_import": "feed imported",
+    "feed_delete": "feed deleted",
+    "feed_remove": "taken out of a feed",
     "evidence_export": "evidence pack downloaded",
     "withheld_note": "withheld call noted",
     "user_create": "desk user created",

@@ -24,6 +24,11 @@ PREFIX_LENGTHS = _k("prefix", "lengths")
 PREFIX_LENGTHS_COMPLETE = "indexed"
 ALLOW_INDEX = _k("allow", "index")  # zset of "<scope>|<e164>" by time added (listing)
 BLOCK_INDEX = _k("block", "index")  # zset of "<scope>|<e164>" by time blocked (listing)
+# Bulk feeds (blocklist/feeds.py): name -> the feed's card (JSON); name -> what the screen reads of it; the
+# versions replaced or deleted whose buckets are still to be deleted ("name|version|buckets").
+FEEDS = _k("feeds")
+FEEDS_LIVE = _k("feeds", "live")
+FEEDS_RETIRED = _k("feeds", "retired")
 SETTINGS = _k("settings")  # hash of global policy overrides made by managers
 REVIEW = _k("review")  # zset "<scope>|<subject>" -> last burst time
 REVIEW_INFO = _k("review", "info")  # hash "<scope>|<subject>" -> JSON
@@ -39,6 +44,12 @@ CALLBACKS = _k("callbacks")  # zset callback id -> due time
 def block(scope: str, number: str) -> str:
     """Hash of one active block; expires by itself (PEXPIREAT) unless permanent."""
     return _k("block", scope, number)
+
+
+def feed_bucket(name: str, version: str, bucket: int) -> str:
+    """Hash of one bucket of one version of a feed: the number's digits -> seen_s * 1000 + evidence. screen.lua
+    builds the same name from keys.FEEDS_LIVE."""
+    return _k("feed", name, version, str(bucket))
 
 
 def history(number: str) -> str:

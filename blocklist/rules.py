@@ -15,6 +15,7 @@ import redis
 
 from blocklist.allowlist import AllowlistMixin
 from blocklist.blocks import BlockMixin
+from blocklist.feeds import FeedsMixin
 from blocklist.flags import FlagMixin
 from blocklist.line_settings import LineSettingsMixin
 from blocklist.policy import Policy
@@ -22,7 +23,7 @@ from blocklist.prefixes import PrefixMixin
 from blocklist.screen import ScreenMixin
 
 
-class Blocklist(ScreenMixin, FlagMixin, BlockMixin, AllowlistMixin, PrefixMixin, LineSettingsMixin):
+class Blocklist(ScreenMixin, FlagMixin, BlockMixin, AllowlistMixin, PrefixMixin, LineSettingsMixin, FeedsMixin):
     """All screening data of one Redis database."""
 
 

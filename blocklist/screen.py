@@ -43,6 +43,7 @@ class ScreenMixin(BlocklistBase):
             keys.PREFIX_LENGTHS,
             keys.campaign(line, exchange or "-"),
             keys.campaign_seen(line, exchange or "-"),
+            keys.FEEDS_LIVE,
         ]
         p = self.policy
         args: list[Any] = [

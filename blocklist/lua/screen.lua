@@ -3,7 +3,8 @@
 --
 -- KEYS: 1 allow hash, 2 global block, 3 line block, 4 prefix hash, 5 settings hash, 6 line hash,
 --       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash, 12 prefix lengths set,
---       13 campaign zset (numbers of the caller's exchange on this line), 14 campaign-known marker
+--       13 campaign zset (numbers of the caller's exchange on this line), 14 campaign-known marker,
+--       15 the feeds in force (name -> "version|buckets|scope|treatment|age_out_s|source"; blocklist/feeds.py)
 -- ARGV: 1 number|anonymous, 2 line, 3 now ms, 4 CallSid, 5 write (1|0), 6 default treatment,
 --       7 default withheld policy, 8 burst calls, 9 burst minutes, 10 burst action, 11 call ttl ms,
 --       12-14 languages from the settings: line, caller country, default (the managers' Redis overrides win),
@@ -13,6 +14,8 @@
 --       defaults (policy.SIGNAL_SETTINGS order), then name/value pairs stored on the call and on its event.
 -- The number's prefixes are made here, longest first, only in the lengths some rule has (KEYS[12], once it
 -- is 'indexed'): a list of 10,000 exchange rules costs two hash lookups per call instead of two per digit.
+-- Bulk feeds are looked up by name from KEYS[15]: each feed's bucket key is built here (ivr:feed:<name>:<version>:
+-- <bucket>, as keys.feed_bucket writes it), one HGET per feed in force on the line.
 local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local now_text = ARGV[3]  -- as sent: a Lua number would be printed with %.17g on every use
 local write = ARGV[5] == '1'
@@ -49,6 +52,7 @@ for _, choice in ipairs({line_cfg['language'] or '', ARGV[12], ARGV[13], global_
 end
 
 local decision, rule, treatment, detail = 'allow', 'none', '', ''
+local feed_field = ''
 local withheld = number == 'anonymous'
 local allowlisted = false
 
@@ -69,6 +73,37 @@ if not allowlisted and not withheld then
       decision, rule, detail = 'treat', 'number', pair[2]
       treatment = (t ~= '' and t) or setting('blocked_treatment', ARGV[6])
       break
+    end
+  end
+  if decision == 'allow' then
+    local feeds = redis.call('HGETALL', KEYS[15])
+    if #feeds > 0 then
+      local digits = string.sub(number, 2)
+      for i = 1, #feeds, 2 do
+        local name = feeds[i]
+        local version, buckets, scope, feed_treatment, age, source =
+          string.match(feeds[i + 1], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+        local m = tonumber(buckets)
+        if version and m and m > 0 and (scope == '*' or scope == line) then
+          local bucket = 0  -- the digits modulo m, digit by digit: exact whatever the number's length
+          for d = 1, #digits do bucket = (bucket * 10 + string.byte(digits, d) - 48) % m end
+          local v = tonumber(redis.call('HGET', 'ivr:feed:' .. name .. ':' .. version .. ':' .. bucket, digits) or '')
+          if v then
+            local seen, reports, age_s = math.floor(v / 1000), v % 1000, tonumber(age) or 0
+            local left = age_s > 0 and ((seen + age_s) * 1000 - now) or 1
+            if left > 0 then  -- an aged-out entry is absent from the second it ages out (the sweeper removes it)
+              decision, rule, feed_field = 'treat', 'feed', name
+              treatment = (feed_treatment ~= '' and feed_treatment) or setting('blocked_treatment', ARGV[6])
+              detail = 'feed ' .. name .. ' (' .. source .. '): ' .. reports .. (reports == 1 and ' report' or ' reports')
+              if age_s > 0 then
+                local hours = math.ceil(left / 3600000)
+                detail = detail .. ', ages out in ' .. (hours > 48 and (math.ceil(hours / 24) .. ' days') or (hours .. ' h'))
+              end
+              break
+            end
+          end
+        end
+      end
     end
   end
   if decision == 'allow' then
@@ -274,6 +309,9 @@ if write then
   end
   if campaign_field ~= '' then
     call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'campaign', campaign_field, 'campaign', campaign_field
+  end
+  if feed_field ~= '' then
+    call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'feed', feed_field, 'feed', feed_field
   end
   if detail ~= '' then ev[#ev + 1], ev[#ev + 2] = 'detail', detail end
   local c, e = #call, #ev

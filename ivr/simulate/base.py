@@ -176,6 +176,7 @@ class SimulatorBase:
             if self.standin is not None:
                 self.standin.listener = None
             self.http.close()
+        self.counts.busy_retries = self.http.busy_retries
         sim_seconds = self.now() if self.stopped else min(self.now(), self.cfg.span)
         if self.progress:
             self.progress(self.progress_line())

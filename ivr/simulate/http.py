@@ -17,6 +17,11 @@ from twilio.request_validator import RequestValidator
 
 from ivr.simulate.config import SimConfig
 
+# The desk's pages retry a busy answer by themselves; the simulated desk does too. The pause is real time,
+# short: the service's Retry-After (2 s) would be hours of a compressed simulated day.
+BUSY_RETRIES = 3
+BUSY_PAUSE_SECONDS = 0.2
+
 
 @dataclass
 class Answer:
@@ -42,6 +47,7 @@ class Http:
         # Simulated wall clock (ms since the epoch), sent as X-Ivr-Sim-Time; the service honours it
         # only with IVR_SIMULATION_CLOCK=1, so the reports show the simulated day's hours.
         self.clock_ms: Any = None
+        self.busy_retries = 0  # busy (503) answers to API calls that were tried again
 
     def sim_headers(self, headers: dict[str, str]) -> dict[str, str]:
         if self.clock_ms is not None:
@@ -102,11 +108,18 @@ class Http:
                       seconds=time.perf_counter() - started)
 
     def _api(self, path: str, body: dict[str, Any]) -> Answer:
-        try:
-            resp = self.session().post(self.target + path, json=body, timeout=self.timeout,
-                                       headers=self.sim_headers({"Authorization": f"Bearer {self.api_token}"}))
-        except requests.RequestException as exc:
-            return Answer(0, "", b"", _transport_error(exc, self.target))
+        """One API call as the desk makes it: a busy answer (503 with Retry-After: the service changed nothing
+        and asks to come back) is tried again, at most BUSY_RETRIES times, after a short real-time pause."""
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                resp = self.session().post(self.target + path, json=body, timeout=self.timeout,
+                                           headers=self.sim_headers({"Authorization": f"Bearer {self.api_token}"}))
+            except requests.RequestException as exc:
+                return Answer(0, "", b"", _transport_error(exc, self.target))
+            if resp.status_code != 503 or "Retry-After" not in resp.headers or attempt == BUSY_RETRIES:
+                break
+            self.busy_retries += 1
+            time.sleep(BUSY_PAUSE_SECONDS * (attempt + 1))
         return Answer(resp.status_code, resp.headers.get("Content-Type", ""), resp.content)
 
     def _media(self, url: str) -> Answer:

@@ -30,6 +30,7 @@ class Counts:
     missing_queue_dials: int = 0  # agents' dials into a queue that did not exist (Twilio: failed at once)
     fallbacks: int = 0
     requests: int = 0
+    busy_retries: int = 0  # API calls answered busy (503, Retry-After) and tried again, as the desk does
     errors: int = 0
 
     @property
@@ -84,6 +85,9 @@ class Report:
             ("calls created by the app", f"{c.callbacks}", "callbacks through the stand-in"),
             ("status callbacks", f"{c.status_callbacks}", ""),
             ("webhook and API requests", f"{c.requests}", f"{c.requests / real:.0f}/s; {self._latency_note()}"),
+            *([("busy answers tried again", f"{c.busy_retries}",
+                "desk and API calls beyond IVR_DESK_CONCURRENCY; nothing was changed, the retry went through")]
+              if c.busy_retries else []),
             ("errors", f"{c.errors}", "" if not c.errors else "see below; exit code 1"),
         ]
         width = max(len(r[0]) for r in rows)

@@ -4,7 +4,7 @@ agent's decision after `*`, call ends. Every method is one round trip (a pipelin
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from blocklist.text import clean_text
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 LEG_TTL_S = 86400
 DECISIONS = ("isolate", "resume", "end", "escalate", "warn", "callback")
+DECISION_TTL_S = 600  # the agent's choice waits this long for the held caller's next poll
 # What a caller's record made at the bridge (Calls.pair: the screen never saw the call) may hold.
 UNSCREENED_FIELDS = ("number", "line", "lang")
 
@@ -25,6 +26,25 @@ UNSCREENED_FIELDS = ("number", "line", "lang")
 # How the bridge between a caller and an agent ended, as the agent's Dial action says (CallStatus):
 AGENT_GONE = "agent_gone"  # the agent's leg is over (hung up): the caller is thanked and the call ends
 AGENT_KEPT = "agent_kept"  # the agent is still on the line (`*`, or the caller hung up): the caller is held
+
+
+def text(value: Any) -> str:
+    """A reply item as text, whichever client (decoded or bytes) read it."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_legs(raw: Any) -> list[tuple[str, dict[str, str]]]:
+    """agent_legs.lua's answer as (leg CallSid, leg fields) pairs."""
+    out = []
+    for sid, flat in raw or []:
+        fields = [text(v) for v in flat]
+        out.append((text(sid), dict(zip(fields[::2], fields[1::2], strict=True))))
+    return out
+
+
+def legs_script_call(identities: Iterable[str]) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of agent_legs.lua for these phone identities."""
+    return [keys.agent_current_leg(i) for i in identities], [keys.agent_leg("")]
 
 
 def valid_sid(sid: str | None) -> bool:
@@ -54,6 +74,7 @@ class Calls:
         self._ended = scripts.register(connection, "call_ended")
         self._isolation_done = scripts.register(connection, "isolation_done")
         self._agent_gone = scripts.register(connection, "agent_gone")
+        self._agent_legs = scripts.register(connection, "agent_legs")
 
     def get(self, sid: str) -> dict[str, str]:
         return dict(self.r.hgetall(keys.call(sid)))
@@ -86,6 +107,11 @@ class Calls:
 
     def agent_leg(self, agent_sid: str) -> dict[str, str]:
         return dict(self.r.hgetall(keys.agent_leg(agent_sid)))
+
+    def current_legs(self, identities: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
+        """The latest leg of each of these phone identities that is still known, with its fields."""
+        pointers, args = legs_script_call(identities)
+        return parse_legs(self._agent_legs(keys=pointers, args=args)) if pointers else []
 
     def pair(self, caller_sid: str, agent_sid: str, at: int | None = None,
              unscreened: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -155,7 +181,7 @@ class Calls:
         return HoldState(decision or "", bool(flagged), bool(ended), bridge_end == AGENT_GONE,
                          int(deadline) if deadline and str(deadline).isdigit() else 0)
 
-    def decide(self, caller_sid: str, decision: str, ttl: int = 600) -> None:
+    def decide(self, caller_sid: str, decision: str, ttl: int = DECISION_TTL_S) -> None:
         """The agent's choice after `*`, read by the held caller's next poll."""
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")

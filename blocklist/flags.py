@@ -1,27 +1,53 @@
-"""A flag: idempotent per CallSid, the number blocked on the sanction ladder, in one script."""
+"""A flag: idempotent per CallSid, the number blocked on the sanction ladder, in one script.
+
+Two ways to run it: `FlagMixin.flag` (the script alone, one acknowledged round trip), and `FlagTransaction`,
+which also decides who acts and writes what must follow a new flag (the caller's move, jobs) in the same
+MULTI as the flag, so a desk flag costs two round trips in all.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from types import TracebackType
 from typing import Any
 
-from blocklist import keys
+import redis
+from redis.client import Pipeline
+from redis.commands.core import Script
+
+from blocklist import keys, scripts
 from blocklist.base import BlocklistBase
+from blocklist.calls import legs_script_call, parse_legs, text
 from blocklist.clock import now_ms
 from blocklist.entries import FlagResult
 from blocklist.numbers import describe
 from blocklist.policy import ladder_text
-from blocklist.store import ack_pipeline
+from blocklist.store import AckPipeline, ack_pipeline, aof_written_before_reply
 from blocklist.text import clean_text
 
 FLAG_ONCE_TTL_S = 30 * 86400
 
 
+def _result(reply: Sequence[Any], via: str) -> FlagResult:
+    """flag.lua's answer {status, blocked or the first flag's via, until, step} as a FlagResult."""
+    status, blocked, until, step = (text(v) for v in reply)
+    if status == "duplicate":
+        return FlagResult("duplicate", False, None, 0, via=blocked)
+    return FlagResult(status, blocked == "1", int(until) if until else None, int(step), via=via)
+
+
 class FlagMixin(BlocklistBase):
     """Flags of calls by agents."""
 
-    def flag(self, number: str, *, call_sid: str, line: str, via: str, agent: str, reason: str = "",
-             note: str = "", extra: dict[str, str] | None = None, at: int | None = None) -> FlagResult:
-        """Flag one call: idempotent per CallSid; blocks the number on the sanction ladder."""
+    @cached_property
+    def _agent_legs(self) -> Script:
+        return scripts.register(self.r, "agent_legs")
+
+    def _flag_call(self, number: str, *, call_sid: str, line: str, via: str, agent: str, reason: str, note: str,
+                   extra: dict[str, str] | None, at: int | None) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of flag.lua for one flag (ValueError for a number or CallSid it must not take)."""
         self._inside(number)
         if not call_sid:
             raise ValueError("a flag names the call it is about: pass its CallSid")
@@ -34,15 +60,136 @@ class FlagMixin(BlocklistBase):
         ]
         for name, value in fields.items():
             args.extend((name, clean_text(value)))
+        script_keys = [keys.flag_once(call_sid), keys.block(keys.GLOBAL, number), keys.history(number), keys.STRIKES,
+                       keys.EVENTS, keys.call(call_sid), keys.BLOCK_INDEX, keys.SETTINGS]
+        return script_keys, args
+
+    def flag(self, number: str, *, call_sid: str, line: str, via: str, agent: str, reason: str = "",
+             note: str = "", extra: dict[str, str] | None = None, at: int | None = None) -> FlagResult:
+        """Flag one call: idempotent per CallSid; blocks the number on the sanction ladder."""
+        script_keys, args = self._flag_call(number, call_sid=call_sid, line=line, via=via, agent=agent,
+                                            reason=reason, note=note, extra=extra, at=at)
         pipe = ack_pipeline(self.r, self.wait_replicas, self.wait_timeout_ms, transaction=False)
-        self._flag(
-            keys=[keys.flag_once(call_sid), keys.block(keys.GLOBAL, number), keys.history(number), keys.STRIKES,
-                  keys.EVENTS, keys.call(call_sid), keys.BLOCK_INDEX, keys.SETTINGS],
-            args=args,
-            client=pipe,
-        )
-        status, blocked, until, step = pipe.execute()[0]
+        self._flag(keys=script_keys, args=args, client=pipe)
+        reply = pipe.execute()[0]
         self._acked(pipe)
-        if status == "duplicate":
-            return FlagResult("duplicate", False, None, 0, via=blocked)
-        return FlagResult(status, blocked == "1", int(until) if until else None, int(step), via=via)
+        return _result(reply, via)
+
+
+@dataclass(frozen=True)
+class FlagSight:
+    """What the first round trip of a FlagTransaction read."""
+
+    call: dict[str, str]  # empty: no such call
+    flagged_via: str | None  # how the call was flagged already (key, desk); None: not flagged yet
+    legs: list[tuple[str, dict[str, str]]]  # the latest leg of each phone identity asked for
+    extra: list[Any]  # the replies of the caller's own read commands, in order
+
+
+class _WatchedPipeline(AckPipeline):
+    """The MULTI of a FlagTransaction: its last command is INFO persistence, which may settle the AOF check."""
+
+    def _execute_transaction(self, connection: Any, commands: Any, raise_on_error: bool) -> list[Any]:
+        data: list[Any] = super()._execute_transaction(connection, commands, raise_on_error)
+        if commands and commands[-1][0][:2] == ("INFO", "persistence") and isinstance(data[-1], dict):
+            self.aof_in_batch = aof_written_before_reply(data[-1])
+        return data
+
+
+class FlagTransaction:
+    """One flag of a live call in two round trips on one connection.
+
+    1. `read`: WATCH the call's flag-once key and, in the same write, read what deciding needs: the call,
+       whether it was flagged already, the latest legs of the acting user's phones, the caller's own reads,
+       and whether the flag script is loaded (a MULTI with a missing script would run the rest without it).
+    2. `commit`: MULTI, the flag script first, then `also(pipe)` (what only a new flag does: the caller's move,
+       RQ jobs, queued on the same pipeline), then INFO persistence; EXEC. A flag of the same call made in
+       between (the phone key and the desk at once) aborts it with redis.WatchError, and nothing is written:
+       start again, and the read then finds the call flagged.
+
+    The connection goes back to the pool when the transaction closes (a `with` block).
+    """
+
+    def __init__(self, bl: FlagMixin, call_sid: str) -> None:
+        self.bl = bl
+        self.call_sid = call_sid
+        self.pipe = _WatchedPipeline(bl.r.connection_pool, bl.r.response_callbacks, True, None)
+        self.pipe.replicas, self.pipe.timeout_ms = bl.wait_replicas, bl.wait_timeout_ms
+
+    def __enter__(self) -> FlagTransaction:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """UNWATCH (when still watching) and give the connection back."""
+        self.pipe.reset()
+
+    def _send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send `commands` in one write on the pipeline's own connection (WATCH must share it with the
+        MULTI); a reply that is an error comes back as the exception, in its place."""
+        pipe = self.pipe
+        if pipe.connection is None:
+            pipe.connection = pipe.connection_pool.get_connection()
+        conn = pipe.connection
+        names = [" ".join(str(part) for part in command[:2]) if command[0] == "SCRIPT" else str(command[0])
+                 for command in commands]
+        replies: list[Any] = []
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            for name in names:
+                try:
+                    replies.append(pipe.parse_response(conn, name))
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()  # a dropped connection has lost its WATCH; the pool makes a new one
+            pipe.watching = False
+            raise
+        return replies
+
+    def read(self, identities: Iterable[str] = (), extra: Sequence[tuple[Any, ...]] = ()) -> FlagSight:
+        """Round trip 1: WATCH, then the call, its flag-once key, the phones' legs and `extra` reads."""
+        once = keys.flag_once(self.call_sid)
+        flag_sha, legs_sha = self.bl._flag.sha, self.bl._agent_legs.sha
+        commands: list[tuple[Any, ...]] = [("WATCH", once), ("HGETALL", keys.call(self.call_sid)), ("GET", once),
+                                           ("SCRIPT", "EXISTS", flag_sha, legs_sha)]
+        pointers, legs_args = legs_script_call(identities)
+        if pointers:
+            commands.append(("EVALSHA", legs_sha, len(pointers), *pointers, *legs_args))
+        commands.extend(extra)
+        replies = self._send(commands)
+        loaded = replies[3]
+        if isinstance(loaded, Exception):
+            raise loaded
+        if not all(loaded):  # Redis restarted or its scripts were flushed: load them, read again (same WATCH)
+            for script, present in zip((self.bl._flag, self.bl._agent_legs), loaded, strict=True):
+                if not present:
+                    self._send([("SCRIPT", "LOAD", script.script)])
+            return self.read(identities, extra)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        call, flagged = replies[1], replies[2]
+        rest = replies[4:]
+        legs = parse_legs(rest.pop(0)) if pointers else []
+        return FlagSight(dict(call), text(flagged) if flagged is not None else None, legs, rest)
+
+    def commit(self, number: str, *, line: str, via: str, agent: str, reason: str = "", note: str = "",
+               extra: dict[str, str] | None = None, also: Callable[[Pipeline], None] | None = None,
+               at: int | None = None) -> FlagResult:
+        """Round trip 2: the flag and `also` in one MULTI (redis.WatchError: the call was flagged meanwhile)."""
+        script_keys, args = self.bl._flag_call(number, call_sid=self.call_sid, line=line, via=via, agent=agent,
+                                               reason=reason, note=note, extra=extra, at=at)
+        pipe = self.pipe
+        pipe.multi()
+        # EVALSHA itself, not the Script object: that would cost a SCRIPT EXISTS round trip (read checked it).
+        pipe.evalsha(self.bl._flag.sha, len(script_keys), *script_keys, *args)
+        if also is not None:
+            also(pipe)
+        pipe.execute_command("INFO", "persistence")
+        replies = pipe.execute()
+        self.bl._acked(pipe)
+        return _result(replies[0], via)

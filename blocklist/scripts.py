@@ -20,6 +20,7 @@ same. What each takes:
 - isolation_done.lua: isolation played or abandoned, one `isolation` event per call. KEYS call, events;
   ARGV at, outcome, CallSid.
 - agent_gone.lua: the agent leg a caller was last bridged to ended. KEYS call; ARGV at, the leg's CallSid.
+- agent_legs.lua: the latest leg of each of a desk user's phones (pointer, then leg) in one round trip.
 - feed_merge.lua: write one batch of a feed import into its buckets, adding up a number named twice.
 - feed_sweep.lua: remove a feed's aged-out numbers from some of its buckets. Headers in both files.
 """

@@ -52,6 +52,15 @@ for i = 1, 2 do
 end
 return wait
 """
+# A bearer token's record and the user it names, in one round trip (every API request with a user's token
+# makes it). KEYS token hash; ARGV the user-key prefix, which the token's `user` completes (one Redis or a
+# Sentinel-managed primary, never a cluster). Returns {token fields, user fields} as flat lists.
+_TOKEN_USER = """
+local token = redis.call('HGETALL', KEYS[1])
+local name = redis.call('HGET', KEYS[1], 'user')
+if not name or name == '' then return {token, {}} end
+return {token, redis.call('HGETALL', ARGV[1] .. name)}
+"""
 # KEYS user counter, address counter, "this user already gave the address an attempt back"; ARGV window.
 _SUCCEEDED = """
 redis.call('DEL', KEYS[1])
@@ -175,6 +184,7 @@ class Users:
         self.session_seconds = session_seconds
         self._attempt = connection.register_script(_ATTEMPT)
         self._succeeded = connection.register_script(_SUCCEEDED)
+        self._token_user = connection.register_script(_TOKEN_USER)
 
     # ---- users -------------------------------------------------------------------------------------
     def get(self, username: str) -> User | None:
@@ -450,10 +460,16 @@ class Users:
         """The (enabled) user a bearer token belongs to, or None."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
-        data = self.r.hgetall(dk.token(token_digest(token)))
+        raw_token, raw_user = self._token_user(keys=[dk.token(token_digest(token))], args=[dk.user("")])
+        data = dict(zip(raw_token[::2], raw_token[1::2], strict=True))
         if not data:
             return None
-        user = self.get(data.get("user", ""))
+        name = data.get("user", "")
+        try:  # the script read the user under the name as stored; one not written as a username is looked up
+            stored_as_is = check_username(name) == name
+        except ValueError:
+            return None
+        user = _user_from(dict(zip(raw_user[::2], raw_user[1::2], strict=True))) if stored_as_is else self.get(name)
         if user is None or user.disabled:
             return None
         # Tokens from before token epochs existed have none; the revocations of their time deleted them.

@@ -51,13 +51,17 @@ def redirect_call(call_sid: str, url: str) -> str:
     return "done"
 
 
-def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url: str, tag: str = "isolation") -> str:
-    """Queue the redirect with bounded retries and backoff; one job per call and move (deterministic id)."""
+def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url: str, tag: str = "isolation",
+                     pipeline: Any = None) -> str:
+    """Queue the redirect with bounded retries and backoff; one job per call and move (deterministic id).
+
+    With `pipeline` (a MULTI the caller executes, e.g. the flag's), the job's writes are queued on it and
+    exist only if that transaction runs."""
     retry = (Retry(max=settings.redirect_retries, interval=list(settings.redirect_backoff) or [0])
              if settings.redirect_retries > 0 else None)
     job = queue(CALLS, rq_connection).enqueue(
         redirect_call, call_sid, url, job_id=redirect_job_id(tag, call_sid), retry=retry, job_timeout=30,
-        result_ttl=86400, failure_ttl=7 * 86400,
+        result_ttl=86400, failure_ttl=7 * 86400, pipeline=pipeline,
     )
     return str(job.id)
 
@@ -123,3 +127,12 @@ def cleanup_hold_queues(min_age_seconds: int = 300) -> int:
 def prune_block_index() -> int:
     """Drop listing-index members of blocks that expired (expiry itself needs no job)."""
     return context.blocklist().prune_index()
+
+
+def sweep_feeds() -> dict[str, int]:
+    """Give back the memory of bulk-feed entries that aged out (the screen already ignores them from the second
+    they age out) and of feed versions replaced or deleted whose buckets an interrupted import left behind."""
+    removed = context.blocklist().sweep_feeds()
+    if any(removed.values()):
+        log.info("feeds swept: %s", ", ".join(f"{name} {n}" for name, n in removed.items() if n))
+    return removed

@@ -6,18 +6,22 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from blocklist import keys
-from blocklist.calls import Calls, is_gone
+from blocklist.calls import DECISION_TTL_S, Calls, is_gone
 from blocklist.entries import FlagResult
+from blocklist.flags import FlagTransaction
 from blocklist.numbers import WITHHELD
 from ivr import urls
 from ivr.accounts import User
 from ivr.resources import Resources
 from workers.calls import enqueue_redirect
-from workers.reports import schedule_fold
+from workers.reports.jobs import fold_pending_key, schedule_fold
 
 log = logging.getLogger("ivr.flag")
 GEO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat")
+FLAG_ATTEMPTS = 5  # a flag of the same call in between aborts one; the next attempt finds it flagged
 
 
 @dataclass(frozen=True)
@@ -29,18 +33,8 @@ class Flagged:
 
 
 # ---- who may act on a call ---------------------------------------------------------------------------------
-def my_leg(res: Resources, user: User) -> tuple[str, dict[str, str]]:
-    """The latest agent leg of any of the user's phones (`ivr:agent:<identity>:leg`), and its state."""
-    if not user.identities:
-        return "", {}
-    sids = res.store.mget([keys.agent_current_leg(i) for i in user.identities])
-    found = [sid for sid in sids if sid]
-    if not found:
-        return "", {}
-    pipe = res.store.pipeline(transaction=False)
-    for sid in found:
-        pipe.hgetall(keys.agent_leg(sid))
-    legs = [(sid, leg) for sid, leg in zip(found, pipe.execute(), strict=True) if leg]
+def latest_leg(legs: list[tuple[str, dict[str, str]]]) -> tuple[str, dict[str, str]]:
+    """Of some agent legs (CallSid, fields), the one that dialled or was bridged last; ("", {}) for none."""
     if not legs:
         return "", {}
 
@@ -49,6 +43,26 @@ def my_leg(res: Resources, user: User) -> tuple[str, dict[str, str]]:
         return max(int(leg.get("dial_started") or 0), int(leg.get("bridged_at") or 0))
 
     return max(legs, key=last_activity)
+
+
+def my_leg(res: Resources, user: User) -> tuple[str, dict[str, str]]:
+    """The latest agent leg of any of the user's phones (`ivr:agent:<identity>:leg`), and its state."""
+    if not user.identities:
+        return "", {}
+    return latest_leg(Calls(res.store).current_legs(user.identities))
+
+
+def who_acts(call: dict[str, str], user: User | None, leg: dict[str, str], sid: str) -> str:
+    """The agent to record as acting on the call `sid`, by the desk's rule (see acting_on); `leg` is the
+    user's latest leg (my_leg). PermissionError: an agent and not their caller."""
+    if user is None:
+        return call.get("agent", "")
+    mine = call.get("agent") in user.identities or leg.get("caller") == sid
+    if not mine and not user.at_least("manager"):
+        raise PermissionError("this call was not bridged to your phone: you can act only on your own callers")
+    if call.get("agent") in user.identities:
+        return str(call["agent"])
+    return leg.get("identity") or (user.identities[0] if user.identities else user.username)
 
 
 def acting_on(res: Resources, user: User | None, sid: str) -> tuple[dict[str, str], str]:
@@ -61,57 +75,97 @@ def acting_on(res: Resources, user: User | None, sid: str) -> tuple[dict[str, st
     """
     call = Calls(res.store).get(sid)
     if not call:
-        raise LookupError(f"no call {sid} is known here; check the CallSid (calls are kept for 30 days)")
+        raise LookupError(unknown_call(sid))
     if user is None:
-        return call, call.get("agent", "")
+        return call, who_acts(call, None, {}, sid)
     _leg_sid, leg = my_leg(res, user)
-    mine = call.get("agent") in user.identities or leg.get("caller") == sid
-    if not mine and not user.at_least("manager"):
-        raise PermissionError("this call was not bridged to your phone: you can act only on your own callers")
-    if call.get("agent") in user.identities:
-        return call, str(call["agent"])
-    return call, leg.get("identity") or (user.identities[0] if user.identities else user.username)
+    return call, who_acts(call, user, leg, sid)
 
 
+def unknown_call(sid: str) -> str:
+    return f"no call {sid} is known here; check the CallSid (calls are kept for 30 days)"
+
+
+# ---- the flag ----------------------------------------------------------------------------------------------
 def flag_call(res: Resources, caller_sid: str, *, via: str, agent: str, reason: str = "", note: str = "",
               move_caller: str = "redirect") -> Flagged:
     """Save the flag (blocklist entry + event) first, then move the caller.
 
     move_caller: "redirect" (REST update of the live leg, retried by RQ), "decision" (the caller is
-    in its private hold queue and polls for the agent's choice), or "none".
+    in its private hold queue and polls for the agent's choice), or "none". `agent` is who flagged (the
+    phone key: the agent leg's identity); empty: the agent the call was bridged to.
     """
-    calls = Calls(res.store)
-    call = calls.get(caller_sid)
-    if not call:
-        raise LookupError(f"no call {caller_sid} is known here; check the CallSid (calls are kept for 30 days)")
-    number = call.get("number", WITHHELD)
-    extra = {name: call.get(name, "") for name in GEO_FIELDS if call.get(name)}
-    result = res.blocklist.flag(number, call_sid=caller_sid, line=call.get("line", ""), via=via,
-                                agent=agent or call.get("agent", ""), reason=reason, note=note, extra=extra)
-    alive = not is_gone(call)
-    job_id = None
-    if result.status == "flagged":
-        _schedule_fold(res)
-        if alive and move_caller == "decision":
-            calls.decide(caller_sid, "isolate")
-        elif alive and move_caller == "redirect":
-
-            calls.decide(caller_sid, "isolate")  # in case the caller sits in its private hold queue
-            calls.update(caller_sid, redirect="queued")
-            job_id = enqueue_redirect(res.rq_connection, res.settings, caller_sid,
-                                      urls.external("voice.isolation", lang=call.get("lang", "")))
-        elif not alive:
-            calls.update(caller_sid, redirect="caller_gone")
-        log.info("call %s flagged via %s by %s (number %s, blocked=%s)", caller_sid, via, agent or "?", number,
-                 result.blocked)
-    return Flagged(result, number, alive, job_id)
+    return _flag(res, caller_sid, user=None, agent=agent, via=via, reason=reason, note=note, move_caller=move_caller)
 
 
-def _schedule_fold(res: Resources) -> None:
+def flag_as(res: Resources, user: User | None, caller_sid: str, *, via: str, reason: str = "", note: str = "",
+            move_caller: str = "redirect") -> Flagged:
+    """flag_call for a desk user (None: the service token), who acts decided by acting_on's rule on the
+    same read the flag is made from. LookupError: no such call; PermissionError: not this agent's caller."""
+    return _flag(res, caller_sid, user=user, agent=None, via=via, reason=reason, note=note, move_caller=move_caller)
+
+
+def _flag(res: Resources, caller_sid: str, *, user: User | None, agent: str | None, via: str, reason: str,
+          note: str, move_caller: str) -> Flagged:
+    """Two round trips (FlagTransaction): read the call and who acts, watching the call's flag-once key;
+    then the flag and, only when it is new, the caller's move and the jobs, in one MULTI. The flag script
+    runs first in it, so the flag is saved before anything can move the caller."""
+    fold_key = fold_pending_key()
+    for _attempt in range(FLAG_ATTEMPTS):
+        with FlagTransaction(res.blocklist, caller_sid) as tx:
+            seen = tx.read(user.identities if user is not None else (), extra=[("EXISTS", fold_key)])
+            call = seen.call
+            if not call:
+                raise LookupError(unknown_call(caller_sid))
+            acting = agent if agent is not None else who_acts(call, user, latest_leg(seen.legs)[1], caller_sid)
+            number = call.get("number", WITHHELD)
+            alive = not is_gone(call)
+            if seen.flagged_via is not None:  # what the flag script answers a second flag of a call, unwritten
+                return Flagged(FlagResult("duplicate", False, None, 0, via=seen.flagged_via), number, alive, None)
+            after = _AfterFlag(res, caller_sid, call, alive, move_caller, fold_pending=bool(seen.extra[0]))
+            extra = {name: call.get(name, "") for name in GEO_FIELDS if call.get(name)}
+            try:
+                result = tx.commit(number, line=call.get("line", ""), via=via, agent=acting or call.get("agent", ""),
+                                   reason=reason, note=note, extra=extra, also=after.queue)
+            except redis.WatchError:
+                continue  # flagged meanwhile (the phone key and the desk at once): the next read says so
+        if result.status == "flagged":
+            log.info("call %s flagged via %s by %s (number %s, blocked=%s)", caller_sid, via, acting or "?", number,
+                     result.blocked)
+        return Flagged(result, number, alive, after.job_id if result.status == "flagged" else None)
+    raise RuntimeError(f"call {caller_sid} kept changing while being flagged; try again")
+
+
+class _AfterFlag:
+    """What a new flag does besides the flag, queued on the flag's MULTI (see _flag)."""
+
+    def __init__(self, res: Resources, caller_sid: str, call: dict[str, str], alive: bool, move_caller: str,
+                 fold_pending: bool) -> None:
+        self.res, self.sid, self.call, self.alive = res, caller_sid, call, alive
+        self.move_caller, self.fold_pending = move_caller, fold_pending
+        self.job_id: str | None = None
+
+    def queue(self, pipe: Any) -> None:
+        sid, call = self.sid, self.call
+        # Plain HSETs on the call the read just found (Calls.update's script only guards against unknown
+        # CallSids); the flag script before them keeps the hash from outliving the call.
+        if self.alive and self.move_caller in ("decision", "redirect"):
+            # the held caller's next poll reads it; for a redirect, in case it sits in its private hold queue
+            pipe.set(keys.decision(sid), "isolate", ex=DECISION_TTL_S)
+        if self.alive and self.move_caller == "redirect":
+            pipe.hset(keys.call(sid), "redirect", "queued")
+            self.job_id = enqueue_redirect(self.res.rq_connection, self.res.settings, sid,
+                                           urls.external("voice.isolation", lang=call.get("lang", "")), pipeline=pipe)
+        elif not self.alive:
+            pipe.hset(keys.call(sid), "redirect", "caller_gone")
+        if not self.fold_pending:
+            _schedule_fold(self.res, pipe)
+
+
+def _schedule_fold(res: Resources, pipe: Any) -> None:
     """Ask the reports worker to fold the new event; a failure here never loses the flag."""
     try:
-
-        schedule_fold(res.rq_connection)
+        schedule_fold(res.rq_connection, pipeline=pipe)
     except Exception:  # the periodic fold (rq cron) picks the event up anyway
         log.exception("could not enqueue the report fold; the periodic fold will pick the flag up")
         res.count("fold_enqueue_errors")

@@ -9,6 +9,7 @@ from typing import Any
 import redis
 from rq import get_current_job
 from rq.exceptions import DuplicateJobError
+from rq.job import Job
 
 from workers import context, queues
 from workers.queues import FOLD_JOB_ID, REBUILD_JOB_ID
@@ -81,9 +82,24 @@ def _enqueue_once(rq_connection: redis.Redis, func: Callable[..., Any], job_id: 
     return str(job.id)
 
 
-def schedule_fold(rq_connection: redis.Redis) -> None:
-    """Enqueue a fold unless one is already pending (deterministic job id): call it after a flag."""
-    _enqueue_once(rq_connection, fold_job, FOLD_JOB_ID, 300)
+def schedule_fold(rq_connection: redis.Redis, pipeline: Any = None) -> None:
+    """Enqueue a fold unless one is already pending (deterministic job id): call it after a flag.
+
+    With `pipeline` (a MULTI the caller executes, e.g. the flag's), the job is queued on it as it is: the
+    caller has read `fold_pending_key()` in the same request and seen none. Two flags racing past that read
+    queue the same id twice: one job, run once (the second queue entry finds no job and is skipped; a flag
+    the running fold missed waits for the next fold, as it does when a fold is running anyway)."""
+    if pipeline is None:
+        _enqueue_once(rq_connection, fold_job, FOLD_JOB_ID, 300)
+        return
+    queues.queue(queues.REPORTS, rq_connection).enqueue(fold_job, job_id=FOLD_JOB_ID, job_timeout=300,
+                                                        result_ttl=0, failure_ttl=600, pipeline=pipeline)
+
+
+def fold_pending_key() -> str:
+    """The key that exists while a fold is queued, running, or failed a moment ago (rq's job hash): where
+    it exists, schedule_fold would not enqueue another."""
+    return Job.key_for(FOLD_JOB_ID)
 
 
 def schedule_rebuild(rq_connection: redis.Redis) -> str | None:

@@ -131,6 +131,11 @@ class Feed:
     swept: int = 0  # aged-out entries the sweeper removed since the import
 
     @property
+    def listed(self) -> int:
+        """Numbers the feed holds now: imported, less those taken out by hand and those swept after ageing out."""
+        return max(0, self.entries - self.removed - self.swept)
+
+    @property
     def age_out_s(self) -> int:
         return self.age_out_days * 86400
 
@@ -140,7 +145,7 @@ class Feed:
         return f"{self.version}|{self.buckets}|{self.scope}|{self.treatment}|{self.age_out_s}|{source}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "listed": self.listed}
 
     @classmethod
     def from_json(cls, raw: str) -> Feed:
@@ -199,8 +204,9 @@ class FeedImport:
             text = f"{self.rows} row(s) checked: {self.entries} number(s) would be in feed {self.name}"
             return text + (f", {self.bad_rows} bad row(s)" if self.bad_rows else "") + " (nothing written)"
         if self.bad_rows and not self.written:
-            return (f"{self.bad_rows} bad row(s) of {self.rows}; nothing imported, feed {self.name} unchanged "
-                    "(fix them and import again, or import the good rows with partial mode)")
+            todo = ("fix them and import again" if self.partial and self.bad_rows == self.rows
+                    else "fix them and import again, or import the good rows with partial mode")
+            return f"{self.bad_rows} bad row(s) of {self.rows}; nothing imported, feed {self.name} unchanged ({todo})"
         text = f"feed {self.name}: {self.entries} number(s) from {self.rows} row(s) in {self.seconds:.1f} s"
         if self.duplicates:
             text += f", {self.duplicates} repeated row(s) added up"
@@ -232,7 +238,7 @@ def read_rows(text: Iterable[str]) -> Iterator[FeedRow]:
     Blank lines and lines starting with '#' are skipped."""
     reader = csv.reader(text)
     columns: tuple[int, int, int] | None = None
-    for row in reader:
+    for row in _csv_rows(reader):
         line = reader.line_num
         if not row or not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
             continue
@@ -247,6 +253,20 @@ def read_rows(text: Iterable[str]) -> Iterator[FeedRow]:
             yield FeedRow(line, row[0].strip(), row[1].strip(), row[2].strip())
         else:
             yield FeedRow(line, _cell(row, n), _cell(row, e), _cell(row, s))
+
+
+def _csv_rows(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a line the CSV module cannot read at all (a field over its 128 KiB limit, a stray
+    NUL byte) stops the import with the line's number, as a ValueError: no later line can be trusted."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ValueError(f"line {reader.line_num} cannot be read as CSV ({exc}); nothing was imported. Check "
+                             "that the file is a CSV of numbers (one per line) and import it again") from None
+        yield row
 
 
 def _header_columns(header: list[str]) -> tuple[int, int, int] | None:
@@ -337,6 +357,21 @@ class FeedsMixin(BlocklistBase):
                 out.append(FeedEntry(feed.name, number, evidence, seen_s * 1000, until))
         return out
 
+    def iter_feed(self, name: str, batch: int = 500) -> Iterator[FeedEntry]:
+        """Every number of a feed (aged-out ones included until swept), bucket by bucket: the export."""
+        feed = self.feed(name)
+        if feed is None:
+            raise LookupError(f"there is no feed {valid_name(name)}; see `ivr feeds list`")
+        for start in range(0, feed.buckets, batch):
+            pipe = self.r.pipeline(transaction=False)
+            for b in range(start, min(start + batch, feed.buckets)):
+                pipe.hgetall(keys.feed_bucket(feed.name, feed.version, b))
+            for bucket in pipe.execute():
+                for digits, value in bucket.items():
+                    seen_s, evidence = unpack(value)
+                    until = (seen_s + feed.age_out_s) * 1000 if feed.age_out_days else None
+                    yield FeedEntry(feed.name, "+" + digits, evidence, seen_s * 1000, until)
+
     def import_feed(self, name: str, open_text: Callable[[], Iterable[str]], *, source: str, licence: str,
                     by: str, fetched_at: int | None = None, age_out_days: int = 0, treatment: str = "",
                     scope: str | None = None, partial: bool = False, write: bool = True,
@@ -370,6 +405,9 @@ class FeedsMixin(BlocklistBase):
         lock = keys.import_lock("feed:" + name)
         if write and not self.r.set(lock, version, nx=True, ex=3600):
             raise RuntimeError(f"feed {name} is being imported by someone else right now; try again when it is done")
+        if write:
+            self._forget_cut_short(name)
+            self.r.hset(keys.FEEDS_PENDING, name, f"{name}|{version}|{buckets}")
         try:
             distinct: set[int] = set()  # checking only: what the buckets would count
             seen_cache: dict[str, int] = {}
@@ -409,10 +447,17 @@ class FeedsMixin(BlocklistBase):
                         batch, batch_size = {}, 0
                 if result.rows % 50_000 == 0:
                     report("checking and writing", result.rows, total)
+            report("checking and writing", result.rows, total)
             if writing and batch:
                 result.entries += self._write_feed_batch(name, version, batch)
             if not write:
                 result.entries = len(distinct)
+            if not result.rows:
+                raise ValueError("the file has no numbers in it (empty, or only a header and comments); nothing "
+                                 f"was imported and feed {name} is unchanged. To take a feed out of force, delete "
+                                 "it instead")
+            if writing and not result.entries:
+                writing = False  # partial, with every row bad: an empty version never replaces a list
             result.duplicates = good - result.entries if (writing or not write) else 0
             if not writing:
                 if write:
@@ -434,9 +479,21 @@ class FeedsMixin(BlocklistBase):
             raise
         finally:
             if write:
+                self.r.hdel(keys.FEEDS_PENDING, name)
                 self.r.delete(lock)
         result.seconds = time.monotonic() - started
         return result
+
+    def _forget_cut_short(self, name: str) -> None:
+        """Delete what an import of `name` cut short (its process killed mid-write) left: a version never in
+        force. Called holding the import lock, or by the sweeper once the lock is gone."""
+        leftover = self.r.hget(keys.FEEDS_PENDING, name)
+        if leftover:
+            _name, version, buckets = leftover.rsplit("|", 2)
+            live = self.r.hget(keys.FEEDS_LIVE, name)
+            if not (live and live.split("|", 1)[0] == version):
+                self._delete_version(name, version, int(buckets))
+            self.r.hdel(keys.FEEDS_PENDING, name)
 
     def _write_feed_batch(self, name: str, version: str, batch: dict[int, dict[str, int]]) -> int:
         """Write numbers into their buckets; a number already written by an earlier batch of the same file keeps
@@ -454,11 +511,11 @@ class FeedsMixin(BlocklistBase):
             raw = pipe.hget(keys.FEEDS, feed.name)
             previous = Feed.from_json(raw) if raw else None
             pipe.multi()
-            pipe.hset(keys.FEEDS, feed.name, json.dumps(feed.to_dict(), sort_keys=True))
+            pipe.hset(keys.FEEDS, feed.name, json.dumps(asdict(feed), sort_keys=True))
             pipe.hset(keys.FEEDS_LIVE, feed.name, feed.spec())
             if previous:
                 pipe.sadd(keys.FEEDS_RETIRED, f"{previous.name}|{previous.version}|{previous.buckets}")
-            events.event(pipe, "feed", ts=feed.imported_at, feed=feed.name, action="import", by=feed.by,
+            events.event(pipe, "feed", ts=feed.imported_at, feed=feed.name, action="feed_import", by=feed.by,
                          entries=feed.entries, source=feed.source, version=feed.version)
             events.audit(pipe, ts=feed.imported_at, by=clean_text(by), role=role, action="feed_import",
                          subject=feed.name, reason=f"{feed.source}; licence: {feed.licence}",
@@ -488,7 +545,7 @@ class FeedsMixin(BlocklistBase):
         pipe.hdel(keys.FEEDS_LIVE, name)
         pipe.hdel(keys.FEEDS, name)
         pipe.sadd(keys.FEEDS_RETIRED, f"{name}|{feed.version}|{feed.buckets}")
-        events.event(pipe, "feed", ts=at, feed=name, action="delete", by=clean_text(by), entries=feed.entries,
+        events.event(pipe, "feed", ts=at, feed=name, action="feed_delete", by=clean_text(by), entries=feed.entries,
                      source=feed.source, version=feed.version)
         events.audit(pipe, ts=at, by=clean_text(by), role=role, action="feed_delete", subject=name,
                      reason=clean_text(reason), entries=str(feed.entries), replaced="")
@@ -535,13 +592,17 @@ class FeedsMixin(BlocklistBase):
         self._watched(keys.FEEDS, work)
 
     def sweep_feeds(self, at: int | None = None, progress: Progress | None = None, per_call: int = 200) -> dict[str, int]:
-        """Remove aged-out entries of every feed and the buckets of retired versions; returns what went, per feed.
+        """Remove aged-out entries of every feed, the buckets of retired versions and of imports cut short (their
+        process killed, their lock gone); returns what went, per feed.
 
         The screen already ignores an aged-out entry from the second it ages out: this gives the memory back.
         Buckets are swept `per_call` at a time (one short script each), so calls keep being screened meanwhile.
         """
         at = at or now_ms()
         out: dict[str, int] = {}
+        for name in self.r.hkeys(keys.FEEDS_PENDING):
+            if not self.r.exists(keys.import_lock("feed:" + name)):  # no import is writing it any more
+                self._forget_cut_short(name)
         for member in self.r.smembers(keys.FEEDS_RETIRED):
             name, version, buckets = member.rsplit("|", 2)
             live = self.r.hget(keys.FEEDS_LIVE, name)

@@ -25,10 +25,12 @@ PREFIX_LENGTHS_COMPLETE = "indexed"
 ALLOW_INDEX = _k("allow", "index")  # zset of "<scope>|<e164>" by time added (listing)
 BLOCK_INDEX = _k("block", "index")  # zset of "<scope>|<e164>" by time blocked (listing)
 # Bulk feeds (blocklist/feeds.py): name -> the feed's card (JSON); name -> what the screen reads of it; the
-# versions replaced or deleted whose buckets are still to be deleted ("name|version|buckets").
+# versions replaced or deleted whose buckets are still to be deleted ("name|version|buckets"); the version
+# an import is writing, so one cut short (the process killed) is found and deleted.
 FEEDS = _k("feeds")
 FEEDS_LIVE = _k("feeds", "live")
 FEEDS_RETIRED = _k("feeds", "retired")
+FEEDS_PENDING = _k("feeds", "pending")  # name -> "name|version|buckets" of an import under way (or cut short)
 SETTINGS = _k("settings")  # hash of global policy overrides made by managers
 REVIEW = _k("review")  # zset "<scope>|<subject>" -> last burst time
 REVIEW_INFO = _k("review", "info")  # hash "<scope>|<subject>" -> JSON

@@ -44,6 +44,8 @@ cron.register(reports.build_weekly_report, REPORTS, cron="40 0 * * 1", job_timeo
 # ---- maintenance ------------------------------------------------------------------------------------------
 cron.register(reports.retention_job, MAINTENANCE, cron="30 3 * * *", job_timeout=3600, name="reports.retention")
 cron.register(calls.prune_block_index, MAINTENANCE, cron="45 3 * * *", job_timeout=3600, name="blocklist.prune")
+# Aged-out feed entries no longer count from the second they age out; this gives their memory back.
+cron.register(calls.sweep_feeds, MAINTENANCE, cron="15 * * * *", job_timeout=3600, name="feeds.sweep")
 
 # ---- Twilio upkeep ----------------------------------------------------------------------------------------
 # Private hold queues are made per call and Twilio keeps a queue until it is deleted: the empty ones go.

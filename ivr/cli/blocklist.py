@@ -101,6 +101,9 @@ def _print_decision(number: str, line: str, d: Decision, bl: Blocklist) -> None:
     if d.rule == "number":
         for e in bl.entries(number):
             click.echo(f"  block: {_entry_line(e)}")
+    if d.rule == "feed":
+        click.echo(f"  listed by a bulk feed, not by a manager: `ivr feeds show {number}`; to let the caller through, "
+                   "allowlist the number or take it out of the feed (`ivr feeds remove`)")
     if line == keys.GLOBAL:
         click.echo("  note: no --line given, so line settings and line-scoped entries were not considered")
 
@@ -120,7 +123,7 @@ def _print_history(items: list[dict[str, Any]]) -> None:
                    + (f"  ({', '.join(extras)})" if extras else ""))
 
 
-class _Progress:
+class ImportProgress:
     """click progress bars on stderr, one per import phase."""
 
     def __init__(self) -> None:
@@ -147,7 +150,7 @@ class _Progress:
 
 def _run_import(kind: str, path: str, by: str, partial: bool, check_only: bool) -> None:
     data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    progress = _Progress()
+    progress = ImportProgress()
     importer = csvio.import_blocklist if kind == "blocklist" else csvio.import_allowlist
     try:
         result = importer(_bl(), data, by=by, partial=partial, write=not check_only, progress=progress)
@@ -245,13 +248,18 @@ def bl_show(number: str, as_json: bool) -> None:
     """NUMBER's active blocks, ladder step and allowlist entries."""
     bl = _bl()
     entries, allowed, strikes = bl.entries(number), bl.allow_entries(number), bl.strikes(number)
+    listed = bl.feed_entries(number)
     if as_json:
         _json({"number": bl.number(number), "blocks": [_entry_json(e) for e in entries], "strikes": strikes,
-               "allowlist": allowed})
+               "allowlist": allowed, "feeds": [{**f.to_dict(), "seen": format_time(f.seen_ms),
+                                                "until": format_time(f.until_ms)} for f in listed]})
         return
     click.echo(f"{bl.number(number)}: {len(entries)} active block(s), ladder step {strikes}")
     for e in entries:
         click.echo(f"  {_entry_line(e)}")
+    for f in listed:
+        ends = f"ages out {_when(f.until_ms)}" if f.until_ms else "never ages out"
+        click.echo(f"  in feed {f.feed} (not a manager block): {f.evidence} report(s), {ends}")
     for a in allowed:
         click.echo(f"  allowlisted on {_where(a['scope'])} by {a.get('by') or '?'}: {a.get('reason', '')}")
 

@@ -95,6 +95,64 @@ def test_one_bad_row_imports_nothing_and_leaves_the_version_in_force(redis_conn:
     assert screen(bl, ROBO).rule == "feed"
 
 
+def test_a_file_with_no_good_number_never_replaces_the_version_in_force(redis_conn: redis.Redis) -> None:
+    bl = Blocklist(redis_conn, Policy())
+    import_text(bl, "ftc-dnc", f"{ROBO}\n")
+    before = snapshot(redis_conn)
+    for text in ("", "number,reports\n", "# fetched 2026-12-01\n\n"):
+        with pytest.raises(ValueError, match="no numbers in it.*feed ftc-dnc is unchanged"):
+            import_text(bl, "ftc-dnc", text)
+    every_row_bad = import_text(bl, "ftc-dnc", "garbage\n+1415,x\n", partial=True)
+    assert (every_row_bad.written, every_row_bad.entries, every_row_bad.bad_rows) == (False, 0, 2)
+    assert "nothing imported" in every_row_bad.summary() and "partial" not in every_row_bad.summary()
+    huge = f"{ROBO}\n" + '"' + "9" * (200 * 1024) + '"\n'  # a field past the CSV module's 128 KiB limit
+    with pytest.raises(ValueError, match="line 2 cannot be read as CSV.*nothing was imported"):
+        import_text(bl, "ftc-dnc", huge)
+    assert snapshot(redis_conn) == before  # the lock, the half-written buckets: all gone
+    assert screen(bl, ROBO).rule == "feed"
+
+
+def test_an_import_cut_short_leaves_nothing_behind_once_swept_or_imported_again(
+        redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed import process runs no clean-up: its half-written buckets stay. The next import of the feed,
+    or the sweeper once the import's lock is gone, deletes them; the version in force is never touched."""
+    bl = Blocklist(redis_conn, Policy())
+    import_text(bl, "ftc-dnc", f"{ROBO}\n")
+    before = set(redis_conn.scan_iter("ivr:feed:*"))  # the buckets of the version in force
+
+    def killed(self: Blocklist, *_args: Any) -> int:
+        raise SystemExit("killed")  # as if the process died here, after a batch was written
+
+    written = Blocklist._write_feed_batch
+    monkeypatch.setattr(Blocklist, "_write_feed_batch", lambda self, *a: (written(self, *a), killed(self))[0])
+    monkeypatch.setattr(Blocklist, "_delete_version", lambda self, *a: None)  # a dead process deletes nothing
+    for clean_up in ("sweep", "import"):
+        with pytest.raises(SystemExit):
+            import_text(bl, "ftc-dnc", f"{OTHER}\n+14155550100\n")
+        pending = redis_conn.hget(keys.FEEDS_PENDING, "ftc-dnc")
+        assert pending is None  # the finally clause ran in-process; a killed process leaves it: put it back
+        monkeypatch.undo()
+        orphan = [k for k in redis_conn.scan_iter("ivr:feed:ftc-dnc:*") if k not in before]
+        assert orphan, "the cut-short import wrote buckets"
+        version = orphan[0].split(":")[3]
+        redis_conn.hset(keys.FEEDS_PENDING, "ftc-dnc", f"ftc-dnc|{version}|{feeds.bucket_count(3)}")
+        assert screen(bl, OTHER).rule == "none" and screen(bl, ROBO).rule == "feed"
+        if clean_up == "sweep":
+            redis_conn.set(keys.import_lock("feed:ftc-dnc"), "x")
+            bl.sweep_feeds()
+            assert all(redis_conn.exists(k) for k in orphan), "an import still holding its lock is left alone"
+            redis_conn.delete(keys.import_lock("feed:ftc-dnc"))
+            bl.sweep_feeds()
+            assert set(redis_conn.scan_iter("ivr:feed:*")) == before and redis_conn.hlen(keys.FEEDS_PENDING) == 0
+            monkeypatch.setattr(Blocklist, "_write_feed_batch",
+                                lambda self, *a: (written(self, *a), killed(self))[0])
+            monkeypatch.setattr(Blocklist, "_delete_version", lambda self, *a: None)
+        else:
+            done = import_text(bl, "ftc-dnc", f"{ROBO}\n")
+            assert done.written and not any(redis_conn.exists(k) for k in orphan)
+            assert redis_conn.hlen(keys.FEEDS_PENDING) == 0
+
+
 def test_partial_imports_the_good_rows_and_check_only_writes_nothing(redis_conn: redis.Redis) -> None:
     bl = Blocklist(redis_conn, Policy())
     checked = import_text(bl, "f", f"{ROBO}\n{ROBO},2\ngarbage\n", write=False)

@@ -515,7 +515,8 @@ def test_real_screen_and_flag_events_fold(redis_conn: redis.Redis) -> None:
     assert {k: freq["totals"][k] for k in ("calls", "treated", "flags", "withheld", "blocked_attempts", "unblocks",
                                            "isolations")} == {
         "calls": 3, "treated": 2, "flags": 2, "withheld": 1, "blocked_attempts": 1, "unblocks": 1, "isolations": 1}
-    assert freq["door"] == {"by_rule": {"number": 1, "withheld": 1}, "by_treatment": {"linefault": 1, "reject": 1}}
+    assert freq["door"] == {"by_rule": {"number": 1, "withheld": 1}, "by_treatment": {"linefault": 1, "reject": 1},
+                            "by_feed": {}}
     src = reports.sources(redis_conn, q)
     assert src["top_numbers"] == [{"number": caller, "flags": 1, "treated": 1, "total": 2}]
     dims = src["dimensions"]
@@ -572,3 +573,23 @@ def test_erasure_also_removes_the_blocklist_memory_of_the_number(redis_conn: red
     assert bl.entries(target) == [] and bl.allow_entries(target) == []
     assert target not in str(redis_conn.zrange(keys.BLOCK_INDEX, 0, -1))
     assert bl.history(other) and bl.entries(other)  # nobody else's memory is touched
+
+
+def test_calls_a_bulk_feed_stopped_are_counted_per_feed_apart_from_manager_blocks(redis_conn: redis.Redis) -> None:
+    from blocklist.feeds import text_lines
+    from blocklist.rules import Blocklist, Policy
+
+    bl = Blocklist(redis_conn, Policy(burst_calls=0))
+    meta = {"licence": "public data", "by": "mgr"}
+    bl.import_feed("ftc-dnc", text_lines("+14155550100\n+14155550101\n"), source="FTC complaints", **meta)
+    bl.import_feed("carrier", text_lines("+14155550102\n"), source="Carrier robocallers", **meta)
+    bl.block("+14155550103", by="mgr", reason="threats", duration=3600)
+    for i, number in enumerate(["+14155550100", "+14155550101", "+14155550100", "+14155550102", "+14155550103",
+                                "+14155550199"]):
+        bl.screen(number, LINES[0], f"CA2{i:02d}", extra={})
+    reports.fold(redis_conn, settings=settings())
+    door = reports.frequency(redis_conn, reports.Query.build(settings=settings()))["door"]
+    assert door["by_rule"] == {"feed": 4, "number": 1}
+    assert door["by_feed"] == {"ftc-dnc": 3, "carrier": 1}
+    rows = reports.tables("frequency", reports.frequency(redis_conn, reports.Query.build(settings=settings())))
+    assert {"by": "feed", "value": "ftc-dnc", "calls": 3} in rows["door"]

@@ -137,6 +137,8 @@ class Folder:
         if treated:
             c[(rk.COUNTS, line, day, "treat")] += 1
             c[(rk.COUNTS, line, day, f"treat:rule:{rule}")] += 1
+            if rule == "feed":  # which bulk feed stopped it (feed names: 40 characters at most)
+                c[(rk.COUNTS, line, day, f"feed:{_clean(ev.get('feed'), 40) or 'unknown'}")] += 1
             c[(rk.COUNTS, line, day, f"treat:{treatment or 'unknown'}")] += 1
             c[(rk.HOURS, line, day, f"{wd}|{hour}|treat")] += 1
             if withheld:

@@ -181,6 +181,7 @@ def frequency(r: Store, q: Query) -> dict[str, Any]:
         "door": {
             "by_rule": _prefixed(counts, "treat:rule:"),
             "by_treatment": {k: v for k, v in _prefixed(counts, "treat:").items() if not k.startswith("rule:")},
+            "by_feed": _prefixed(counts, "feed:"),  # calls each bulk feed stopped (part of by_rule's "feed")
         },
         "events": _prefixed(counts, "ev:"),
     }

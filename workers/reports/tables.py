@@ -48,6 +48,7 @@ def tables(name: str, data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 for metric, matrix in data["heatmap"].items() for wd, row in enumerate(matrix)]
         door = [{"by": "rule", "value": k, "calls": v} for k, v in data["door"]["by_rule"].items()]
         door += [{"by": "treatment", "value": k, "calls": v} for k, v in data["door"]["by_treatment"].items()]
+        door += [{"by": "feed", "value": k, "calls": v} for k, v in data["door"].get("by_feed", {}).items()]
         return {"daily": data["daily"], "heatmap": heat, "lines": data["lines"], "door": door}
     if name == "sources":
         dims = [{"dimension": dim, **row} for dim, rows in data["dimensions"].items() for row in rows]

@@ -16,10 +16,11 @@ from ivr import health, webhooks
 from ivr import resources as extensions
 from ivr.api import blocklist as api_blocklist
 from ivr.api import calls as api_calls
+from ivr.api import feeds as api_feeds
 from ivr.api import openapi
 from ivr.api import prompts as api_prompts  # noqa: F401  its routes hang on the media blueprint
 from ivr.api import reports as api_reports
-from ivr.desk import views_agent, views_auth, views_manager, web
+from ivr.desk import views_agent, views_auth, views_feeds, views_manager, web
 from ivr.errors import TWILIO_PREFIXES, answer, busy_response, error_handlers
 from ivr.logging_setup import configure_logging
 
@@ -64,8 +65,8 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     web.configure(app, settings)  # session cookie, secret key, security headers
-    for blueprint in (*webhooks.BLUEPRINTS, api_calls.bp, api_blocklist.bp, api_reports.bp, health.bp, openapi.bp,
-                      views_auth.bp, views_agent.bp, views_manager.bp):
+    for blueprint in (*webhooks.BLUEPRINTS, api_calls.bp, api_blocklist.bp, api_feeds.bp, api_reports.bp, health.bp,
+                      openapi.bp, views_auth.bp, views_agent.bp, views_manager.bp, views_feeds.bp):
         app.register_blueprint(blueprint)
     error_handlers(app)
     _desk_share(app, settings.desk_concurrency)
@@ -93,7 +94,8 @@ def _simulation_clock(app: Flask) -> None:
             clock_override.reset(token)
 
 
-IMPORT_ENDPOINTS = ("desk_manager.blocklist_import", "blocklist_api.import_blocks", "blocklist_api.import_allowed")
+IMPORT_ENDPOINTS = ("desk_manager.blocklist_import", "blocklist_api.import_blocks", "blocklist_api.import_allowed",
+                    "desk_feeds.feeds_import", "feeds_api.import_feed")
 
 
 def _import_limit(app: Flask, limit: int) -> None:
@@ -109,8 +111,9 @@ def _import_limit(app: Flask, limit: int) -> None:
     @app.errorhandler(413)
     def too_large(exc: HTTPException) -> Any:
         if request.endpoint in IMPORT_ENDPOINTS:
+            command = "ivr feeds import NAME FILE" if "feed" in str(request.endpoint) else "ivr blocklist import FILE"
             detail = (f"the file is larger than {limit // (1024 * 1024)} MiB (IVR_IMPORT_MAX_BYTES); nothing was "
-                      "imported. Split it, or import it with `ivr blocklist import FILE`, which has no limit.")
+                      f"imported. Split it, or import it with `{command}`, which has no limit.")
         else:
             detail = (f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes (IVR_MAX_BODY_BYTES); "
                       "nothing was changed.")

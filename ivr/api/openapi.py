@@ -201,6 +201,51 @@ def _schemas() -> dict[str, Schema]:
                        "url": {"type": "string", "nullable": True}, "format": STRING},
                       ("lang", "prompt", "source", "url")),
         "Queued": obj({"queued": BOOLEAN, "job_id": STRING, "detail": STRING}, ("queued", "job_id")),
+        **_feed_schemas(row_error),
+    }
+
+
+def _feed_schemas(row_error: Schema) -> dict[str, Schema]:
+    """Bulk feeds (ivr/api/feeds.py): a feed's card, what an import did, one feed's listing of a number."""
+    feed_fields: dict[str, Schema] = {
+        "name": STRING, "source": STRING, "licence": STRING,
+        "fetched_at": {"type": "integer", "description": "ms since 1970: when the list was fetched from its source"},
+        "age_out_days": {"type": "integer", "description": "an entry stops counting this many days after its last "
+                                                           "report; 0: never"},
+        "treatment": {"type": "string", "enum": ["", *TREATMENTS], "description": "'' means the line's treatment "
+                                                                                  "of blocked callers"},
+        "scope": {"type": "string", "description": "'*' for all lines, else the line's E.164"},
+        "version": STRING, "buckets": INTEGER, "entries": {"type": "integer", "description": "numbers in the feed"},
+        "imported_at": INTEGER, "by": STRING,
+        "removed": {"type": "integer", "description": "numbers taken out on appeal since the import"},
+        "swept": {"type": "integer", "description": "aged-out numbers removed since the import"},
+        "fetched": {"type": "string", "description": "fetched_at in ISO 8601 UTC"},
+        "imported": {"type": "string", "description": "imported_at in ISO 8601 UTC"},
+    }
+    return {
+        "Feed": obj(feed_fields, tuple(feed_fields),
+                    description="A bulk feed: someone else's list of numbers (a carrier's, a regulator's), kept apart "
+                                "from the managers' blocks"),
+        "FeedImport": obj({
+            "detail": STRING, "name": STRING, "rows": INTEGER,
+            "entries": {"type": "integer", "description": "distinct numbers written (or, checked only, that would be)"},
+            "duplicates": {"type": "integer", "description": "rows repeating a number (their reports are added up)"},
+            "written": BOOLEAN, "partial": BOOLEAN, "check_only": BOOLEAN, "seconds": {"type": "number"},
+            "replaced": {"type": "integer", "nullable": True,
+                         "description": "numbers of the version this import replaced; null for a new feed"},
+            "errors": array(row_error), "bad_rows": INTEGER,
+        }, ("detail", "name", "rows", "entries", "duplicates", "written", "partial", "check_only", "seconds",
+            "replaced", "errors", "bad_rows")),
+        "FeedListing": obj({
+            "feed": STRING, "number": STRING, "evidence": {"type": "integer", "description": "how many reports"},
+            "seen_ms": INTEGER, "seen": {"type": "string", "description": "last reported, ISO 8601 UTC"},
+            "until_ms": NULLABLE_INT,
+            "until": {"type": "string", "description": "when it stops counting, ISO 8601 UTC; '' when never"},
+            "active": {"type": "boolean", "description": "false: aged out (the screen ignores it) and waiting for "
+                                                         "the sweeper"},
+            "source": STRING, "treatment": STRING, "scope": STRING,
+        }, ("feed", "number", "evidence", "seen_ms", "until_ms", "seen", "until", "active", "source", "treatment",
+            "scope")),
     }
 
 
@@ -456,6 +501,60 @@ def _rule_paths() -> dict[str, Any]:
     }
 
 
+def _feed_paths() -> dict[str, Any]:
+    name = path_param("name", {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_-]{0,39}$", "example": "ftc-dnc"},
+                      "the feed's name: 1-40 lower-case letters, digits, '-' or '_'")
+    text_120: Schema = {"type": "string", "pattern": r"\S", "maxLength": 120}
+    reason = json_body(obj({"reason": REASON, "by": {"type": "string", "maxLength": 80}}, ("reason",)))
+    import_params = (
+        name,
+        query("source", {**text_120, "example": "FTC Do Not Call complaints"}, "who publishes the list", required=True),
+        query("licence", {**text_120, "example": "public data"}, "the terms it is used under", required=True),
+        query("fetched_at", {"type": "string", "maxLength": 40, "example": "2026-11-30T08:00:00Z"},
+              "when it was fetched from its source: ISO 8601 (UTC unless it says) or ms since 1970; default now"),
+        query("age_out_days", {"type": "integer", "minimum": 0, "maximum": 3650},
+              "an entry stops counting this many days after its last report (default 0: never)"),
+        query("treatment", {"type": "string", "enum": ["", *TREATMENTS]}, "default: the line's treatment"),
+        query("line", LINE_TEXT, "the line (To number) it applies to; default all lines"),
+        Q_PARTIAL,
+        query("check_only", {"type": "string", "enum": ["0", "1", "true", "false"]},
+              "1: write nothing; entries and duplicates say what the feed would hold"),
+        Q_BY)
+    feed = obj({"feed": ref("Feed")}, ("feed",))
+    return {
+        "/api/feeds": {"get": op(
+            "The bulk feeds in force, by name (manager)", "feeds", "list_feeds",
+            {200: ok("the feeds", obj({"feeds": array(ref("Feed"))}, ("feeds",)))})},
+        "/api/feeds/{name}": {
+            "get": op("One bulk feed (manager)", "feeds", "show_feed", {200: ok("the feed", feed)},
+                      errors=(400, 404), params=(name,)),
+            "put": op("Import or replace a bulk feed from its CSV, all or nothing unless partial=1 (manager)", "feeds",
+                      "import_feed",
+                      {200: ok("replaced, imported in part, or checked only", ref("FeedImport")),
+                       201: ok("a new feed imported", ref("FeedImport"))},
+                      errors=(400, 409, 413), params=import_params, body=_csv_upload("feed"),
+                      description="Rows: number[,reports[,last_seen]], or a header naming them (number/phone/tn, "
+                                  "reports/count/evidence, last_seen/date). A new version replaces the one in force "
+                                  "at once; a bad row imports nothing (400 with the bad rows) unless partial=1."),
+            "delete": op("Stop using a bulk feed: out of the screen at once, its numbers deleted (manager)", "feeds",
+                         "delete_feed", {200: ok("deleted", obj({"deleted": BOOLEAN, "feed": ref("Feed")},
+                                                                ("deleted", "feed")))},
+                         errors=(400, 404, 413), params=(name, Q_BY), body=reason),
+        },
+        "/api/feeds/{name}/numbers/{number}": {"delete": op(
+            "Take one number out of a bulk feed (appeal) until its next import (manager)", "feeds", "remove_number",
+            {200: ok("taken out", obj({"removed": BOOLEAN, "feed": STRING, "number": STRING},
+                                      ("removed", "feed", "number")))},
+            errors=(400, 404, 413), params=(name, P_NUMBER, Q_BY), body=reason)},
+        "/api/numbers/{number}/feeds": {"get": op(
+            "The bulk feeds that list a number, with its reports and until when it counts (manager)", "feeds",
+            "number_feeds",
+            {200: ok("the listings (empty when no feed lists it)",
+                     obj({"number": STRING, "feeds": array(ref("FeedListing"))}, ("number", "feeds")))},
+            errors=(400,), params=(P_NUMBER,))},
+    }
+
+
 def _prompt_paths() -> dict[str, Any]:
     params = (path_param("lang", {"type": "string", "enum": list(prompts.LANGUAGES)}, "the prompt language"),
               path_param("key", {"type": "string", "enum": list(prompts.all_recording_keys())},
@@ -541,8 +640,8 @@ def _version() -> str:
 @cache
 def _document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for part in (_call_paths, _blocklist_paths, _allowlist_paths, _rule_paths, _prompt_paths, _report_paths,
-                 _meta_paths):
+    for part in (_call_paths, _blocklist_paths, _allowlist_paths, _rule_paths, _feed_paths, _prompt_paths,
+                 _report_paths, _meta_paths):
         paths.update(part())
     return {
         "openapi": OPENAPI_VERSION,
@@ -550,13 +649,14 @@ def _document() -> dict[str, Any]:
             "title": "Harassment filter JSON API",
             "version": _version(),
             "description": (
-                "Flag calls, manage the blocklist, allowlist and range rules, read reports. Every route wants "
-                "`Authorization: Bearer <token>` (IVR_API_TOKEN, or a desk user's API token); routes marked "
+                "Flag calls, manage the blocklist, allowlist, range rules and bulk feeds, read reports. Every route "
+                "wants `Authorization: Bearer <token>` (IVR_API_TOKEN, or a desk user's API token); routes marked "
                 "(manager) or (admin) need that role (`x-role` on each operation). Errors are RFC 9457 problems "
                 "(`application/problem+json`: type, title, status, detail, instance, and the machine-readable "
                 "`error` code) and change nothing."),
         },
-        "tags": [{"name": t} for t in ("calls", "blocklist", "allowlist", "rules", "prompts", "reports", "meta")],
+        "tags": [{"name": t} for t in ("calls", "blocklist", "allowlist", "rules", "feeds", "prompts", "reports",
+                                       "meta")],
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {

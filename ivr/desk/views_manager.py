@@ -26,6 +26,7 @@ from blocklist.text import clean_text
 from ivr.accounts import User
 from ivr.auth import current_principal, require_role
 from ivr.desk.durations import BLOCK_LENGTHS, chosen_length
+from ivr.desk.views_feeds import number_feeds
 from ivr.desk.web import fmt_time
 from ivr.moves.difficult import callbacks
 from ivr.resources import resources
@@ -241,7 +242,8 @@ def blocklist_import() -> Any:
 @bp.get("/numbers/<number>")
 @require_role("manager")
 def number(number: str) -> Any:
-    """One number: its blocks (unblock, make permanent), ladder step, allowlist, full history, evidence pack."""
+    """One number: its blocks (unblock, make permanent), ladder step, allowlist, the bulk feeds that list it (take it
+    out), full history, evidence pack."""
     bl = _bl()
     e164 = _number_or_none(bl, number)
     if e164 is None:
@@ -249,7 +251,7 @@ def number(number: str) -> Any:
     history = list(reversed(bl.history(e164)))
     return render_template("desk/number.html", number=e164, blocks=bl.entries(e164), strikes=bl.strikes(e164),
                            allowed=bl.allow_entries(e164), history=history, block_lengths=BLOCK_LENGTHS,
-                           zone=resources().settings.timezone)
+                           feeds=number_feeds(bl, e164), zone=resources().settings.timezone)
 
 
 @bp.post("/numbers/<number>/unblock")

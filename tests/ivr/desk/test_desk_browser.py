@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from blocklist.feeds import text_lines
 from tests.support.browser import DESKTOP, PHONE
 from tests.support.callflow import agent_connects, bridge, bridge_ends, place_call, press
 from tests.support.constants import AGENT
@@ -166,7 +167,10 @@ def test_screenshots_of_the_main_pages(app: Any, open_desk: Any, twilio: Any, ru
     run_jobs()
     make_user(app, "root", "admin")
     make_user(app, "bea", "agent", phones="client:bea")
-    pages = {"review": "/desk/review", "dryrun": "/desk/dryrun", "reports": "/desk/reports",
+    app.extensions["ivr"].blocklist.import_feed(  # a bulk feed, so the Feeds page has a row to stack on the phone
+        "ftc-dnc", text_lines("+14155550199,3,2026-01-30\n"), source="FTC Do Not Call complaints",
+        licence="public data", by="root", age_out_days=30)
+    pages = {"review": "/desk/review", "feeds": "/desk/feeds", "dryrun": "/desk/dryrun", "reports": "/desk/reports",
              "withheld": "/desk/withheld", "settings": "/desk/settings", "audit": "/desk/audit",
              "users": "/desk/users", "account": "/desk/account"}
     for viewport, suffix in ((DESKTOP, ""), (PHONE, "-phone")):

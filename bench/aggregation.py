@@ -129,6 +129,7 @@ def fold_with_rq(url: str, r: redis.Redis, last_id: str, folder: Path, log: Call
 
     from blocklist.keys import Agg as rk
     from workers import reports
+    from workers.queues import FOLD_JOB_ID
 
     rq_conn = redis.Redis.from_url(url)
     env = {**os.environ, "REDIS_URL": url, "IVR_DATA_DIR": str(folder / "var"), "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -148,7 +149,7 @@ def fold_with_rq(url: str, r: redis.Redis, last_id: str, folder: Path, log: Call
         while r.hget(rk.STATE, "cursor") != last_id:
             if worker.poll() is not None:
                 raise RuntimeError(f"the RQ worker died while folding; see {folder / 'worker.log'}")
-            if not Job.exists(rk.FOLD_JOB_ID, connection=rq_conn):
+            if not Job.exists(FOLD_JOB_ID, connection=rq_conn):
                 reports.schedule_fold(rq_conn)  # the previous fold used up its time budget
             if time.monotonic() - started > 1800:
                 raise RuntimeError("the fold took more than 30 minutes")

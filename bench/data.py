@@ -4,6 +4,7 @@ format, and files of pre-signed requests that the load generator replays."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import secrets
 import time
@@ -87,6 +88,27 @@ class NumberPlan:
                 return
         raise RuntimeError("number plan too small for the requested list")
 
+    def feed_numbers(self, count: int, ruled: set[int]) -> Iterator[str]:
+        """`count` distinct numbers for a bulk feed (even line numbers, so never a caller), outside the ruled
+        exchanges: a fixed permutation of the number space, streamed (ten million without a set in memory).
+        The first n of a longer run are the n of a shorter one, so a bigger version replaces a smaller one."""
+        space = self.exchanges * 5000
+        step = 1_000_003  # coprime with the space: i -> (i * step + offset) % space is one-to-one
+        while math.gcd(step, space) != 1:
+            step += 2
+        offset = self.seed % space
+        produced = 0
+        for i in range(space):
+            value = (i * step + offset) % space
+            ex = value // 5000
+            if ex in ruled:
+                continue
+            yield f"{self.exchange(ex)}{value % 5000 * 2:04d}"
+            produced += 1
+            if produced == count:
+                return
+        raise RuntimeError("number plan too small for the requested feed")
+
     def callers(self, count: int, ruled: set[int], salt: int) -> list[str]:
         """`count` distinct caller numbers that no blocklist entry or prefix rule matches."""
         rng = random.Random(self.seed + 1000 + salt)
@@ -115,6 +137,16 @@ def load_blocklist(r: redis.Redis, numbers: Iterable[str], *, batch: int = 5000)
         if written % batch == 0:
             pipe.execute()
     pipe.execute()
+    return written
+
+
+def write_feed_csv(path: Path, numbers: Iterable[str]) -> int:
+    """A feed file as carriers send them: number, reports, last seen (dates over the last four weeks)."""
+    written = 0
+    with path.open("w") as out:
+        out.write("number,reports,last_seen\n")
+        for written, number in enumerate(numbers, 1):
+            out.write(f"{number},{written % 7 + 1},2026-11-{written % 28 + 1:02d}\n")
     return written
 
 

@@ -95,6 +95,14 @@ def targets(summary: list[dict[str, Any]], sizes: dict[int, float], extra: dict[
     for c, ratio in sorted((extra.get("list_size_cpu") or {}).items()):
         out.append({"id": f"list_size_cpu_c{c}", "name": f"CPU per request, 10-entry list / 1M-entry list, {c} conns "
                     "(same check, noise-proof)", "measured": ratio, "goal": "0.90 - 1.10", "met": 0.9 <= ratio <= 1.1})
+    for row in summary:
+        if row["target"] == "flag" and "rps_ratio" in row:
+            c = row["connections"]
+            out.append({"id": f"flag_rps_c{c}", "name": f"desk flag throughput vs baseline, {c} conns",
+                        "measured": row["rps_ratio"], "goal": ">= 0.50", "met": row["rps_ratio"] >= 0.5})
+            out.append({"id": f"flag_round_trips_c{c}", "name": f"Redis round trips per desk flag, {c} conns",
+                        "measured": row["redis_round_trips"], "goal": "<= 3", "met": row["redis_round_trips"] <= 3})
+    out += feed_targets((extra.get("facts") or {}).get("feed") or {})
     agg = extra.get("aggregation") or {}
     if agg.get("ratio") is not None:
         out.append({"id": "aggregation", "name": "events/s folded by RQ workers / raw pipeline writing the same counters",
@@ -104,6 +112,59 @@ def targets(summary: list[dict[str, Any]], sizes: dict[int, float], extra: dict[
         out.append({"id": "report", "name": f"manager report over a year ({rep.get('events', 0):,} events), slowest",
                     "measured": rep["worst_ms"], "goal": "< 300 ms", "met": rep["worst_ms"] < 300})
     return out
+
+
+def feed_targets(feed: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 21's bulk-feed targets: bytes per number at the largest size, import speed and its scaling."""
+    sizes = feed.get("sizes") or []
+    if not sizes:
+        return []
+    small, big = sizes[0], sizes[-1]
+    out = [{"id": "feed_bytes", "name": f"Redis used_memory per feed number at {big['entries']:,} numbers (as screened; "
+            "a feed keeps no per-number history, its audit is one record per import)",
+            "measured": big["bytes_per_number"], "goal": "<= 100", "met": big["bytes_per_number"] <= 100}]
+    per_million = small["import_seconds"] / small["entries"] * 1e6
+    out.append({"id": "feed_import_1m", "name": f"feed import from CSV, seconds per 1,000,000 numbers "
+                f"(measured on {small['entries']:,})", "measured": round(per_million, 1), "goal": "<= 15",
+                "met": per_million <= 15})
+    if big is not small:
+        scaling = (big["import_seconds"] / big["entries"]) / max(1e-9, small["import_seconds"] / small["entries"])
+        out.append({"id": "feed_import_scaling", "name": f"feed import time per number, {big['entries']:,} / "
+                    f"{small['entries']:,} (in proportion)", "measured": round(scaling, 3), "goal": "<= 1.25",
+                    "met": scaling <= 1.25})
+    return out
+
+
+def projection(feed: dict[str, Any], target: int = 100_000_000) -> list[str]:
+    """The arithmetic from the measured bytes per number to a feed of `target` numbers."""
+    sizes = feed.get("sizes") or []
+    if not sizes:
+        return []
+    big = sizes[-1]
+    per = big["bytes_per_number"]
+    data_gb = per * target / 1e9
+    seconds = big["import_seconds"] / big["entries"] * target
+    return [
+        f"- **{target:,} numbers on one primary:** {per:.1f} bytes x {target:,} = **{data_gb:.2f} GB** of "
+        f"used_memory for the feed (the buckets grow with the list, so bytes per number stay flat: measured "
+        + ", ".join(f"{s['bytes_per_number']:.1f} at {s['entries']:,}" for s in sizes) + "). An AOF rewrite forks "
+        f"Redis; pages the parent changes meanwhile are copied, at worst all of them, so give the host about "
+        f"2 x {data_gb:.1f} + the rest of the store; `maxmemory` at least {data_gb * 1.3:.1f} GB for the feed "
+        f"(fragmentation, buffers). Import at the measured rate: {big['import_seconds']:.0f} s / "
+        f"{big['entries']:,} x {target:,} = about {seconds / 60:.0f} minutes, the old version screened meanwhile; "
+        f"while both versions exist (until the swap frees the old one) the feed needs twice its memory.",
+        "- **Redis Cluster:** a script may touch keys of one hash slot only, and the screen reads the call's own "
+        "keys, the line's settings, the manager lists and every feed in force in its one round trip. So the keys "
+        "of one call must share one hash tag. Two layouts keep that: (a) one tag for the whole store "
+        "(`{ivr}:...`): everything lives in one slot, i.e. on one shard: Cluster adds failover but no room, "
+        f"and the {data_gb:.1f} GB must fit one shard, which it does on any current server; (b) one tag per line "
+        "(`{+18005551212}:...` for the line's calls, settings and its copy of the lists): lines spread over "
+        f"shards, but a feed that covers every line is kept once per tag, so L lines cost L x {data_gb:.1f} GB in "
+        f"all (e.g. 10 lines on 5 shards: {10 * data_gb:.0f} GB, {2 * data_gb:.1f} GB a shard). Splitting one "
+        "list across shards by number (a tag from the number's bucket) would break the one-round-trip screen, "
+        "since the line's settings and the call's record live elsewhere. Measured here: a single primary; the "
+        "keys today carry no hash tag, so running on Cluster needs layout (a) or (b) first.",
+    ]
 
 
 def previous(out_dir: Path, exclude: str, before: str = "~") -> tuple[str, dict[str, Any]] | None:
@@ -173,6 +234,25 @@ def markdown(result: dict[str, Any], prev: tuple[str, dict[str, Any]] | None) ->
                   "Redis socket reads per request (a pipeline or a script counts once)."]
     mem = facts.get("blocklist_memory", {})
     web = facts.get("web_memory", {})
+    feed = facts.get("feed") or {}
+    if feed.get("sizes"):
+        lines += ["", "## Bulk feed (a national-size list)", "",
+                  "The feed is imported with the product's own code (`ivr feeds import`) from a CSV of number, reports "
+                  "and last-seen date, into the same Redis as the blocklist above; the larger version replaces the "
+                  "smaller one by the atomic swap. The screen of every `/voice/incoming` call above looked it up.", "",
+                  "| Numbers | Import s | Numbers/s | used_memory MB | Bytes per number | Buckets | Encoding | File MB |",
+                  "|---:|---:|---:|---:|---:|---:|---|---:|"]
+        for size in feed["sizes"]:
+            lines.append(f"| {size['entries']:,} | {size['import_seconds']:.1f} | {size['numbers_per_second']:,} | "
+                         f"{size['used_memory_mb']:.1f} | {size['bytes_per_number']:.1f} | {size['buckets']:,} | "
+                         f"{size['bucket_encoding']} | {size['file_mb']:.1f} |")
+        lines += ["", "What each byte pays for: a number is one field of a small hash (its ten or so digits as an "
+                  "integer-encoded string, plus one value packing the last-seen second and the report count), kept "
+                  "in a ziplist of about 64 fields with a one-to-two-byte header per entry; the bucket's key, its "
+                  "dict entry and the ziplist's own header (about 100 bytes a bucket) are shared by 64 numbers. "
+                  "Expiry lives in the value (last seen + the feed's age-out), exact to the second for the screen; "
+                  "the sweeper frees aged-out numbers.", "", "### Projection", ""]
+        lines += projection(feed)
     lines += ["", "## Memory", "",
               f"- Redis, per blocklist entry as the CSV import writes it (block hash, listing index, history, "
               f"event and audit records): **{fmt(mem.get('bytes_per_entry_total'))} bytes** "

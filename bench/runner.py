@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bench import data, load, probes, servers
+from blocklist.rules import Blocklist
 from ivr.cli.embedded import EmbeddedRedis
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
@@ -31,14 +33,16 @@ class Options:
     entries: int = 1_000_000
     prefixes: int = 10_000
     small_entries: int = 10
+    feed_entries: int = 10_000_000  # a national-size bulk feed beside the blocklist (0: none)
+    feed_step: int = 1_000_000  # imported first, measured, then replaced by the full feed
     events: int = 1_000_000
     warmup_seconds: float = 2.0
     note: str = ""
 
     @classmethod
     def make(cls, quick: bool, **overrides: Any) -> Options:
-        base = cls(quick=True, seconds=3.0, reps=3, entries=100_000, events=200_000, warmup_seconds=1.0) if quick \
-            else cls()
+        base = cls(quick=True, seconds=3.0, reps=3, entries=100_000, events=200_000, warmup_seconds=1.0,
+                   feed_entries=1_000_000, feed_step=100_000) if quick else cls()
         for name, value in overrides.items():
             if value is not None:
                 setattr(base, name, value)
@@ -118,6 +122,8 @@ class WebBench:
             "bytes_per_prefix_rule": round((after_prefixes - after_numbers) / max(1, o.prefixes), 1),
             "used_memory_mb": round(after_prefixes / 2**20, 1),
         }
+        if o.feed_entries:
+            self.load_feed(big, plan, ruled)
         small_ruled = set(sorted(ruled)[: o.small_entries])
         data.load_blocklist(small, plan.blocked_numbers(o.small_entries, ruled))
         data.load_prefixes(small, (plan.exchange(x) for x in sorted(small_ruled)))
@@ -125,6 +131,40 @@ class WebBench:
             data.every_signal_on(r)
         settle(small)
         return ruled, sample
+
+    def load_feed(self, big: redis.Redis, plan: data.NumberPlan, ruled: set[int]) -> None:
+        """A bulk feed on `big` through the product's own import (`ivr feeds import`): feed_step numbers first,
+        then a version of feed_entries numbers replacing it (the atomic swap). Import time and used_memory per
+        number at both sizes; the buckets' encoding; a sample of members the screen must find."""
+        o = self.options
+        bl = Blocklist(big)
+        settle(big)
+        before = data.memory(big)["used_memory"]
+        sizes: list[dict[str, Any]] = []
+        for count in sorted({min(o.feed_step, o.feed_entries), o.feed_entries}):
+            path = self.folder / f"feed-{count}.csv"
+            self.log(f"writing a feed file of {count:,} numbers...")
+            data.write_feed_csv(path, plan.feed_numbers(count, ruled))
+            self.log("importing it as feed bench-feed (`ivr feeds import`'s code path)...")
+            started = time.monotonic()
+            result = bl.import_feed("bench-feed", functools.partial(path.open, newline=""), source="bench",
+                                    licence="bench data", by="bench", age_out_days=90)
+            seconds = time.monotonic() - started
+            if not result.written or result.entries != count:
+                raise RuntimeError(f"the bench feed did not import: {result.summary()}")
+            settle(big)
+            used = data.memory(big)["used_memory"] - before
+            feed = bl.feed("bench-feed")
+            assert feed is not None
+            bucket = data.keys.feed_bucket(feed.name, feed.version, 0)
+            sizes.append({"entries": count, "import_seconds": round(seconds, 3),
+                          "numbers_per_second": round(count / seconds), "bytes_per_number": round(used / count, 1),
+                          "used_memory_mb": round(used / 2**20, 1), "buckets": feed.buckets,
+                          "bucket_encoding": big.object("encoding", bucket),
+                          "file_mb": round(path.stat().st_size / 2**20, 1)})
+            self.log(f"  {count:,} numbers in {seconds:.1f} s, {used / count:.1f} bytes per number in used_memory")
+            path.unlink()
+        self.facts["feed"] = {"sizes": sizes, "sample": list(itertools.islice(plan.feed_numbers(5, ruled), 5))}
 
     # ---- the run -----------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -159,10 +199,12 @@ class WebBench:
             sids = data.screened_calls(big, [next(spare) for _ in range(per_flag_run)])
             return data.flag_set(self.folder, f"flag-{flag_runs[0]}", API_TOKEN, sids)
 
+        feed_label = f" + a {o.feed_entries:,}-number feed" if o.feed_entries else ""
         targets = {
             "baseline": Target("baseline", "baseline (signature + SISMEMBER + fixed TwiML)", baseline, big_server,
                                lambda: incoming.file, stateless=True),
-            "incoming_1m": Target("incoming_1m", f"/voice/incoming, {o.entries:,} numbers + {o.prefixes:,} prefixes",
+            "incoming_1m": Target("incoming_1m", f"/voice/incoming, {o.entries:,} numbers{feed_label} + "
+                                  f"{o.prefixes:,} prefixes",
                                   product_1m, big_server, lambda: incoming.file, lambda: incoming.reset(big)),
             "incoming_10": Target("incoming_10", f"/voice/incoming, {o.small_entries} numbers", product_10,
                                   small_server, lambda: incoming.file, lambda: incoming.reset(small)),
@@ -236,6 +278,8 @@ class WebBench:
             ("incoming_10", incoming_line(caller), 200, "<Enqueue"),
             ("isolation", targets["isolation"].requests().read_text().split("\n", 1)[0], 200, "<Leave"),
         ]
+        for number in (self.facts.get("feed") or {}).get("sample", [])[:2]:
+            expectations.append(("incoming_1m", incoming_line(number), 200, "<Reject"))
         bad = data.signed(validator, base_url, "/voice/incoming", data.incoming_params(data.call_sid(), caller, rng))
         forged = ("y" if bad.value.startswith("x") else "x") + bad.value[1:]  # always differs from the real one
         bad_line = data.RequestLine(bad.path, bad.header, forged, bad.content_type, bad.body).render()
@@ -249,7 +293,8 @@ class WebBench:
                 tail = "\n".join(targets[key].web.log.read_text(errors="replace").splitlines()[-25:])
                 raise RuntimeError(f"{key}: expected {status} with {needle!r}, got {got_status}: {body[:300]}\n"
                                    f"--- end of {targets[key].web.log}:\n{tail}")
-        self.log("checked: every target answers correctly (allowed, blocked, forged signature, flag, isolation)")
+        self.log("checked: every target answers correctly (allowed, blocked, in the feed, forged signature, flag, "
+                 "isolation)")
 
     def stop(self) -> None:
         for web in self.webs:

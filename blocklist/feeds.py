@@ -55,6 +55,7 @@ MAX_EVIDENCE = 999
 MAX_AGE_OUT_DAYS = 3650
 MAX_ERRORS_KEPT = 1000  # bad rows reported one by one; the rest are counted
 WRITE_BATCH = 5000  # numbers per pipelined write
+LOCK_SECONDS = 120  # an import's lock, renewed with every batch: a killed import holds it two minutes at most
 DELETE_BATCH = 1000  # bucket keys per UNLINK
 NANP_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP", "AG", "AI", "BB", "BM", "BS", "DM", "DO", "GD",
                           "JM", "KN", "KY", "LC", "MS", "SX", "TC", "TT", "VC", "VG"})
@@ -403,7 +404,7 @@ class FeedsMixin(BlocklistBase):
         buckets = bucket_count(total)
         version = secrets.token_hex(4)
         lock = keys.import_lock("feed:" + name)
-        if write and not self.r.set(lock, version, nx=True, ex=3600):
+        if write and not self.r.set(lock, version, nx=True, ex=LOCK_SECONDS):
             raise RuntimeError(f"feed {name} is being imported by someone else right now; try again when it is done")
         if write:
             self._forget_cut_short(name)
@@ -444,6 +445,7 @@ class FeedsMixin(BlocklistBase):
                     batch_size += 1
                     if batch_size >= WRITE_BATCH:
                         result.entries += self._write_feed_batch(name, version, batch)
+                        self.r.expire(lock, LOCK_SECONDS)
                         batch, batch_size = {}, 0
                 if result.rows % 50_000 == 0:
                     report("checking and writing", result.rows, total)

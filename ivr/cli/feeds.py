@@ -1,7 +1,8 @@
 """`ivr feeds ...`: bulk feeds, the national-size lists carriers and regulators publish (blocklist/feeds.py).
 
 A feed is someone else's list, kept as one unit: imported whole (a new version replaces the old one at once),
-listed, exported, deleted; one number can be taken out on appeal. Manager blocks stay in `ivr blocklist`.
+listed, exported, deleted; one number can be taken out on appeal. Manager blocks stay in `ivr blocklist`;
+`ivr feeds adopt` moves the blocks an old bulk CSV import made into a feed (blocklist/feed_adopt.py).
 Every problem prints one line `error: ...` on stderr and exits 2; a bad file changes nothing.
 """
 
@@ -18,6 +19,7 @@ import click
 
 from blocklist import keys
 from blocklist.clock import format_time
+from blocklist.feed_adopt import adopt_imported
 from blocklist.feeds import Feed, FeedEntry, parse_seen
 from blocklist.policy import TREATMENTS
 from ivr.cli.blocklist import ImportProgress, _bl, _default_by, _when
@@ -126,6 +128,53 @@ def feeds_import(name: str, path: str, source: str, licence: str, fetched_at: st
     if result.bad_rows and not partial:
         raise CliError(result.summary())
     click.echo(result.summary())
+
+
+@group.command("adopt")
+@click.argument("name")
+@click.option("--source", required=True, help="Where the imported list came from, e.g. 'Carrier X robocall list'.")
+@click.option("--licence", required=True, help="The terms it is used under, e.g. 'public data' or a contract.")
+@click.option("--reason", default=None, help="Adopt only the blocks with exactly this reason (one import's reason).")
+@click.option("--all-imported", is_flag=True, help="Adopt every imported block, whatever its reason.")
+@click.option("--line", default="", help="Adopt the blocks of this line (To number); default the blocks for all lines.")
+@click.option("--treatment", type=click.Choice(("line", *TREATMENTS)), default=None,
+              help="Adopt only the blocks with this treatment (line: the line's); needed when they have several. "
+                   "Default: the feed's, when it exists.")
+@click.option("--age-out-days", default=None, type=click.IntRange(0, 3650),
+              help="The feed drops an entry this long after its last report (0: never; default: the feed's, or 0). "
+                   "0 adopts permanent blocks, more adopts blocks with an end (each ends when its block would).")
+@click.option("--check-only", is_flag=True, help="Count what would be adopted and what left; write nothing.")
+@click.option("--by", default=_default_by, show_default="cli:<login name>", help="Who adopts them (audit log).")
+@click.option("--json", "as_json", is_flag=True)
+def feeds_adopt(name: str, source: str, licence: str, reason: str | None, all_imported: bool, line: str,
+                treatment: str | None, age_out_days: int | None, check_only: bool, by: str, as_json: bool) -> None:
+    """Move the manager blocks a CSV import (`ivr blocklist import`) wrote into feed NAME: the migration of a
+    carrier's or regulator's list imported before feeds existed (the ~300 bytes a block costs the screen become
+    ~22 in a feed; each number's history stays, one entry longer).
+
+    Only blocks nobody touched since the import move: flagged, hand-made and edited blocks stay manager blocks,
+    and so do blocks of another treatment (one feed, one treatment). The feed is swapped in first, then the
+    blocks are removed; the numbers' histories keep everything and say "moved into feed NAME". Safe to run
+    again: a run that was stopped is finished by the next, and a finished one has nothing left to do (exit 0).
+    """
+    if (reason is None) == (not all_imported):
+        raise CliError("say which blocks to adopt: --reason TEXT (the reason the import gave every block; see "
+                       "`ivr blocklist list`) or --all-imported (every imported block, whatever its reason)")
+    bl = _bl()
+    try:
+        scope = bl.line_scope(line) if line else None
+    except ValueError as exc:
+        raise CliError(f"--line: {exc}") from None
+    progress = ImportProgress()
+    try:
+        result = adopt_imported(bl, name, source=source, licence=licence, by=by, reason=reason, scope=scope,
+                                treatment="" if treatment == "line" else treatment, age_out_days=age_out_days,
+                                write=not check_only, progress=progress)
+    except (ValueError, RuntimeError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        progress.close()
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
 
 
 @group.command("export")

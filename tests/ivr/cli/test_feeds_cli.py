@@ -112,3 +112,69 @@ def test_appeal_delete_and_sweep(run: Any, tmp_path: Path, redis_conn: redis.Red
 def test_import_from_stdin(run: Any) -> None:
     out = run("feeds", "import", "piped", "-", *META, stdin=f"{ROBO}\n{OTHER}\n").stdout
     assert out.startswith("feed piped: 2 number(s) from 2 row(s)")
+
+
+def blocks_file(tmp_path: Path, numbers: list[str], reason: str = "Carrier X list") -> str:
+    rows = ["number,scope,treatment,reason,until,permanent", *(f"{n},,,{reason},,yes" for n in numbers)]
+    return feed_file(tmp_path, rows, "blocks.csv")
+
+
+def test_adopt_moves_imported_blocks_into_a_feed_and_says_what_it_left(run: Any, tmp_path: Path,
+                                                                       redis_conn: redis.Redis) -> None:
+    numbers = [f"+1312555{i:04d}" for i in range(1200)]
+    run("blocklist", "import", blocks_file(tmp_path, numbers))
+    run("blocklist", "add", OTHER, "-r", "obscene, by hand", "--permanent")
+    run("blocklist", "reason", numbers[0], "confirmed by the carrier")
+    store = snapshot(redis_conn)
+    checked = run("feeds", "adopt", "carrier", *META, "--reason", "Carrier X list", "--check-only").stdout
+    assert checked == ("would adopt 1199 block(s) into feed carrier (1,199 numbers in it then); would leave 2 "
+                       "block(s) as they were: 1 edited by hand, 1 blocked by hand; nothing written (checked only)\n")
+    assert snapshot(redis_conn) == store
+
+    result = run("feeds", "adopt", "carrier", *META, "--reason", "Carrier X list")
+    assert result.stdout.startswith("adopted 1199 block(s) into feed carrier (1,199 numbers in it now); left 2 "
+                                    "block(s) as they were: 1 edited by hand, 1 blocked by hand; the store holds "
+                                    "about ")
+    assert result.stdout.rstrip().endswith(" less")
+    assert "reading blocks" in result.stderr and "moving blocks into the feed" in result.stderr  # progress bars
+    check = run("blocklist", "check", numbers[1]).stdout
+    assert check.startswith(f"{numbers[1]} -> all lines: reject: bulk feed (feed carrier (Carrier robocall list): 1 report)")
+    assert run("blocklist", "check", numbers[0]).stdout.startswith(f"{numbers[0]} -> all lines: reject: number rule")
+    history = run("blocklist", "history", numbers[1]).stdout.splitlines()
+    assert len(history) == 2 and "  block " in history[0] and "  feed_adopt by " in history[1], history
+    assert history[1].endswith("moved into feed carrier")
+    assert "feed_adopt" in [a["action"] for _id, a in redis_conn.xrange("ivr:audit")]
+
+    store = snapshot(redis_conn)
+    again = run("feeds", "adopt", "carrier", *META, "--all-imported", "--json").stdout
+    assert (json.loads(again)["adopted"], json.loads(again)["left"]) == (0, {"edited": 1, "by_hand": 1})  # exit 0
+    assert run("feeds", "adopt", "carrier", *META, "--all-imported").stdout == (
+        "nothing to adopt into feed carrier: no block on all lines that a CSV import wrote and that fits it; left 2 "
+        "block(s) as they were: 1 edited by hand, 1 blocked by hand; nothing changed\n")
+    assert snapshot(redis_conn) == store
+
+
+def test_adopt_refuses_what_it_cannot_do_and_changes_nothing(run: Any, tmp_path: Path,
+                                                             redis_conn: redis.Redis) -> None:
+    run("blocklist", "import", feed_file(tmp_path, ["number,treatment,reason", f"{ROBO},isolation,list",
+                                                    f"{OTHER},,list"], "blocks.csv"))
+    store = snapshot(redis_conn)
+    assert "--source" in run("feeds", "adopt", "carrier", "--licence", "x", "--all-imported", code=2).stderr
+    neither = run("feeds", "adopt", "carrier", *META, code=2).stderr
+    assert neither.startswith("error: say which blocks to adopt: --reason TEXT") and "--all-imported" in neither
+    assert "say which blocks" in run("feeds", "adopt", "carrier", *META, "--reason", "list", "--all-imported",
+                                     code=2).stderr
+    assert run("feeds", "adopt", "carrier", *META, "--all-imported", "--line", "nowhere", code=2).stderr.startswith(
+        "error: --line: 'nowhere' has characters a phone number cannot have")
+    several = run("feeds", "adopt", "carrier", *META, "--all-imported", code=2).stderr
+    assert "2 treatments (1 isolation, 1 line)" in several or "2 treatments (1 line, 1 isolation)" in several
+    assert "--treatment" in several
+    assert snapshot(redis_conn) == store
+    assert run("feeds", "adopt", "carrier", *META, "--all-imported", "--line", LINE).stdout == (
+        "nothing to adopt into feed carrier: no block on line +18005551212 that a CSV import wrote and that fits it; "
+        "nothing changed\n")
+    out = run("feeds", "adopt", "carrier", *META, "--all-imported", "--treatment", "isolation").stdout
+    assert out.startswith("adopted 1 block(s) into feed carrier (1 numbers in it now); left 1 block(s) as they "
+                          "were: 1 with another treatment")
+    assert "treats callers with isolation" in run("feeds", "adopt", "carrier", *META, "--all-imported",
+                                                  "--treatment", "line", code=2).stderr

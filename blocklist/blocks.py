@@ -192,6 +192,7 @@ class BlockMixin(BlocklistBase):
         pipe = self._pipeline()
         pipe.delete(keys.history(number))
         pipe.hdel(keys.STRIKES, number)
+        pipe.hdel(keys.WARNINGS, number)  # the warnings on record go with the history they are part of
         for member in blocks:
             scope_ = member.split("|", 1)[0]
             pipe.delete(keys.block(scope_, number))

@@ -15,7 +15,9 @@ MAX_UNTIL_MS = 253402300799999
 REVIEW_RULES = ("burst", "reputation", "attestation", "line_type", "campaign")
 RULE_WORDS = {"number": "number rule", "feed": "bulk feed", "prefix": "prefix rule", "withheld": "withheld rule", "burst": "burst rule",
               "reputation": "caller reputation (add-on)", "attestation": "caller ID attestation (STIR/SHAKEN)",
-              "line_type": "line type rule", "campaign": "campaign (many numbers of one exchange)"}
+              "line_type": "line type rule", "campaign": "campaign (many numbers of one exchange)",
+              "restriction": "contact restriction"}
+ROUTE_PREFIX = "route:"  # an allowed call's treatment when a contact restriction routes it (blocklist/restrictions.py)
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,8 @@ class Decision:
     """What the screen decided for one call, and which rule decided it."""
 
     decision: str  # allow | treat
-    rule: str  # none | allowlist | number | feed | prefix | withheld | reputation | attestation | line_type | burst | campaign
-    treatment: str  # '' when allowed
+    rule: str  # none | allowlist | number | restriction | feed | prefix | withheld | reputation | attestation | line_type | burst | campaign
+    treatment: str  # '' when allowed ('route:<queue>' when a contact restriction routes the call)
     detail: str
     replay: bool = False
     language: str = ""
@@ -33,8 +35,17 @@ class Decision:
     def blocked(self) -> bool:
         return self.decision == "treat"
 
+    @property
+    def route(self) -> str:
+        """The queue a contact restriction sends this allowed call to ('supervisor'), else ''."""
+        if self.blocked or not self.treatment.startswith(ROUTE_PREFIX):
+            return ""
+        return self.treatment[len(ROUTE_PREFIX):]
+
     def explain(self) -> str:
         """One line a person can read: what happens and why."""
+        if self.rule == "restriction" and not self.blocked:
+            return f"allow, within the contact restriction ({self.detail})"
         if self.rule == "allowlist":
             return f"allow: on the allowlist ({self.detail})"
         if self.rule in REVIEW_RULES and not self.blocked:
@@ -119,7 +130,7 @@ def with_expiries(items: list[dict[str, Any]], at: int) -> list[dict[str, Any]]:
         scope_ = item.get("scope", keys.GLOBAL)
         if item.get("action") == "block":
             active[scope_] = item
-        elif item.get("action") == "unblock":
+        elif item.get("action") in ("unblock", "feed_adopt"):  # a block moved into a feed ends there as a block
             active.pop(scope_, None)
         elif item.get("action") in ("permanent", "temporary") and scope_ in active:
             active[scope_] = {**active[scope_], "until": item.get("until") or None}

@@ -31,7 +31,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     # many numbers of one exchange called one line within the window (screen.lua, once per campaign)
     "campaign": ("line", "prefix", "numbers", "minutes", "first", "action", "call_sid"),
     # an agent flagged the call (flag.lua); `blocked`/`until`/`step`: the sanction ladder's block
-    "flag": ("call_sid", "number", "line", "via", "agent", "reason", "note", "blocked", "until", "step",
+    # `category`: the abuse category (blocklist/abuse.py; older flags have none: read with abuse.category(..., default))
+    "flag": ("call_sid", "number", "line", "via", "agent", "reason", "note", "blocked", "until", "step", "category",
              *CALLER_FACTS),
     # a bulk feed imported (a new version swapped in) or deleted (blocklist/feeds.py)
     "feed": ("feed", "action", "by", "entries", "source", "version"),
@@ -43,14 +44,21 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     # isolation played to the end (complete) or abandoned (calls.py)
     "isolation": ("call_sid", "number", "line", "outcome", "seconds"),
     # difficult-caller moves (ivr routing): escalate to a supervisor, the limit warning, a call back agreed
-    "escalate": ("call_sid", "number", "line", "agent", "note", "via"),
-    "warn": ("call_sid", "number", "line", "agent", "note", "via", "warning", "ended"),
-    "callback": ("call_sid", "number", "line", "agent", "note", "via", "status", "due"),
+    # `category`: the abuse category when the agent gave one (the phone keys give none); `on_record`: the number's
+    # warnings across calls, this one included
+    "escalate": ("call_sid", "number", "line", "agent", "note", "via", "category"),
+    "warn": ("call_sid", "number", "line", "agent", "note", "via", "warning", "ended", "category", "on_record"),
+    "callback": ("call_sid", "number", "line", "agent", "note", "via", "status", "due", "category"),
     # what became of a call back (workers/callbacks, the call back's status callback)
     "callback_result": ("call_sid", "number", "line", "callback", "status", "attempts", "reason", "error",
                         "outcome"),
     # a caller let go by the line: long wait, closed, no agent
     "overflow": ("call_sid", "number", "line", "reason"),
+    # an agent crossed an exposure limit (blocklist/exposure.py, wellbeing.lua): `agent` the desk user (else the
+    # phone), `reason` shift | week, the counts, the limit, the break's end and the supervisor's check-in id
+    "wellbeing_break": ("agent", "identity", "reason", "shift", "week", "limit", "shift_start", "until", "checkin"),
+    # the agent pressed `*` and then chose no move (back to the caller): the unreported-abuse hint counts these
+    "menu_open": ("call_sid", "number", "line", "agent", "digits"),
 }
 
 # Every audit record carries these fields; a few actions carry more (AUDIT_EXTRA).
@@ -63,6 +71,14 @@ AUDIT_EXTRA: dict[str, tuple[str, ...]] = {
     "permanent": ("lasts", "until"),
     "feed_import": ("entries", "replaced"),  # numbers in the new version; in the one it replaced
     "feed_delete": ("entries", "replaced"),
+    # bulk-imported manager blocks moved into a feed (blocklist/feed_adopt.py): how many moved, how many stayed
+    # manager blocks, and the numbers in the feed after
+    "feed_adopt": ("adopted", "left", "entries"),
+    # a contact restriction made, reviewed (kept to a new review date) or removed (blocklist/restrictions.py): which
+    # one, in words, its end (ms; '' none) and its review date (ms)
+    "restrict": ("restriction", "until", "review"),
+    "restrict_kept": ("restriction", "until", "review"),
+    "unrestrict": ("restriction", "until", "review"),
 }
 AUDIT_REASON_CHARS = 500
 
@@ -72,6 +88,7 @@ ACTION_WORDS: dict[str, str] = {
     "block": "blocked",
     "unblock": "unblocked",
     "flag": "flagged by an agent",
+    "warn": "warned (the polite limit)",
     "expire": "block ended",
     "permanent": "made permanent",
     "temporary": "made temporary",
@@ -85,8 +102,11 @@ ACTION_WORDS: dict[str, str] = {
     "feed_import": "feed imported",
     "feed_delete": "feed deleted",
     "feed_remove": "taken out of a feed",
+    "feed_adopt": "moved into a feed",
     "evidence_export": "evidence pack downloaded",
+    "evidence_file": "FTC complaint, traceback request or warning letter downloaded",  # the file is the subject
     "withheld_note": "withheld call noted",
+    "wellbeing_checkin": "checked in with an agent after a difficult shift",
     "user_create": "desk user created",
     "user_role": "role changed",
     "user_password": "password reset",
@@ -98,6 +118,13 @@ ACTION_WORDS: dict[str, str] = {
     "token_revoke": "API token revoked",
     "prompt_install": "recording installed",
     "prompt_remove": "recording removed",
+    # contact restrictions (blocklist/restrictions.py); `restrict_review` and `restrict_end` are written by the cron
+    "restrict": "contact restricted",
+    "restrict_kept": "restriction reviewed and kept",
+    "unrestrict": "contact restriction removed",
+    "restrict_review": "restriction up for review",
+    "restrict_end": "contact restriction ended",
+    "voicemail": "voicemail left",
 }
 
 

@@ -17,7 +17,7 @@ import redis
 from redis.client import Pipeline
 from redis.commands.core import Script
 
-from blocklist import keys, scripts
+from blocklist import abuse, keys, scripts
 from blocklist.base import BlocklistBase
 from blocklist.calls import legs_script_call, parse_legs, text
 from blocklist.clock import now_ms
@@ -28,6 +28,14 @@ from blocklist.store import AckPipeline, ack_pipeline, aof_written_before_reply
 from blocklist.text import clean_text
 
 FLAG_ONCE_TTL_S = 30 * 86400
+
+
+def flag_category(category: str, reason: str = "") -> str:
+    """The abuse category a flag records: `category` checked against the taxonomy (ValueError naming the choices),
+    or when none is given the category an older client's `reason` meant (abuse.LEGACY), else "other"."""
+    if category:
+        return abuse.category(category)
+    return abuse.category(reason, default="other")
 
 
 def _result(reply: Sequence[Any], via: str) -> FlagResult:
@@ -46,17 +54,18 @@ class FlagMixin(BlocklistBase):
         return scripts.register(self.r, "agent_legs")
 
     def _flag_call(self, number: str, *, call_sid: str, line: str, via: str, agent: str, reason: str, note: str,
-                   extra: dict[str, str] | None, at: int | None) -> tuple[list[str], list[Any]]:
-        """KEYS and ARGV of flag.lua for one flag (ValueError for a number or CallSid it must not take)."""
+                   extra: dict[str, str] | None, at: int | None, category: str = "") -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of flag.lua for one flag (ValueError for a number, CallSid or category it must not take)."""
         self._inside(number)
         if not call_sid:
             raise ValueError("a flag names the call it is about: pass its CallSid")
+        abuse_kind = flag_category(category, reason)
         ladder = ladder_text(self.policy.ladder)
         region, kind, carrier_name = describe(number)
         fields = {"region": region, "line_type": kind, "carrier": carrier_name, **(extra or {})}
         args: list[Any] = [
             number, at or now_ms(), via, clean_text(agent), clean_text(reason), clean_text(note, 2000),
-            call_sid, ladder, line, FLAG_ONCE_TTL_S,
+            call_sid, ladder, line, FLAG_ONCE_TTL_S, abuse_kind,
         ]
         for name, value in fields.items():
             args.extend((name, clean_text(value)))
@@ -65,10 +74,12 @@ class FlagMixin(BlocklistBase):
         return script_keys, args
 
     def flag(self, number: str, *, call_sid: str, line: str, via: str, agent: str, reason: str = "",
-             note: str = "", extra: dict[str, str] | None = None, at: int | None = None) -> FlagResult:
-        """Flag one call: idempotent per CallSid; blocks the number on the sanction ladder."""
+             note: str = "", extra: dict[str, str] | None = None, at: int | None = None,
+             category: str = "") -> FlagResult:
+        """Flag one call: idempotent per CallSid; blocks the number on the sanction ladder. `category`: the abuse
+        category (blocklist/abuse.py; empty: read from a legacy `reason`, else "other")."""
         script_keys, args = self._flag_call(number, call_sid=call_sid, line=line, via=via, agent=agent,
-                                            reason=reason, note=note, extra=extra, at=at)
+                                            reason=reason, note=note, extra=extra, at=at, category=category)
         pipe = ack_pipeline(self.r, self.wait_replicas, self.wait_timeout_ms, transaction=False)
         self._flag(keys=script_keys, args=args, client=pipe)
         reply = pipe.execute()[0]
@@ -179,10 +190,10 @@ class FlagTransaction:
 
     def commit(self, number: str, *, line: str, via: str, agent: str, reason: str = "", note: str = "",
                extra: dict[str, str] | None = None, also: Callable[[Pipeline], None] | None = None,
-               at: int | None = None) -> FlagResult:
+               at: int | None = None, category: str = "") -> FlagResult:
         """Round trip 2: the flag and `also` in one MULTI (redis.WatchError: the call was flagged meanwhile)."""
         script_keys, args = self.bl._flag_call(number, call_sid=self.call_sid, line=line, via=via, agent=agent,
-                                               reason=reason, note=note, extra=extra, at=at)
+                                               reason=reason, note=note, extra=extra, at=at, category=category)
         pipe = self.pipe
         pipe.multi()
         # EVALSHA itself, not the Script object: that would cost a SCRIPT EXISTS round trip (read checked it).

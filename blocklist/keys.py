@@ -35,17 +35,34 @@ SETTINGS = _k("settings")  # hash of global policy overrides made by managers
 REVIEW = _k("review")  # zset "<scope>|<subject>" -> last burst time
 REVIEW_INFO = _k("review", "info")  # hash "<scope>|<subject>" -> JSON
 STRIKES = _k("strikes")  # hash e164 -> flags that led to a block (sanction ladder step)
+WARNINGS = _k("warnings")  # hash e164 -> limit-setting warnings on record, across calls (ivr/moves/difficult.py)
 EVENTS = _k("events")  # stream: the append-only event log (reports fold it)
 AUDIT = _k("audit")  # stream: manager actions
 COUNTERS = _k("counters")  # hash of operational counters (fail-open, REST failures...)
 AGENTS_ONLINE = _k("agents", "online")  # zset identity -> last time its leg asked for a caller
 ESCALATIONS = _k("escalations")  # zset caller CallSid -> time escalated (supervisors' queue view)
 CALLBACKS = _k("callbacks")  # zset callback id -> due time
+# Contact restrictions (blocklist/restrictions.py): "<e164>|<id>" -> the restriction as people see it (JSON);
+# "<e164>|<id>" by review time (the cron finds those due for review and those that ended).
+RESTRICT_INFO = _k("restrict", "info")
+RESTRICT_INDEX = _k("restrict", "index")
 
 
 def block(scope: str, number: str) -> str:
     """Hash of one active block; expires by itself (PEXPIREAT) unless permanent."""
     return _k("block", scope, number)
+
+
+def restriction(number: str) -> str:
+    """Hash of one number's contact restrictions as the screen reads them: id -> "kind|scope|start|until|rule|words"
+    (blocklist/restrictions.py; one HGETALL per call, empty for a number with none)."""
+    return _k("restrict", "n", number)
+
+
+def restriction_calls(number: str) -> str:
+    """Sorted set CallSid -> time of the calls a number made under a max-calls restriction (the screen counts the
+    day's and the week's; trimmed to 8 days)."""
+    return _k("restrict", "calls", number)
 
 
 def feed_bucket(name: str, version: str, bucket: int) -> str:
@@ -117,6 +134,30 @@ def decision(caller_sid: str) -> str:
 def import_lock(kind: str) -> str:
     """String held while a CSV import of one list (blocklist | allowlist) writes: one import at a time."""
     return _k("import", kind, "lock")
+
+
+def exposure(identity: str) -> str:
+    """zset caller CallSid -> when: the difficult calls (flags, moves) of one agent phone in the last 7 days
+    (blocklist/exposure.py; one call counts once)."""
+    return _k("exposure", identity)
+
+
+def wellbeing(person: str) -> str:
+    """Hash of one agent's (desk user's, else phone's) shift and wellbeing break (blocklist/exposure.py)."""
+    return _k("wellbeing", "agent", person)
+
+
+WELLBEING_CHECKINS = _k("wellbeing", "checkins")  # zset check-in id -> when the agent crossed a limit
+
+
+def unreported_cache(question: str) -> str:
+    """string (JSON, 5 min): the managers' unreported-abuse hint for one question (workers/reports/unreported.py)."""
+    return _k("wellbeing", "unreported", question)
+
+
+def wellbeing_checkin(checkin_id: str) -> str:
+    """Hash of one supervisor check-in: who crossed which limit, when; who acknowledged it."""
+    return _k("wellbeing", "checkin", checkin_id)
 
 
 def said(kind: str) -> str:

@@ -66,6 +66,8 @@ class LineSettingsMixin(BlocklistBase):
         if scope_ == keys.GLOBAL:
             found["sanction_ladder"] = global_cfg.get("sanction_ladder") or ladder_text(p.ladder)
             found["breather_seconds"] = global_cfg.get("breather_seconds") or ""
+            for name in ("exposure_shift_limit", "exposure_week_limit"):  # read by blocklist/lua/wellbeing.lua
+                found[name] = global_cfg.get(name) or ""
         return found
 
     def review_list(self, count: int = 100) -> list[dict[str, Any]]:

@@ -36,7 +36,8 @@ LINE_TYPES = ("fixed", "mobile", "fixed_or_mobile", "toll_free", "premium", "sha
               "pager", "uan", "voicemail", "unknown")
 LINE_SETTINGS = ("blocked_treatment", "withheld_policy", "burst_calls", "burst_minutes", "burst_action", "language",
                  *SIGNAL_SETTINGS)
-GLOBAL_SETTINGS = ("sanction_ladder", "breather_seconds")  # for all lines only (scope '*')
+GLOBAL_SETTINGS = ("sanction_ladder", "breather_seconds",  # for all lines only (scope '*')
+                   "exposure_shift_limit", "exposure_week_limit")  # agents' wellbeing (blocklist/exposure.py)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Policy:
     burst_action: str = "review"
     ladder: tuple[int | None, ...] = (86400, 604800, None)
     campaign_digits: int = 7
+    timezone: str = "UTC"  # IVR_TIMEZONE: contact restrictions' hours and their day and week (blocklist/restrictions.py)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Policy:
@@ -61,6 +63,7 @@ class Policy:
             burst_action=settings.burst_action,
             ladder=tuple(settings.sanction_ladder),
             campaign_digits=settings.campaign_prefix_digits,
+            timezone=settings.timezone,
         )
 
 
@@ -86,6 +89,10 @@ def normalize_global_setting(name: str, value: str) -> str:
         if not value.isdigit() or not 1 <= int(value) <= 600:
             raise ValueError("breather_seconds must be a whole number of seconds from 1 to 600")
         return value
+    if name in ("exposure_shift_limit", "exposure_week_limit"):
+        if not value.isdigit() or not 0 <= int(value) <= 500:
+            raise ValueError(f"{name} must be a whole number of difficult calls from 0 (off) to 500")
+        return str(int(value))
     raise ValueError(f"unknown setting {name!r}")
 
 

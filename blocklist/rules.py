@@ -20,10 +20,12 @@ from blocklist.flags import FlagMixin
 from blocklist.line_settings import LineSettingsMixin
 from blocklist.policy import Policy
 from blocklist.prefixes import PrefixMixin
+from blocklist.restrictions import RestrictionsMixin
 from blocklist.screen import ScreenMixin
 
 
-class Blocklist(ScreenMixin, FlagMixin, BlockMixin, AllowlistMixin, PrefixMixin, LineSettingsMixin, FeedsMixin):
+class Blocklist(ScreenMixin, FlagMixin, BlockMixin, AllowlistMixin, PrefixMixin, LineSettingsMixin, FeedsMixin,
+                RestrictionsMixin):
     """All screening data of one Redis database."""
 
 

@@ -1,5 +1,5 @@
-"""The screen: the webhook's one round trip (allowlist, blocks, range rules, withheld policy, burst,
-language), and the same decision asked without recording it."""
+"""The screen: the webhook's one round trip (allowlist, blocks, contact restrictions, range rules, withheld policy,
+burst, language), and the same decision asked without recording it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from blocklist.clock import now_ms
 from blocklist.entries import Decision
 from blocklist.numbers import WITHHELD, describe
 from blocklist.policy import SIGNAL_DEFAULTS
+from blocklist.restrictions import RestrictionsMixin
 from blocklist.signals import NO_SIGNALS, Signals, campaign_prefix
 from blocklist.text import clean_text
 
@@ -18,7 +19,7 @@ CALL_TTL_MS = 30 * 86400 * 1000
 SIGNAL_VALUES = tuple(SIGNAL_DEFAULTS.values())  # screen.lua reads them by position (policy.SIGNAL_SETTINGS order)
 
 
-class ScreenMixin(BlocklistBase):
+class ScreenMixin(RestrictionsMixin, BlocklistBase):
     """The screen's decision for one call."""
 
     def _screen_args(self, number: str, line: str, call_sid: str, at: int, write: bool,
@@ -44,12 +45,14 @@ class ScreenMixin(BlocklistBase):
             keys.campaign(line, exchange or "-"),
             keys.campaign_seen(line, exchange or "-"),
             keys.FEEDS_LIVE,
+            keys.restriction(number),
+            keys.restriction_calls(number),
         ]
         p = self.policy
         args: list[Any] = [
             number, line, at, call_sid, "1" if write else "0", p.blocked_treatment, p.withheld_policy,
             p.burst_calls, p.burst_minutes, p.burst_action, CALL_TTL_MS, *languages, *facts,
-            *signals.script_args(), exchange, *SIGNAL_VALUES,
+            *signals.script_args(), exchange, *SIGNAL_VALUES, *self.screen_clock(at),
         ]
         for name, value in extra.items():
             args.extend((name, clean_text(value)))

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 import prompts
-from blocklist import parse
+from blocklist import abuse, parse
 from blocklist.hours import Hours, parse_hours
 from blocklist.policy import BURST_ACTIONS, TREATMENTS, WITHHELD_POLICIES
 from blocklist.store import sentinel_url
@@ -72,6 +72,11 @@ class Settings:
     sanction_ladder: tuple[int | None, ...] = setting('IVR_SANCTION_LADDER', '24h,7d,permanent', 'Block length for the 1st, 2nd, 3rd... flag, with units (90s, 15m, 24h, 7d, 2w) and permanent last; a bare number is read as seconds, for configurations written before units were required.', parse=parse.ladder)
     flag_window_seconds: int = setting('IVR_FLAG_WINDOW_SECONDS', '5', 'How long the agent has to press a key after `*` or a call.', parse=parse.whole)
     breather_seconds: int = setting('IVR_BREATHER_SECONDS', '20', 'Pause an agent gets after flagging, before the next caller.', parse=parse.whole)
+    exposure_shift_limit: int = setting('IVR_EXPOSURE_SHIFT_LIMIT', '3', 'Difficult calls (flags and moves) in one shift that give the agent a wellbeing break and a supervisor check-in; 0 turns it off. Managers can change it on the desk.', parse=parse.whole)
+    exposure_week_limit: int = setting('IVR_EXPOSURE_WEEK_LIMIT', '12', 'The same over the last 7 days; 0 turns it off. Managers can change it on the desk.', parse=parse.whole)
+    wellbeing_break_seconds: int = setting('IVR_WELLBEING_BREAK_SECONDS', '900', 'The break an agent gets on crossing a limit: the queue offers them no caller meanwhile.', parse=parse.whole)
+    shift_gap_hours: int = setting('IVR_SHIFT_GAP_HOURS', '8', "An agent's shift starts when they take calls again after at least this many hours away.", parse=parse.whole)
+    short_call_seconds: int = setting('IVR_SHORT_CALL_SECONDS', '20', "Calls the agent ended within this many seconds count in the managers' unreported-abuse hint.", parse=parse.whole)
     max_wait_seconds: int = setting('IVR_MAX_WAIT_SECONDS', '900', "Longest wait in the agents' queue before the caller is let go.", parse=parse.whole)
     no_agent_seconds: int = setting('IVR_NO_AGENT_SECONDS', '30', 'A caller waiting this long while no agent is connected is offered a call back.', parse=parse.whole)
     agent_idle_seconds: int = setting('IVR_AGENT_IDLE_SECONDS', '3600', 'An agent leg waiting this long with no caller is ended.', parse=parse.whole)
@@ -86,6 +91,8 @@ class Settings:
     supervisors: tuple[str, ...] = setting('IVR_SUPERVISORS', '', 'Comma-separated supervisor identities (E.164 or client:NAME).', parse=parse.names)
     supervisors_queue: str = setting('IVR_SUPERVISORS_QUEUE', 'supervisors', 'Twilio queue escalated callers wait in.')
     second_warning_ends: bool = setting('IVR_SECOND_WARNING_ENDS', '1', '1: a second warning (key 2) on one call ends it politely.', parse=parse.on_off)
+    warnings_before_offer: int = setting('IVR_WARNINGS_BEFORE_OFFER', '3', "Limit-setting warnings (key 2, the desk's or the API's warn) on record for one number, across calls, after which the number's page and the review list offer the manager a restriction or a block; 0 turns the offer off.", parse=parse.whole)
+    flag_category: str = setting('IVR_FLAG_CATEGORY', abuse.DEFAULT, 'The abuse category `*` then 9 on the phone records (the desk and the API pick one): obscene, threats, sexual, hate, nonsense, silent, robocall, repeat_complaint or other.', parse=abuse.category)
     callback_delay_seconds: int = setting('IVR_CALLBACK_DELAY_SECONDS', '1800', 'Call back this long after key 3 (the API may say when).', parse=parse.whole)
     callback_attempts: int = setting('IVR_CALLBACK_ATTEMPTS', '3', 'Attempts of a callback nobody answers before it is marked failed.', parse=parse.whole)
     callback_retry_seconds: int = setting('IVR_CALLBACK_RETRY_SECONDS', '600', 'Wait between callback attempts.', parse=parse.whole)
@@ -97,6 +104,8 @@ class Settings:
     event_retention_days: int = setting('IVR_EVENT_RETENTION_DAYS', '90', "Days screened calls stay in the event stream; older days' report totals are frozen.", parse=parse.whole)
     report_mask_numbers: bool = setting('IVR_REPORT_MASK_NUMBERS', '0', '1: reports hide the last 4 digits of caller numbers (no request can lift it).', parse=parse.on_off)
     report_shifts: str = setting('IVR_REPORT_SHIFTS', 'night=22-06,day=06-14,evening=14-22', 'Agent shifts in local hours (IVR_TIMEZONE) for the agents report.')
+    organisation_name: str = setting('IVR_ORGANISATION_NAME', 'our call centre', "The centre's name as the warning letter and the carrier traceback request of the evidence pack print it.")
+    appeal_contact: str = setting('IVR_APPEAL_CONTACT', '', 'Where a caller asks for a review of a warning, a restriction or a block (an address, email or phone), printed in the warning letter; empty: the letter asks for a reply in writing.')
     trusted_proxies: int = setting('IVR_TRUSTED_PROXIES', '0', 'Reverse proxies in front of the web tier: their X-Forwarded-For gives the client address (login limits, logs).', parse=parse.whole)
     simulation_clock: bool = setting('IVR_SIMULATION_CLOCK', '0', "1 for demos only: `ivr simulate` may set each request's clock (X-Ivr-Sim-Time) so a compressed day fills the reports. Never in production.", parse=parse.on_off)
     redis_timeout: float = setting('IVR_REDIS_TIMEOUT', '0.5', 'Socket timeout (s) on the webhook path; beyond it calls fail open.', parse=parse.seconds)

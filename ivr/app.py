@@ -20,7 +20,16 @@ from ivr.api import feeds as api_feeds
 from ivr.api import openapi
 from ivr.api import prompts as api_prompts  # noqa: F401  its routes hang on the media blueprint
 from ivr.api import reports as api_reports
-from ivr.desk import views_agent, views_auth, views_feeds, views_manager, web
+from ivr.api import restrictions as api_restrictions
+from ivr.desk import (
+    views_agent,
+    views_auth,
+    views_feeds,
+    views_manager,
+    views_restrictions,
+    views_wellbeing,
+    web,
+)
 from ivr.errors import TWILIO_PREFIXES, answer, busy_response, error_handlers
 from ivr.logging_setup import configure_logging
 
@@ -66,7 +75,8 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
 
     web.configure(app, settings)  # session cookie, secret key, security headers
     for blueprint in (*webhooks.BLUEPRINTS, api_calls.bp, api_blocklist.bp, api_feeds.bp, api_reports.bp, health.bp,
-                      openapi.bp, views_auth.bp, views_agent.bp, views_manager.bp, views_feeds.bp):
+                      openapi.bp, views_auth.bp, views_agent.bp, views_manager.bp, views_feeds.bp, views_wellbeing.bp,
+                      api_restrictions.bp, views_restrictions.bp):
         app.register_blueprint(blueprint)
     error_handlers(app)
     _desk_share(app, settings.desk_concurrency)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 
 from blocklist.text import clean_text
 from ivr.accounts import RANK, User, Users
@@ -93,6 +93,14 @@ def current_principal() -> Principal | None:
             g.ivr_principal = _session_principal()
     principal: Principal | None = g.ivr_principal
     return principal
+
+
+def desk_user() -> User:
+    """The logged-in desk user of this request; 403 when the request is not a desk user's (the service token)."""
+    p = current_principal()
+    if p is None or p.user is None:
+        abort(403, description="this page is for logged-in desk users")
+    return p.user
 
 
 def principal_name() -> str:

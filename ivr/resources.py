@@ -98,5 +98,10 @@ def resources() -> Resources:
     return res  # type: ignore[no-any-return]
 
 
+
+def blocklist() -> Blocklist:
+    """This app's blocklist (the desk's and the API's; the webhooks use Resources.fast_blocklist)."""
+    return resources().blocklist
+
 def settings() -> Settings:
     return resources().settings

@@ -57,6 +57,9 @@ PROMPT_IDS: tuple[str, ...] = (
     "goodbye",
     "busy_goodbye",
     "service_unavailable",
+    # contact restrictions (blocklist/restrictions.py): the polite notice outside them, and voicemail-only
+    "restricted",
+    "voicemail_intro",
 )
 
 TONE_ID = "signal_tone"

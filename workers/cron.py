@@ -13,7 +13,7 @@ import rq.cron as rq_cron
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
-from workers import calls, reports
+from workers import calls, reports, restrictions
 from workers.queues import MAINTENANCE, REPORTS
 
 
@@ -46,6 +46,10 @@ cron.register(reports.retention_job, MAINTENANCE, cron="30 3 * * *", job_timeout
 cron.register(calls.prune_block_index, MAINTENANCE, cron="45 3 * * *", job_timeout=3600, name="blocklist.prune")
 # Aged-out feed entries no longer count from the second they age out; this gives their memory back.
 cron.register(calls.sweep_feeds, MAINTENANCE, cron="15 * * * *", job_timeout=3600, name="feeds.sweep")
+# Contact restrictions due for review go on the review list (never renewed silently); ended ones into the history.
+# Every 10 minutes: a restriction comes up for review at most that long after its review date.
+cron.register(restrictions.sweep_restrictions, MAINTENANCE, cron="*/10 * * * *", result_ttl=0, job_timeout=300,
+              name="restrictions.sweep")
 
 # ---- Twilio upkeep ----------------------------------------------------------------------------------------
 # Private hold queues are made per call and Twilio keeps a queue until it is deleted: the empty ones go.

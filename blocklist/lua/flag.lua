@@ -4,15 +4,17 @@
 --       6 call hash, 7 block index zset, 8 settings hash (a manager's sanction_ladder overrides ARGV 8)
 -- ARGV: 1 number|anonymous, 2 now ms, 3 via (key|desk|api), 4 agent, 5 reason, 6 note, 7 CallSid,
 --       8 ladder (comma separated seconds, 'p' = permanent), 9 line, 10 flag-once ttl s,
+--       11 abuse category (blocklist/abuse.py key, checked by the caller),
 --       then name/value pairs added to the event (geography, phonenumbers facts).
 local number, now, via, agent, reason, note, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local category = ARGV[11]
 local ladder_spec = (KEYS[8] and redis.call('HGET', KEYS[8], 'sanction_ladder')) or ARGV[8]
 if not ladder_spec or ladder_spec == '' then ladder_spec = ARGV[8] end
 
 if not redis.call('SET', KEYS[1], via, 'NX', 'EX', tonumber(ARGV[10])) then
   return {'duplicate', redis.call('GET', KEYS[1]) or '', '', '0'}
 end
-redis.call('HSET', KEYS[6], 'flagged', tostring(now), 'flag_via', via, 'flag_agent', agent)
+redis.call('HSET', KEYS[6], 'flagged', tostring(now), 'flag_via', via, 'flag_agent', agent, 'category', category)
 -- A flag may name a call this service never screened; its hash must not outlive the real ones.
 if redis.call('PTTL', KEYS[6]) == -1 then redis.call('EXPIRE', KEYS[6], tonumber(ARGV[10])) end
 
@@ -26,7 +28,7 @@ if number ~= 'anonymous' then
     -- desk flagging the last caller late): same episode, so the ladder does not climb again.
     step, until_ms, blocked = current_step, current[2] or '', '1'
     redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'flag', by = agent, role = 'agent', via = via,
-      reason = reason, note = note, call_sid = sid, line = ARGV[9], step = step,
+      reason = reason, note = note, call_sid = sid, line = ARGV[9], step = step, category = category,
       outcome = 'already blocked: the block in force stands'}))
   else
     step = redis.call('HINCRBY', KEYS[4], number, 1)
@@ -46,7 +48,7 @@ if number ~= 'anonymous' then
     if permanent then redis.call('PERSIST', KEYS[2]) else redis.call('PEXPIREAT', KEYS[2], expires) end
     redis.call('ZADD', KEYS[7], now, '*|' .. number)
     redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'flag', by = agent, role = 'agent', via = via,
-      reason = reason, note = note, call_sid = sid, line = ARGV[9], step = step}))
+      reason = reason, note = note, call_sid = sid, line = ARGV[9], step = step, category = category}))
     redis.call('RPUSH', KEYS[3], cjson.encode({at = now, action = 'block', by = agent, role = 'agent', via = via,
       reason = reason, call_sid = sid, scope = '*', step = step, ['until'] = until_ms, treatment = treatment,
       permanent = permanent}))
@@ -56,7 +58,7 @@ end
 
 local ev = {'type', 'flag', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', ARGV[9],
   'via', via, 'agent', agent, 'reason', reason, 'note', note, 'blocked', blocked, 'until', until_ms,
-  'step', tostring(step)}
-for i = 11, #ARGV - 1, 2 do ev[#ev + 1] = ARGV[i]; ev[#ev + 1] = ARGV[i + 1] end
+  'step', tostring(step), 'category', category}
+for i = 12, #ARGV - 1, 2 do ev[#ev + 1] = ARGV[i]; ev[#ev + 1] = ARGV[i + 1] end
 redis.call('XADD', KEYS[5], '*', unpack(ev))
 return {'flagged', blocked, until_ms, tostring(step)}

@@ -4,14 +4,18 @@
 -- KEYS: 1 allow hash, 2 global block, 3 line block, 4 prefix hash, 5 settings hash, 6 line hash,
 --       7 burst zset, 8 events stream, 9 call hash, 10 review zset, 11 review info hash, 12 prefix lengths set,
 --       13 campaign zset (numbers of the caller's exchange on this line), 14 campaign-known marker,
---       15 the feeds in force (name -> "version|buckets|scope|treatment|age_out_s|source"; blocklist/feeds.py)
+--       15 the feeds in force (name -> "version|buckets|scope|treatment|age_out_s|source"; blocklist/feeds.py),
+--       16 the number's contact restrictions (id -> "kind|scope|start|until|rule|words"; blocklist/restrictions.py),
+--       17 the calls counted under its max-calls restrictions (CallSid -> ms)
 -- ARGV: 1 number|anonymous, 2 line, 3 now ms, 4 CallSid, 5 write (1|0), 6 default treatment,
 --       7 default withheld policy, 8 burst calls, 9 burst minutes, 10 burst action, 11 call ttl ms,
 --       12-14 languages from the settings: line, caller country, default (the managers' Redis overrides win),
 --       15-17 the number's region, line type and carrier (phonenumbers' facts: on the event; line type is also
 --       a rule input), 18-22 signals: attestation class, StirVerstat, reputation score ('' none), provider,
 --       the add-on's words, 23 the caller's exchange for campaigns ('' none), 24-34 the signal settings'
---       defaults (policy.SIGNAL_SETTINGS order), then name/value pairs stored on the call and on its event.
+--       defaults (policy.SIGNAL_SETTINGS order), 35-38 the local clock of IVR_TIMEZONE for restrictions: weekday
+--       (Mon=0), minute of the day, the day's start ms, the week's start ms (Monday 00:00), then name/value pairs
+--       stored on the call and on its event.
 -- The number's prefixes are made here, longest first, only in the lengths some rule has (KEYS[12], once it
 -- is 'indexed'): a list of 10,000 exchange rules costs two hash lookups per call instead of two per digit.
 -- Bulk feeds are looked up by name from KEYS[15]: each feed's bucket key is built here (ivr:feed:<name>:<version>:
@@ -75,6 +79,67 @@ if not allowlisted and not withheld then
       break
     end
   end
+end
+
+-- Contact restrictions: a manager's decision about this number, so they apply to an allowlisted number too; a
+-- block is stricter and has decided already. Hours or a full day's (week's) count refuse the call (the caller
+-- hears the notice); voicemail-only takes a message; a route sends the call to its queue (later rules may still
+-- treat it). One HGETALL, empty for the numbers nobody restricted. A restriction counts from its start to its end,
+-- to the millisecond.
+local counted = false  -- the call counts under a max-calls restriction (recorded at the end, if it goes on)
+if not withheld and decision == 'allow' then
+  local rs = redis.call('HGETALL', KEYS[16])
+  if #rs > 0 then
+    local weekday, minute = tonumber(ARGV[35]) or 0, tonumber(ARGV[36]) or 0
+    local refused, voicemail, route, limits = nil, nil, nil, {}
+    for i = 1, #rs, 2 do
+      local kind, scope, start, till, spec, words =
+        string.match(rs[i + 1], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+      local from, to = tonumber(start) or 0, tonumber(till)
+      if kind and (scope == '*' or scope == line) and from <= now and (not to or now < to) then
+        if kind == 'hours' then
+          local open = false
+          for days, a, b in string.gmatch(spec, '([01]+):(%d+):(%d+)') do
+            if string.sub(days, weekday + 1, weekday + 1) == '1' and tonumber(a) <= minute and minute < tonumber(b) then
+              open = true
+              break
+            end
+          end
+          if not open and not refused then refused = 'outside the agreed ' .. words end
+        elseif kind == 'max_calls' then
+          limits[#limits + 1] = {spec, words}
+        elseif kind == 'voicemail' then
+          voicemail = words
+        elseif kind == 'route' then
+          route = {spec, words}
+        end
+      end
+    end
+    if not refused and #limits > 0 then
+      counted = true
+      for _, limit in ipairs(limits) do
+        local most, per = string.match(limit[1], '^(%d+):(%a+)$')
+        most = tonumber(most)
+        if most then
+          local made = redis.call('ZCOUNT', KEYS[17], per == 'week' and ARGV[38] or ARGV[37], '+inf')
+          if made >= most then
+            refused = 'call ' .. (made + 1) .. (per == 'week' and ' this week' or ' today') .. ', over the limit: ' .. limit[2]
+            break
+          end
+        end
+      end
+    end
+    if refused then
+      decision, rule, treatment, detail, counted = 'treat', 'restriction', 'restricted', refused, false
+    elseif voicemail then
+      decision, rule, treatment, detail = 'treat', 'restriction', 'voicemail', voicemail
+    elseif route then
+      rule, treatment, detail = 'restriction', 'route:' .. route[1], route[2]
+    end
+  end
+end
+
+if not allowlisted and not withheld and decision == 'allow' then
   if decision == 'allow' then
     local feeds = redis.call('HGETALL', KEYS[15])
     if #feeds > 0 then
@@ -315,7 +380,7 @@ if write then
   end
   if detail ~= '' then ev[#ev + 1], ev[#ev + 2] = 'detail', detail end
   local c, e = #call, #ev
-  for i = 35, #ARGV - 1, 2 do
+  for i = 39, #ARGV - 1, 2 do
     call[c + 1], call[c + 2], ev[e + 1], ev[e + 2] = ARGV[i], ARGV[i + 1], ARGV[i], ARGV[i + 1]
     c, e = c + 2, e + 2
   end
@@ -324,6 +389,11 @@ if write then
     redis.call('PEXPIRE', KEYS[9], ARGV[11])
   end
   redis.call('XADD', KEYS[8], '*', unpack(ev))
+  if counted and (decision == 'allow' or treatment == 'voicemail') then
+    redis.call('ZADD', KEYS[17], now_text, sid ~= '' and sid or now_text)
+    redis.call('ZREMRANGEBYSCORE', KEYS[17], '-inf', string.format('(%d', now - 691200000))  -- keep 8 days
+    redis.call('PEXPIRE', KEYS[17], 691200000)
+  end
 end
 
 return {decision, rule, treatment, detail, 'new', lang}

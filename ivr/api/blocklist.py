@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from blocklist import csvio, dryrun, keys
+from blocklist import csvio, dryrun, keys, warnings
 from blocklist.blocks import block_length
 from blocklist.clock import format_time
 from blocklist.entries import Decision, Entry
@@ -21,7 +21,11 @@ from blocklist.parse import DURATION_FORMS, parse_duration
 from blocklist.policy import validate_line_setting
 from blocklist.rules import Blocklist
 from blocklist.signals import signals_to_try
-from ivr.auth import acting_name, api_auth, require_role
+from ivr.api.bodies import acted_by as _by
+from ivr.api.bodies import body as _body
+from ivr.api.bodies import reason as _reason
+from ivr.api.bodies import text as _text
+from ivr.auth import api_auth, require_role
 from ivr.problems import problem
 from ivr.resources import resources
 
@@ -54,41 +58,9 @@ def _bl() -> Blocklist:
     return resources().blocklist
 
 
-def _body() -> dict[str, Any]:
-    """The JSON object sent, {} when there is no body; ValueError for anything else."""
-    if not request.get_data(cache=True):
-        return {}
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValueError("send a JSON object as the body, with Content-Type: application/json")
-    return data
-
-
-def _text(body: dict[str, Any], name: str, default: str = "") -> str:
-    value = body.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        raise ValueError(f"{name} must be text")
-    return str(value).strip()
-
-
-def _by(body: dict[str, Any]) -> str:
-    """Who did it: a desk user or user token is recorded by name; only the service token may name
-    the person behind an integration (`by` in the body or query)."""
-    return acting_name(_text(body, "by") or request.args.get("by", ""))
-
-
 def _import_by() -> str:
     """Who imports a CSV: as _by(), with `by` from the query or the multipart form."""
     return _by({"by": request.args.get("by") or request.form.get("by") or ""})
-
-
-def _reason(body: dict[str, Any], what: str) -> str:
-    reason = _text(body, "reason")
-    if not reason:
-        raise ValueError(f"say why ({what}) in 'reason'; it goes into the number's history")
-    return reason
 
 
 def _flag(value: Any) -> bool:
@@ -220,7 +192,16 @@ def show_block(number: str) -> Any:
     if not entries:
         raise NotFound(f"{bl.number(number)} is not blocked; its past is at /api/blocklist/<number>/history")
     return jsonify({"number": entries[0].number, "blocks": [_entry_json(e) for e in entries],
-                    "strikes": bl.strikes(number), "allowlist": bl.allow_entries(number)})
+                    "strikes": bl.strikes(number), "allowlist": bl.allow_entries(number),
+                    **_warnings_json(entries[0].number)})
+
+
+def _warnings_json(number: str) -> dict[str, Any]:
+    """The number's limit-setting warnings on record, and whether the manager should be offered a restriction or
+    a block (IVR_WARNINGS_BEFORE_OFFER)."""
+    count = warnings.count(resources().store, number)
+    return {"warnings_on_record": count,
+            "offer_restriction_or_block": warnings.offer_due(count, resources().settings.warnings_before_offer)}
 
 
 @bp.delete("/api/blocklist/<number>")
@@ -284,7 +265,8 @@ def history(number: str) -> Any:
         raise NotFound(f"{bl.number(number)} has no history: it was never flagged, blocked or listed")
     for item in items:
         item["when"] = format_time(int(item.get("at") or 0))
-    return jsonify({"number": bl.number(number), "strikes": bl.strikes(number), "history": items})
+    return jsonify({"number": bl.number(number), "strikes": bl.strikes(number), "history": items,
+                    **_warnings_json(bl.number(number))})
 
 
 @bp.get("/api/check")

@@ -7,7 +7,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from blocklist import abuse
 from blocklist.calls import Calls, valid_sid
+from blocklist.flags import flag_category
 from ivr.auth import api_auth, current_principal, require_role
 from ivr.moves import difficult
 from ivr.moves.flag import acting_on, call_view, flag_as
@@ -27,7 +29,7 @@ def json_body() -> dict[str, Any]:
         return {}
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise ValueError("send a JSON object (Content-Type: application/json), e.g. {\"reason\": \"obscene\"}")
+        raise ValueError("send a JSON object (Content-Type: application/json), e.g. {\"category\": \"obscene\"}")
     return data
 
 
@@ -62,6 +64,15 @@ def acting_caller(sid: str) -> tuple[dict[str, str], str]:
         raise Refused(403, "not_your_caller", str(exc)) from None
 
 
+def category_field(data: dict[str, Any], *, reason_alias: str = "") -> str:
+    """The request's abuse category (blocklist/abuse.py key), or "" when it gives none. `reason`, what clients sent
+    before categories, is read as its category. ValueError naming the choices for an unknown one."""
+    category = text_field(data, "category", 40)
+    if category:
+        return abuse.category(category)
+    return abuse.category(reason_alias) if reason_alias else ""
+
+
 def text_field(data: dict[str, Any], name: str, limit: int) -> str:
     value = data.get(name, "")
     if value is None:
@@ -86,9 +97,14 @@ def flag(sid: str) -> Any:
         no_agent_field(data)
     except ValueError as exc:
         return error(400, "bad_request", str(exc))
+    try:  # a reason alone (older clients) means the category it names, else "other": it may be free text
+        category = flag_category(text_field(data, "category", 40), reason)
+    except ValueError as exc:
+        return error(400, "unknown_category", str(exc))
     p = current_principal()
     try:  # who acts is decided on the read the flag is made from (acting_on's rule): two round trips in all
-        flagged = flag_as(resources(), p.user if p is not None else None, sid, via="desk", reason=reason, note=note)
+        flagged = flag_as(resources(), p.user if p is not None else None, sid, via="desk", reason=reason, note=note,
+                          category=category)
     except LookupError as exc:
         return error(404, "unknown_call", str(exc))
     except PermissionError as exc:
@@ -104,6 +120,8 @@ def flag(sid: str) -> Any:
         "caller": "in call" if flagged.caller_alive else "gone",
         "redirect": "queued" if flagged.redirect_job else ("not needed" if not flagged.caller_alive else "none"),
     }
+    if result.status != "duplicate":
+        body["category"] = category  # what this flag recorded (a repeat records nothing)
     return jsonify(body), 200 if result.status == "duplicate" else 202
 
 
@@ -151,6 +169,10 @@ def move(sid: str, move: str) -> Any:
         data = json_body()
         note = text_field(data, "note", 2000)
         no_agent_field(data)
+        try:
+            category = category_field(data, reason_alias=text_field(data, "reason", 40))
+        except ValueError as exc:
+            return error(400, "unknown_category", str(exc))
         delay = data.get("delay_seconds")
         if delay is not None and (not isinstance(delay, int) or isinstance(delay, bool)):
             raise ValueError("delay_seconds must be a whole number of seconds")
@@ -166,12 +188,13 @@ def move(sid: str, move: str) -> Any:
     _call, agent = acting_caller(sid)
     try:
         result = difficult.desk_move(resources(), sid, move, agent=agent, note=note, via="desk",
-                                   delay_seconds=delay, at=at)
+                                   delay_seconds=delay, at=at, category=category)
     except LookupError as exc:
         return error(404, "unknown_call", str(exc))
     except ValueError as exc:
         return error(400, "not_possible", str(exc))
-    return jsonify({"call_sid": sid, "move": result.kind, "redirect": result.redirect, "detail": result.detail}), 202
+    return jsonify({"call_sid": sid, "move": result.kind, "redirect": result.redirect, "detail": result.detail,
+                    "category": category or None}), 202
 
 
 @bp.get("/supervisors/queue")

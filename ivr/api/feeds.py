@@ -18,7 +18,11 @@ from blocklist.clock import format_time, now_ms
 from blocklist.feeds import MAX_AGE_OUT_DAYS, Feed, FeedEntry, FeedImport, text_lines, valid_name
 from blocklist.rules import Blocklist
 from blocklist.text import clean_text
-from ivr.auth import acting_name, api_auth, current_principal, require_role
+from ivr.api.bodies import acted_by as _by
+from ivr.api.bodies import acting_role as _role
+from ivr.api.bodies import body as _body
+from ivr.api.bodies import reason as _reason
+from ivr.auth import api_auth, require_role
 from ivr.problems import problem
 from ivr.resources import resources
 
@@ -58,43 +62,6 @@ def _not_found(exc: NotFound) -> tuple[Response, int]:
 # ---- request helpers --------------------------------------------------------------------------------
 def _bl() -> Blocklist:
     return resources().blocklist
-
-
-def _body() -> dict[str, Any]:
-    """The JSON object sent, {} when there is no body; ValueError for anything else."""
-    if not request.get_data(cache=True):
-        return {}
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValueError("send a JSON object as the body, with Content-Type: application/json")
-    return data
-
-
-def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name, "")
-    if value is None:
-        return ""
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        raise ValueError(f"{name} must be text")
-    return str(value).strip()
-
-
-def _reason(body: dict[str, Any], what: str) -> str:
-    reason = _text(body, "reason")
-    if not reason:
-        raise ValueError(f"say why ({what}) in 'reason'; it goes into the audit log")
-    return reason
-
-
-def _by(body: dict[str, Any] | None = None) -> str:
-    """Who did it: a desk user or user token is recorded by name; only the service token may name the person
-    behind an integration (`by` in the body or the query)."""
-    return acting_name(_text(body or {}, "by") or request.args.get("by", ""))
-
-
-def _role() -> str:
-    principal = current_principal()
-    return principal.role if principal is not None else "manager"
 
 
 def _flag(name: str) -> bool:
@@ -235,7 +202,7 @@ def import_feed(name: str) -> Any:
 def delete_feed(name: str) -> Any:
     """Stop using a feed: {reason, by?}; out of the screen at once, its numbers deleted. 404 if there is none."""
     body = _body()
-    reason = _reason(body, "why the feed is no longer used")
+    reason = _reason(body, "why the feed is no longer used", "the audit log")
     feed = _bl().delete_feed(name, by=_by(body), reason=reason, role=_role())
     if feed is None:
         raise NotFound(f"there is no feed {valid_name(name)}; nothing was changed (GET /api/feeds lists them)")
@@ -250,7 +217,7 @@ def remove_number(name: str, number: str) -> Any:
     404 if there is no such feed or it does not list the number."""
     body = _body()
     bl = _bl()
-    reason = _reason(body, "the appeal's outcome")
+    reason = _reason(body, "the appeal's outcome", "the number's history")
     e164 = bl.number(number)
     try:
         removed = bl.remove_from_feed(name, e164, by=_by(body), reason=reason, role=_role())

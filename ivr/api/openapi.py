@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 import prompts
+from blocklist import abuse
 from blocklist.calls import CALL_SID
 from blocklist.policy import LINE_SETTINGS, TREATMENTS
 from ivr.moves.difficult import MOVES
@@ -46,6 +47,18 @@ NUMBER_TEXT: Schema = {"type": "string", "format": "phone", "minLength": 1, "max
 
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+# The abuse taxonomy (blocklist/abuse.py): what a flag or a move records, and what a request may send.
+CATEGORY: dict[str, Any] = {"type": "string", "enum": list(abuse.KEYS)}
+CATEGORY_IN: dict[str, Any] = {**CATEGORY, "description": "the kind of abuse: " + "; ".join(
+    f"{c.key} ({c.words})" for c in abuse.CATEGORIES) + ". Anything else is refused (400 unknown_category)."}
+WARNINGS_ON_RECORD: dict[str, Any] = {
+    "warnings_on_record": {"type": "integer", "description": "limit-setting warnings (the polite limit) the number "
+                                                            "has had, across calls"},
+    "offer_restriction_or_block": {"type": "boolean", "description": "IVR_WARNINGS_BEFORE_OFFER reached: offer the "
+                                                                     "manager a contact restriction or a block"},
+}
 
 
 def obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: Any) -> Schema:
@@ -138,13 +151,19 @@ def _schemas() -> dict[str, Schema]:
         "blocked_at": {"type": "string", "description": "ISO 8601 UTC time the block was made"},
     }, ("number", "scope", "treatment", "reason", "at", "until_ms", "permanent"))
     history_item = obj({"action": STRING, "at": {"type": "number"}, "by": STRING, "reason": STRING,
-                        "scope": STRING, "when": STRING}, ("action",))
+                        "scope": STRING, "when": STRING,
+                        "category": {"type": "string", "description": "flags and warnings: the abuse category "
+                                                                      "(absent on records older than categories)"}},
+                       ("action",))
     call_view = obj({
         "call_sid": STRING, "number": STRING, "line": STRING, "city": STRING, "state": STRING, "country": STRING,
         "started": NULLABLE_INT, "bridged_at": NULLABLE_INT, "ended": NULLABLE_INT,
         "screen": obj({"decision": STRING, "rule": STRING, "detail": STRING}),
         "flagged": BOOLEAN, "flag_via": STRING, "redirect": STRING, "isolation": STRING,
         "previous_flags": INTEGER, "blocks": array(ref("Block")), "history": array(ref("HistoryItem")),
+        "previous_categories": array(obj({"category": CATEGORY, "flags": INTEGER}, ("category", "flags"))),
+        "category": {"type": "string", "description": "this call's abuse category once flagged ('' none yet)"},
+        "warnings_on_record": {"type": "integer", "description": "the number's limit-setting warnings, across calls"},
         "current": {"type": "boolean", "description": "only on /api/agents/{agent_sid}/call: still bridged"},
     }, ("call_sid", "number", "line", "flagged", "blocks", "history"))
     row_error = obj({"line": INTEGER, "reason": STRING}, ("line", "reason"))
@@ -175,10 +194,13 @@ def _schemas() -> dict[str, Schema]:
             "number": STRING, "blocked": BOOLEAN, "until": NULLABLE_INT, "step": INTEGER,
             "caller": {"type": "string", "enum": ["in call", "gone"]},
             "redirect": {"type": "string", "enum": ["queued", "not needed", "none"]},
+            "category": {**CATEGORY, "description": "the abuse category the new flag recorded (absent on a repeat)"},
         }, ("call_sid", "status", "number", "blocked", "until", "step", "caller", "redirect")),
         "MoveResult": obj({
             "call_sid": STRING, "move": {"type": "string", "enum": ["escalate", "warn", "end", "callback"]},
             "redirect": {"type": "string", "enum": ["queued", "not needed"]}, "detail": OBJECT,
+            "category": {"type": "string", "enum": list(abuse.KEYS), "nullable": True,
+                         "description": "the abuse category recorded with the move; null when none was given"},
         }, ("call_sid", "move", "redirect", "detail")),
         "Decision": obj({
             "number": STRING, "line": STRING, "decision": {"type": "string", "enum": ["allow", "treat"]},
@@ -202,7 +224,28 @@ def _schemas() -> dict[str, Schema]:
                       ("lang", "prompt", "source", "url")),
         "Queued": obj({"queued": BOOLEAN, "job_id": STRING, "detail": STRING}, ("queued", "job_id")),
         **_feed_schemas(row_error),
+        "Restriction": _restriction_schema(),
     }
+
+
+def _restriction_schema() -> Schema:
+    """A contact restriction (ivr/api/restrictions.py, blocklist/restrictions.py)."""
+    fields: dict[str, Schema] = {
+        "id": {"type": "string", "description": "6 letters and digits; names it to remove it"},
+        "number": STRING, "scope": {"type": "string", "description": "'*' for all lines, else the line's E.164"},
+        "kind": {"type": "string", "enum": ["hours", "max_calls", "route", "voicemail"]},
+        "start_ms": INTEGER, "until_ms": NULLABLE_INT, "review_ms": INTEGER, "at": INTEGER,
+        "reason": STRING, "by": STRING,
+        "hours": {"type": "string", "description": "hours: the agreed days and times, e.g. Mon-Fri 09:00-12:00"},
+        "max_calls": {"type": "integer", "description": "max_calls: how many calls (0 for other kinds)"},
+        "period": {"type": "string", "enum": ["", "day", "week"]},
+        "route": {"type": "string", "enum": ["", "supervisor"]},
+        "review_due": {"type": "boolean", "description": "its review date passed and it is on the review list"},
+        "words": {"type": "string", "description": "what it allows, in words: 'hours Mon-Fri 09:00-12:00'"},
+        "start": STRING, "until": {"type": "string", "description": "ISO 8601 UTC; '' when it has no end"},
+        "review": STRING, "made": STRING,
+    }
+    return obj(fields, tuple(fields), description="A step short of a block a manager set on one number")
 
 
 def _feed_schemas(row_error: Schema) -> dict[str, Schema]:
@@ -304,13 +347,16 @@ def _call_paths() -> dict[str, Any]:
             {200: ok("the call was flagged before (nothing changed)", ref("FlagResult")),
              202: ok("flagged; the caller's move to isolation is queued", ref("FlagResult"))},
             errors=(400, 404, 413), params=(_p_sid(),),
-            body=json_body(obj({"reason": TEXT_200, **note_agent}), required=False))},
+            body=json_body(obj({"category": CATEGORY_IN,
+                                "reason": {**TEXT_200, "description": "before categories: read as the category it "
+                                                                      "names (threat, prank…), else other"},
+                                **note_agent}), required=False))},
         "/api/calls/{sid}/{move}": {"post": op(
             "Escalate to a supervisor, set a polite limit (warn), or agree a call back", "calls", "move_call",
             {202: ok("done; the caller's live leg is being moved", ref("MoveResult"))},
             errors=(400, 404, 413),
             params=(_p_sid(), path_param("move", {"type": "string", "enum": list(MOVES)}, "the move")),
-            body=json_body(obj({**note_agent,
+            body=json_body(obj({**note_agent, "category": CATEGORY_IN,
                                 "delay_seconds": {"type": "integer", "minimum": 0, "maximum": 2592000,
                                                   "description": "callback: call back in this many seconds"},
                                 "at": {"type": "string", "format": "date-time",
@@ -367,7 +413,7 @@ def _blocklist_paths() -> dict[str, Any]:
             "get": op("A number's active blocks in every scope, its ladder step and allowlist entries",
                       "blocklist", "show_block",
                       {200: ok("the blocks", obj({"number": STRING, "blocks": array(ref("Block")), "strikes": INTEGER,
-                                                 "allowlist": array(ref("AllowEntry"))},
+                                                 "allowlist": array(ref("AllowEntry")), **WARNINGS_ON_RECORD},
                                                 ("number", "blocks", "strikes", "allowlist")))},
                       errors=(400, 404), params=(P_NUMBER,)),
             "delete": op("Lift a block (appeal) (manager)", "blocklist", "unblock",
@@ -380,7 +426,8 @@ def _blocklist_paths() -> dict[str, Any]:
         },
         "/api/blocklist/{number}/history": {"get": op(
             "Everything that happened to a number, oldest first, expiries included", "blocklist", "history",
-            {200: ok("the history", obj({"number": STRING, "strikes": INTEGER, "history": array(ref("HistoryItem"))},
+            {200: ok("the history", obj({"number": STRING, "strikes": INTEGER, "history": array(ref("HistoryItem")),
+                                         **WARNINGS_ON_RECORD},
                                         ("number", "strikes", "history")))},
             errors=(400, 404), params=(P_NUMBER,))},
         "/api/check": {"get": op(
@@ -555,6 +602,53 @@ def _feed_paths() -> dict[str, Any]:
     }
 
 
+def _restriction_paths() -> dict[str, Any]:
+    date_text: Schema = {"type": "string", "maxLength": 40, "example": "2027-01-15"}
+    add = obj({
+        "number": NUMBER_TEXT,
+        "kind": {"type": "string", "enum": ["hours", "max_calls", "route", "voicemail"]},
+        "review": {**date_text, "description": "when it comes up for review: a later date (IVR_TIMEZONE), or a time "
+                                                "with its zone"},
+        "reason": REASON,
+        "hours": {"type": "string", "maxLength": 200, "example": "Mon-Fri 09:00-12:00",
+                  "description": "kind hours: the agreed days and times; several with |"},
+        "max_calls": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "kind max_calls"},
+        "per": {"type": "string", "enum": ["day", "week"], "description": "kind max_calls: counted per"},
+        "route": {"type": "string", "enum": ["supervisor"], "description": "kind route: the queue"},
+        "line": LINE_TEXT,
+        "start": {**date_text, "description": "when it starts; default now"},
+        "until": {**date_text, "description": "when it ends by itself; default: until removed"},
+        "by": {"type": "string", "maxLength": 80},
+    }, ("number", "kind", "review", "reason"))
+    remove = obj({"reason": REASON, "id": {"type": "string", "pattern": "^[0-9a-f]{6}$",
+                                           "description": "only this restriction; default all of the number's"},
+                  "by": {"type": "string", "maxLength": 80}}, ("reason",))
+    listing = obj({"number": STRING, "restrictions": array(ref("Restriction"))}, ("number", "restrictions"))
+    return {
+        "/api/restrictions": {
+            "get": op("Every contact restriction, soonest review first (manager)", "restrictions",
+                      "list_restrictions",
+                      {200: ok("the restrictions", obj({"restrictions": array(ref("Restriction"))},
+                                                       ("restrictions",)))}),
+            "post": op("Restrict a number's calls: agreed hours, at most N calls a day or week, supervisors only or "
+                       "voicemail only, with a review date (manager)", "restrictions", "add_restriction",
+                       {201: ok("made", obj({"restriction": ref("Restriction")}, ("restriction",)))},
+                       errors=(400, 413), body=json_body(add),
+                       description="A review date that is not in the future, overlapping hours, or a restriction "
+                                   "that overlaps or contradicts one the number has is a 400 and changes nothing."),
+        },
+        "/api/restrictions/{number}": {
+            "get": op("A number's contact restrictions (manager)", "restrictions", "show_restrictions",
+                      {200: ok("its restrictions (empty when none)", listing)}, errors=(400,), params=(P_NUMBER,)),
+            "delete": op("Remove a number's contact restrictions, or one by id (manager)", "restrictions",
+                         "remove_restrictions",
+                         {200: ok("removed", obj({"number": STRING, "removed": array(ref("Restriction"))},
+                                                 ("number", "removed")))},
+                         errors=(400, 404, 413), params=(P_NUMBER,), body=json_body(remove)),
+        },
+    }
+
+
 def _prompt_paths() -> dict[str, Any]:
     params = (path_param("lang", {"type": "string", "enum": list(prompts.LANGUAGES)}, "the prompt language"),
               path_param("key", {"type": "string", "enum": list(prompts.all_recording_keys())},
@@ -578,6 +672,25 @@ def _prompt_paths() -> dict[str, Any]:
     }
 
 
+def _evidence_export_paths() -> dict[str, Any]:
+    """The evidence pack's three exports downloaded alone (workers/reports/exports.py)."""
+    digest = {"Repr-Digest": {"description": "RFC 9530: sha-256=:<base64 of the body's SHA-256>:; the same digest "
+                                             "(in hex) as the file's line in the pack's SHA256SUMS", "schema": STRING}}
+    exports = (("ftc.csv", "text/csv", "evidence_ftc", "An FTC-complaint-style CSV of the number's flagged or "
+                "treated calls (date and time in IVR_TIMEZONE, the number, caller name, subject, our number, "
+                "recorded message or live person, notes); a person files it on the FTC's site"),
+               ("traceback.csv", "text/csv", "evidence_traceback", "A carrier traceback request: those calls with "
+                "times in UTC, both numbers, the STIR/SHAKEN attestation, the CallSid and the duration"),
+               ("letter.txt", "text/plain", "evidence_letter", "A warning letter to the caller (the calls, warnings "
+                "and steps on record, what happens next, how to ask for a review)"))
+    return {f"/api/reports/evidence/{{number}}/{name}": {"get": op(
+        f"{summary} (manager)", "reports", operation_id,
+        {200: {"description": "the file", "headers": digest, "content": {media: {"schema": STRING}}}},
+        errors=(400, 404), params=(P_NUMBER,),
+        description="404 when the number has no flagged or treated call stored (nothing to export).")}
+        for name, media, operation_id, summary in exports}
+
+
 def _report_paths() -> dict[str, Any]:
     name = path_param("name", {"type": "string", "enum": list(REPORTS)}, "the report")
     return {
@@ -599,10 +712,12 @@ def _report_paths() -> dict[str, Any]:
                     *REPORT_QUERY))},
         "/api/reports/evidence/{number}": {"get": op(
             "Evidence pack of one number: a zip with calls.csv, history.csv (its blocks, flags and expiries), "
-            "audit.csv, calls.json and SHA256SUMS (manager)", "reports",
+            "audit.csv, calls.json, the FTC complaint, traceback request and warning letter (when a call was "
+            "flagged or treated) and SHA256SUMS (manager)", "reports",
             "evidence", {200: {"description": "the zip",
                                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
             errors=(400,), params=(P_NUMBER,))},
+        **_evidence_export_paths(),
         "/api/reports/fold": {"post": op(
             "Fold the new events into the reports now (manager)", "reports", "fold",
             {202: ok("queued (at most one fold is pending)", ref("Queued"))})},
@@ -624,6 +739,37 @@ def _report_paths() -> dict[str, Any]:
     }
 
 
+def _wellbeing_paths() -> dict[str, Any]:
+    """Agents' wellbeing (ivr/desk/views_wellbeing.py): the supervisor's check-ins and the unreported-abuse hint."""
+    checkin = obj({"id": STRING, "agent": STRING, "reason": STRING, "shift": STRING, "week": STRING,
+                   "limit": STRING, "shift_start": STRING, "at": STRING, "until": STRING}, ("id", "agent"))
+    counts = obj({k: INTEGER for k in ("short_agent_ended", "star_no_move", "repeat_unflagged")},
+                 ("short_agent_ended", "star_no_move", "repeat_unflagged"))
+    return {
+        "/api/reports/unreported": {"get": op(
+            "The unreported-abuse hint: short calls the agent ended, `*` with no move, repeat callers never flagged "
+            "(manager)", "reports", "report_unreported",
+            {200: ok("a hint, never a flag: the three counts and the calls to look at",
+                     obj({"hint": STRING, "meta": OBJECT, "counts": counts}, ("hint", "meta", "counts")))},
+            errors=(400,), params=(
+                query("days", {"type": "integer", "minimum": 1, "maximum": 30}, "look back this many days (7)"),
+                query("short_seconds", {"type": "integer", "minimum": 1, "maximum": 600},
+                      "a short call is at most this long (IVR_SHORT_CALL_SECONDS)"),
+                Q_LINE, query("mask", {"type": "string", "enum": ["0", "1", "true", "false"]}, "1 hides the last digits")),
+            description="Reads the calls of the period; changes nothing, flags nothing.")},
+        "/api/wellbeing/checkins": {"get": op(
+            "Check-ins: agents who crossed an exposure limit, for a supervisor (manager)", "reports",
+            "wellbeing_checkins", {200: ok("open check-ins, newest first (all recent ones with all=1)",
+                                           obj({"checkins": array(checkin)}, ("checkins",)))},
+            params=(query("all", {"type": "string", "enum": ["0", "1", "true", "false"]},
+                          "1 lists acknowledged ones too"),))},
+        "/api/wellbeing/checkins/acknowledge": {"post": op(
+            "Acknowledge a check-in: a supervisor checked in with the agent; audited (manager)", "reports",
+            "acknowledge_checkin", {200: ok("the check-in, with who acknowledged it and when", checkin)},
+            errors=(400, 404), body=json_body(obj({"id": {"type": "string", "maxLength": 200}}, ("id",))))},
+    }
+
+
 def _meta_paths() -> dict[str, Any]:
     return {"/api/openapi.json": {"get": op(
         "This description of the JSON API", "meta", "openapi", {200: ok("OpenAPI 3.0 document", OBJECT)},
@@ -640,8 +786,8 @@ def _version() -> str:
 @cache
 def _document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for part in (_call_paths, _blocklist_paths, _allowlist_paths, _rule_paths, _feed_paths, _prompt_paths,
-                 _report_paths, _meta_paths):
+    for part in (_call_paths, _blocklist_paths, _allowlist_paths, _rule_paths, _feed_paths, _restriction_paths,
+                 _prompt_paths, _report_paths, _wellbeing_paths, _meta_paths):
         paths.update(part())
     return {
         "openapi": OPENAPI_VERSION,
@@ -655,8 +801,8 @@ def _document() -> dict[str, Any]:
                 "(`application/problem+json`: type, title, status, detail, instance, and the machine-readable "
                 "`error` code) and change nothing."),
         },
-        "tags": [{"name": t} for t in ("calls", "blocklist", "allowlist", "rules", "feeds", "prompts", "reports",
-                                       "meta")],
+        "tags": [{"name": t} for t in ("calls", "blocklist", "allowlist", "rules", "feeds", "restrictions", "prompts",
+                                       "reports", "meta")],
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {

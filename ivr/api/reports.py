@@ -12,11 +12,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ivr.auth import api_auth, principal_name, require_role
+from blocklist import events
+from ivr.auth import api_auth, current_principal, principal_name, require_role
 from ivr.problems import problem
 from ivr.resources import resources
 from workers import reports
 from workers.queues import FOLD_JOB_ID, REBUILD_JOB_ID
+from workers.reports import exports
 from workers.reports.printable import render_html
 
 bp = Blueprint("reports", __name__)
@@ -50,6 +52,7 @@ def index() -> Response:
                        "line": "one line's number (default: all lines)", "mask": "1 hides the last digits"},
         "csv": "/api/reports/<report>.csv?table=<table>", "html": "/reports/print", "summary": "/api/reports/summary",
         "evidence": "/api/reports/evidence/<number>",
+        "exports": [f"/api/reports/evidence/<number>/{name}" for name in EXPORT_ROUTES],
     })
 
 
@@ -117,7 +120,8 @@ def printable() -> Any:
 @api_auth
 @require_role("manager")
 def evidence(number: str) -> Any:
-    """Evidence pack of one number: a zip with calls.csv, history.csv, audit.csv, calls.json and SHA256SUMS."""
+    """Evidence pack of one number: a zip with calls.csv, history.csv, audit.csv, calls.json, the exports (when a
+    call was flagged or treated: workers/reports/exports.py) and SHA256SUMS."""
     try:
         pack = reports.evidence(resources().store, number, settings=_settings())
     except ValueError as exc:
@@ -125,6 +129,33 @@ def evidence(number: str) -> Any:
     name = reports.evidence_folder_name(pack)
     return Response(reports.evidence_zip(pack), mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}.zip"', "Cache-Control": "no-store"})
+
+
+# The exports of the evidence pack downloaded alone: the route's file name -> the kind (workers/reports/exports.py)
+EXPORT_ROUTES = {"ftc.csv": "ftc", "traceback.csv": "traceback", "letter.txt": "letter"}
+
+
+@bp.get("/api/reports/evidence/<number>/ftc.csv", defaults={"kind": "ftc"})
+@bp.get("/api/reports/evidence/<number>/traceback.csv", defaults={"kind": "traceback"})
+@bp.get("/api/reports/evidence/<number>/letter.txt", defaults={"kind": "letter"})
+@api_auth
+@require_role("manager")
+def evidence_export(number: str, kind: str) -> Any:
+    """One export of the evidence pack alone (FTC complaint CSV, traceback request CSV, warning letter), with its
+    SHA-256 in the RFC 9530 Repr-Digest header; the same bytes are listed in the pack's SHA256SUMS."""
+    try:
+        pack = reports.evidence(resources().store, number, settings=_settings())
+        name, data = exports.export_file(pack, kind)
+    except ValueError as exc:
+        return _bad(exc)
+    except LookupError as exc:
+        return problem(404, "not_found", str(exc))
+    p = current_principal()
+    events.audit(resources().store, by=principal_name(), role=p.role if p else "", action="evidence_file",
+                 number=pack["number"], subject=name, reason=f"{len(exports.reported_calls(pack))} call(s)")
+    return Response(data, mimetype=exports.KINDS[kind][1], headers={
+        "Content-Disposition": f'attachment; filename="{exports.download_name(pack, kind)}"',
+        "Repr-Digest": exports.repr_digest(data), "Cache-Control": "no-store"})
 
 
 @bp.post("/api/reports/fold")

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import click
 
-from blocklist import csvio, dryrun, keys
+from blocklist import csvio, dryrun, keys, warnings
 from blocklist.blocks import block_length
 from blocklist.clock import format_time, human_time, relative_time
 from blocklist.entries import Decision, Entry
@@ -101,6 +101,9 @@ def _print_decision(number: str, line: str, d: Decision, bl: Blocklist) -> None:
     if d.rule == "number":
         for e in bl.entries(number):
             click.echo(f"  block: {_entry_line(e)}")
+    if d.rule == "restriction" or (number.startswith("+") and bl.restrictions(number)):
+        for r in bl.restrictions(number):
+            click.echo(f"  contact restriction: {r.words()} on {_where(r.scope)} (id {r.id}; `ivr restrict show {number}`)")
     if d.rule == "feed":
         click.echo(f"  listed by a bulk feed, not by a manager: `ivr feeds show {number}`; to let the caller through, "
                    "allowlist the number or take it out of the feed (`ivr feeds remove`)")
@@ -110,10 +113,12 @@ def _print_decision(number: str, line: str, d: Decision, bl: Blocklist) -> None:
 
 def _print_history(items: list[dict[str, Any]]) -> None:
     for item in items:
-        extras = [f"{name} {item[name]}" for name in ("via", "call_sid", "line", "step", "treatment", "lasts")
-                  if item.get(name)]
+        extras = [f"{name} {item[name]}" for name in ("via", "call_sid", "line", "step", "treatment", "lasts",
+                                                       "restriction", "recording") if item.get(name)]
         if item.get("until"):
             extras.append(f"until {_when(int(item['until']))}")
+        if item.get("review"):  # a contact restriction's review date
+            extras.append(f"review {_when(int(item['review']))}")
         if item.get("outcome"):
             extras.append(str(item["outcome"]))
         scope = item.get("scope")
@@ -249,12 +254,19 @@ def bl_show(number: str, as_json: bool) -> None:
     bl = _bl()
     entries, allowed, strikes = bl.entries(number), bl.allow_entries(number), bl.strikes(number)
     listed = bl.feed_entries(number)
+    warned = warnings.count(bl.r, bl.number(number))
+    offer = warnings.offer_due(warned, settings().warnings_before_offer)
     if as_json:
         _json({"number": bl.number(number), "blocks": [_entry_json(e) for e in entries], "strikes": strikes,
                "allowlist": allowed, "feeds": [{**f.to_dict(), "seen": format_time(f.seen_ms),
-                                                "until": format_time(f.until_ms)} for f in listed]})
+                                                "until": format_time(f.until_ms)} for f in listed],
+               "warnings_on_record": warned, "offer_restriction_or_block": offer})
         return
     click.echo(f"{bl.number(number)}: {len(entries)} active block(s), ladder step {strikes}")
+    if warned:
+        click.echo(f"  {warned} warning{'' if warned == 1 else 's'} on record (the polite limit, across calls)"
+                   + ("; consider a contact restriction (the number's desk page, Restrict contact) or a block "
+                      "(ivr blocklist add)" if offer else ""))
     for e in entries:
         click.echo(f"  {_entry_line(e)}")
     for f in listed:
@@ -466,6 +478,10 @@ def bl_review(dismiss: str | None, line: str, as_json: bool) -> None:
         click.echo(f"{_when(int(item.get('at') or 0))}  {item.get('number')} on line {item.get('line')}: "
                    f"{why} (call {item.get('call_sid') or '?'})")
     click.echo(f"{len(items)} on the review list", err=True)
+    threshold = settings().warnings_before_offer
+    for number, count in warnings.due(bl.r, threshold):
+        click.echo(f"{number}: {count} warnings on record (IVR_WARNINGS_BEFORE_OFFER {threshold}), neither blocked nor "
+                   "restricted: consider a contact restriction or a block")
 
 
 @blocklist_group.command("dryrun")

@@ -13,8 +13,12 @@ import click
 import redis
 
 from blocklist.clock import human_time
+from blocklist.numbers import normalize
 from ivr.cli.common import CliError, _Group, redis_client
+from ivr.cli.common import settings as common_settings
 from workers import reports
+from workers.reports import exports
+from workers.reports import unreported as unreported_hint
 
 
 def _store() -> redis.Redis:
@@ -194,7 +198,8 @@ def retention() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the evidence pack into.")
 def evidence(number: str, out: Path) -> None:
-    """Write the evidence pack of one number: calls.csv, history.csv, audit.csv, calls.json and SHA256SUMS."""
+    """Write the evidence pack of one number: calls.csv, history.csv, audit.csv, calls.json, the FTC complaint,
+    traceback request and warning letter (when a call was flagged or treated) and SHA256SUMS."""
     rs = _settings()
     pack = reports.evidence(_store(), number, settings=rs)
     paths = reports.write_evidence(pack, out)
@@ -202,6 +207,63 @@ def evidence(number: str, out: Path) -> None:
                  _for_people([{c: row[c] for c in ("time", "call_sid", "duration", "line", "agent", "treatment")}
                               for row in pack["calls"]], rs))
     click.echo(f"wrote {', '.join(p.name for p in paths)} to {paths[0].parent}")
+
+
+@group.command("export")
+@click.argument("kind", type=click.Choice(list(exports.KINDS)))
+@click.argument("number")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the file here and its SHA-256 line to FILE.sha256 (default: print the file).")
+def export(kind: str, number: str, out: Path | None) -> None:
+    """One export of a number's evidence pack alone: ftc (FTC complaint CSV), traceback (carrier traceback
+    request CSV) or letter (warning letter); we prepare them, a person files or sends them."""
+    pack = reports.evidence(_store(), number, settings=_settings())
+    name, data = exports.export_file(pack, kind)  # ValueError / LookupError: one error line, nothing written
+    if out is None:
+        click.echo(data.decode(), nl=False)
+        click.echo(exports.manifest_line(name, data), nl=False, err=True)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    reports.write_atomic(out, data)
+    reports.write_atomic(out.with_name(f"{out.name}.sha256"), exports.manifest_line(out.name, data).encode())
+    click.echo(f"wrote {out} and {out.name}.sha256 (sha256 {exports.sha256_hex(data)}; {name} in the evidence pack)")
+
+
+@group.command()
+@click.option("--days", default=unreported_hint.DEFAULT_DAYS, show_default=True, help="Look back this many days (1-30).")
+@click.option("--short-seconds", type=int, help="A short call is at most this long (default IVR_SHORT_CALL_SECONDS).")
+@click.option("--line", help="Only this line (the number callers dialled).")
+@click.option("--mask/--no-mask", default=False, help="Hide the last digits of numbers.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def unreported(days: int, short_seconds: int | None, line: str | None, mask: bool, as_json: bool) -> None:
+    """The unreported-abuse hint: short calls the agent ended, `*` with no move, repeat callers never flagged."""
+    s = common_settings()
+    try:
+        scope = normalize(line, s.default_region) if line else None
+        data = unreported_hint.unreported(_store(), short_seconds=short_seconds or s.short_call_seconds, days=days,
+                                          line=scope, masked=mask)
+    except ValueError as exc:
+        raise CliError(f"{exc}; --days is 1 to 30, --short-seconds 1 to 600, --line a line's number") from None
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    counts, meta = data["counts"], data["meta"]
+    click.secho(f"Unreported-abuse hint, last {meta['days']} days, {meta['line']}: {unreported_hint.HINT}", bold=True)
+    click.echo(f"  calls the agent ended within {meta['short_seconds']} s, no flag or move: "
+               f"{counts['short_agent_ended']}")
+    click.echo(f"  calls with * and then no move:                    {counts['star_no_move']}")
+    click.echo(f"  numbers reaching agents {meta['repeat_calls']}+ times, never flagged:    {counts['repeat_unflagged']}")
+    click.echo()
+    rs = _settings()
+
+    def rows(items: list[dict[str, Any]], *extra: str) -> list[dict[str, Any]]:
+        return [{f"time ({rs.timezone})": human_time(row["at"], rs.tz, seconds=True, zone_name=False),
+                 **{c: row[c] for c in ("call_sid", "agent", "number", "line", *extra)}} for row in items]
+
+    _print_table("Short calls the agent ended", rows(data["short_agent_ended"], "seconds"))
+    _print_table("* with no move", rows(data["star_no_move"]))
+    _print_table("Repeat callers never flagged", [{"number": row["number"], "calls": row["calls"]}
+                                                  for row in data["repeat_unflagged"]])
 
 
 @group.command()

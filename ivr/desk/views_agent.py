@@ -10,17 +10,22 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 
-from blocklist import events
+from blocklist import abuse, events, keys
+from blocklist import exposure as agent_exposure
 from blocklist.calls import Calls, valid_sid
 from blocklist.clock import now_ms
+from blocklist.flags import flag_category
 from blocklist.keys import Agg
 from blocklist.keys import Desk as dk
 from blocklist.numbers import WITHHELD
 from blocklist.text import clean_text
 from ivr.accounts import User
-from ivr.auth import current_principal, require_role
+from ivr.auth import desk_user as me
+from ivr.auth import require_role
+from ivr.desk.abuse_words import category_choices
 from ivr.moves import difficult
 from ivr.moves.flag import acting_on, call_view, flag_as, my_leg
 from ivr.resources import Resources, resources
@@ -29,16 +34,11 @@ from workers import reports
 bp = Blueprint("desk_agent", __name__, url_prefix="/desk")
 log = logging.getLogger("ivr.desk.agent")
 
+# The flag form's choices before the abuse taxonomy; a form or client that still sends one as `reason` is read
+# through abuse.category (threat -> threats, prank -> nonsense; anything else unknown -> other).
 FLAG_REASONS = ("nonsense", "obscene", "threat", "prank", "silent", "other")
 MOVES = ("escalate", "warn", "callback")
 HISTORY_SHOWN = 10
-
-
-def me() -> User:
-    p = current_principal()
-    if p is None or p.user is None:
-        abort(403, description="the desk's call pages are for logged-in desk users")
-    return p.user
 
 
 def live_state(res: Resources, user: User) -> dict[str, Any]:
@@ -83,7 +83,8 @@ def live_state(res: Resources, user: User) -> dict[str, Any]:
 def _panel(res: Resources, user: User) -> tuple[str, str]:
     """The live-call panel's HTML and a version of it (the page replaces the panel when it changes)."""
     state = live_state(res, user)
-    html = render_template("desk/_live_panel.html", state=state, reasons=FLAG_REASONS)
+    html = render_template("desk/_live_panel.html", state=state, categories=category_choices(),
+                           default_category=res.settings.flag_category)
     return html, hashlib.sha256(html.encode()).hexdigest()[:16]
 
 
@@ -96,7 +97,7 @@ def call() -> Any:
     html, version = _panel(res, user)
     # The panel is our own template's output (already escaped), embedded as is.
     return render_template("desk/call.html", panel=Markup(html), version=version, user=user,
-                           exposure=exposure(res, user), poll_ms=2000)
+                           exposure=exposure(res, user), wellbeing=wellbeing(res, user), poll_ms=2000)
 
 
 @bp.get("/call/panel")
@@ -131,8 +132,14 @@ def flag(sid: str) -> Any:
     note = clean_text(request.form.get("note", ""), 2000)
     if reason and reason not in FLAG_REASONS:
         reason = "other"
+    try:  # the form's category; an older form's reason means the category it names
+        category = flag_category(clean_text(request.form.get("category", ""), 40), reason)
+    except ValueError as exc:
+        return _refused(_("Not flagged: %(problem)s.", problem=str(exc)))
     try:  # who acts is decided on the flag's own watched read (acting_on's rule): no read of the call before it
-        flagged = flag_as(resources(), me(), sid, via="desk", reason=reason, note=note)
+        # the block's reason in plain words when the form gives only a category (the blocklist pages show it)
+        flagged = flag_as(resources(), me(), sid, via="desk", reason=reason or abuse.WORDS[category], note=note,
+                          category=category)
     except LookupError as exc:
         abort(404, description=str(exc))
     except PermissionError as exc:
@@ -159,7 +166,11 @@ def move(sid: str, move: str) -> Any:
     _call, agent = _my_caller(res, user, sid)
     note = clean_text(request.form.get("note", ""), 2000)
     try:
-        result = desk_move(res, sid, move, agent=agent, note=note)
+        category = difficult.move_category(clean_text(request.form.get("category", ""), 40))
+    except ValueError as exc:
+        return _refused(_("Not done: %(problem)s.", problem=str(exc)))
+    try:
+        result = desk_move(res, sid, move, agent=agent, note=note, category=category)
     except ValueError as exc:
         flash(f"Not done: {exc}.", "error")
         return redirect(url_for("desk_agent.call"))
@@ -169,10 +180,17 @@ def move(sid: str, move: str) -> Any:
     return redirect(url_for("desk_agent.call"))
 
 
-def desk_move(res: Resources, sid: str, move: str, *, agent: str, note: str) -> str:
+def desk_move(res: Resources, sid: str, move: str, *, agent: str, note: str, category: str = "") -> str:
     """Run a difficult-caller move exactly as POST /api/calls/<sid>/<move> does; what to tell the agent."""
 
-    return difficult.desk_move(res, sid, move, agent=agent, note=note, via="desk").message
+    return difficult.desk_move(res, sid, move, agent=agent, note=note, via="desk", category=category).message
+
+
+def _refused(message: str) -> Any:
+    """A flag or move the desk refused (an unknown category): nothing changed; the agent is told why, with a 400."""
+    if request.headers.get("X-Requested-With") == "fetch":
+        return jsonify({"status": "refused", "error": message}), 400
+    abort(400, description=message)
 
 
 @bp.post("/call/<sid>/note-time")
@@ -210,9 +228,24 @@ def breather() -> Any:
     res = resources()
     user = me()
     sid = request.args.get("call", "")
-    just_flagged = Calls(res.store).get(sid).get("flagged", "") if valid_sid(sid) else ""
-    return render_template("desk/breather.html", seconds=max(1, res.settings.breather_seconds),
-                           exposure=exposure(res, user, int(just_flagged or 0)), user=user)
+    call = Calls(res.store).get(sid) if valid_sid(sid) else {}
+    just_flagged = call.get("flagged", "")
+    override = res.store.hget(keys.SETTINGS, "breather_seconds")  # the managers' desk setting, as the phone reads it
+    base = int(override) if override and str(override).isdigit() else res.settings.breather_seconds
+    return render_template("desk/breather.html", seconds=agent_exposure.breather_seconds(max(1, base), call.get("category")),
+                           exposure=exposure(res, user, int(just_flagged or 0)), wellbeing=wellbeing(res, user),
+                           user=user)
+
+
+def wellbeing(res: Resources, user: User) -> agent_exposure.Exposure | None:
+    """My difficult calls this shift and this week, and my wellbeing break if one is on (read only)."""
+    if not user.identities:
+        return None
+    try:
+        return agent_exposure.look(res.store, user.identities[0], agent_exposure.Limits.from_settings(res.settings))
+    except Exception:  # a card on the desk: the desk works without it
+        log.exception("the wellbeing state could not be read")
+        return None
 
 
 def exposure(res: Resources, user: User, just_flagged_ms: int = 0) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from blocklist.text import clean_text
 from ivr.accounts import MAX_PASSWORD, RANK, ROLES, User, check_password
 from ivr.auth import csrf_ok, csrf_token, current_principal, require_role, users
+from ivr.auth import desk_user as _me
 from ivr.desk.web import DESK_LANGUAGES, LANGUAGE_NAMES
 from ivr.resources import resources
 
@@ -152,13 +153,6 @@ def account() -> Any:
     return render_template("desk/account.html", user=store.get(me.username) or me, tokens=store.tokens(me.username),
                            new_token=new_token, settings=resources().settings, languages=DESK_LANGUAGES,
                            language_names=LANGUAGE_NAMES), status
-
-
-def _me() -> User:
-    p = current_principal()
-    if p is None or p.user is None:
-        abort(403)
-    return p.user
 
 
 # ---- desk users (managers: agents; admins: everyone) -------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_number
 from flask_babel import gettext as _
 
@@ -22,9 +22,10 @@ from blocklist.feeds import FEED_NAME, MAX_AGE_OUT_DAYS, Feed, FeedEntry, FeedIm
 from blocklist.policy import TREATMENTS
 from blocklist.rules import Blocklist
 from blocklist.text import clean_text
-from ivr.accounts import User
 from ivr.api.feeds import feed_lines
-from ivr.auth import current_principal, require_role
+from ivr.auth import desk_user as _me
+from ivr.auth import require_role
+from ivr.resources import blocklist as _bl
 from ivr.resources import resources
 
 bp = Blueprint("desk_feeds", __name__, url_prefix="/desk")
@@ -41,17 +42,6 @@ class Listing:
     entry: FeedEntry
     feed: Feed | None  # None only if the feed was deleted between the two reads
     active: bool  # False: aged out (the screen ignores it), waiting for the sweeper
-
-
-def _me() -> User:
-    p = current_principal()
-    if p is None or p.user is None:
-        abort(403)
-    return p.user
-
-
-def _bl() -> Blocklist:
-    return resources().blocklist
 
 
 def number_feeds(bl: Blocklist, number: str) -> list[Listing]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from blocklist import csvio, dryrun, events, keys, policy
+from blocklist import csvio, dryrun, events, keys, policy, warnings
 from blocklist.clock import now_ms
 from blocklist.keys import Desk as dk
 from blocklist.line_settings import review_subject
@@ -23,15 +23,18 @@ from blocklist.parse import format_duration, format_ladder
 from blocklist.policy import TREATMENTS
 from blocklist.rules import Blocklist
 from blocklist.text import clean_text
-from ivr.accounts import User
-from ivr.auth import current_principal, require_role
+from ivr.auth import desk_user as _me
+from ivr.auth import require_role
 from ivr.desk.durations import BLOCK_LENGTHS, chosen_length
 from ivr.desk.views_feeds import number_feeds
+from ivr.desk.views_restrictions import restrict_card
 from ivr.desk.web import fmt_time
 from ivr.moves.difficult import callbacks
+from ivr.resources import blocklist as _bl
 from ivr.resources import resources
 from workers import reports
 from workers.reports import charts
+from workers.reports import exports as evidence_exports
 
 bp = Blueprint("desk_manager", __name__, url_prefix="/desk")
 log = logging.getLogger("ivr.desk.manager")
@@ -67,18 +70,9 @@ SETTING_LABELS = {
     "campaign_action": "... then",
     "sanction_ladder": "Sanction ladder (block length per flag)",
     "breather_seconds": "Agent's breather after a flag (seconds)",
+    "exposure_shift_limit": "Difficult calls in a shift before a wellbeing break (0: off)",
+    "exposure_week_limit": "Difficult calls in 7 days before a wellbeing break (0: off)",
 }
-
-
-def _me() -> User:
-    p = current_principal()
-    if p is None or p.user is None:
-        abort(403)
-    return p.user
-
-
-def _bl() -> Blocklist:
-    return resources().blocklist
 
 
 def _number_or_none(bl: Blocklist, raw: str) -> str | None:
@@ -251,7 +245,17 @@ def number(number: str) -> Any:
     history = list(reversed(bl.history(e164)))
     return render_template("desk/number.html", number=e164, blocks=bl.entries(e164), strikes=bl.strikes(e164),
                            allowed=bl.allow_entries(e164), history=history, block_lengths=BLOCK_LENGTHS,
-                           feeds=number_feeds(bl, e164), zone=resources().settings.timezone)
+                           feeds=number_feeds(bl, e164), zone=resources().settings.timezone,
+                           restrict=restrict_card(bl, e164), **warnings_offer(e164))
+
+
+def warnings_offer(number: str) -> dict[str, Any]:
+    """The number's limit-setting warnings on record, and whether to offer a restriction or a block (after
+    IVR_WARNINGS_BEFORE_OFFER of them)."""
+    res = resources()
+    count = warnings.count(res.store, number)
+    return {"warnings_on_record": count,
+            "warnings_offer": warnings.offer_due(count, res.settings.warnings_before_offer)}
 
 
 @bp.post("/numbers/<number>/unblock")
@@ -311,6 +315,26 @@ def evidence(number: str) -> Any:
                     headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
 
 
+@bp.get("/numbers/<number>/export/<kind>")
+@require_role("manager")
+def evidence_export(number: str, kind: str) -> Any:
+    """One export of the evidence pack alone (kind ftc, traceback or letter; workers/reports/exports.py), with
+    its SHA-256 in the Repr-Digest header, audited like the pack."""
+    try:
+        pack = reports.evidence(resources().store, number, settings=_report_settings())
+        name, data = evidence_exports.export_file(pack, kind)
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    except LookupError as exc:
+        abort(404, description=str(exc))
+    me = _me()
+    events.audit(resources().store, by=me.username, role=me.role, action="evidence_file", number=pack["number"],
+                 subject=name, reason=f"{len(evidence_exports.reported_calls(pack))} call(s)")
+    return Response(data, mimetype=evidence_exports.KINDS[kind][1], headers={
+        "Content-Disposition": f'attachment; filename="{evidence_exports.download_name(pack, kind)}"',
+        "Repr-Digest": evidence_exports.repr_digest(data)})
+
+
 # ---- review list and dry run --------------------------------------------------------------------------------
 @bp.get("/review")
 @require_role("manager")
@@ -319,7 +343,9 @@ def review() -> Any:
     dismiss them), and the call backs
     agreed with callers, with those that will not be placed and why."""
     return render_template("desk/review.html", items=_bl().review_list(count=200), treatments=TREATMENTS,
-                           callbacks=callbacks(resources(), count=200))
+                           callbacks=callbacks(resources(), count=200),
+                           warned=warnings.due(resources().store, resources().settings.warnings_before_offer),
+                           warnings_before_offer=resources().settings.warnings_before_offer)
 
 
 @bp.post("/review/dismiss")

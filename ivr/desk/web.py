@@ -18,6 +18,7 @@ from blocklist import events
 from blocklist.clock import human_time, relative_time
 from blocklist.settings import Settings
 from ivr.auth import csrf_token, current_principal
+from ivr.desk.abuse_words import category_words
 from prompts import DEFAULT_LANGUAGE, LANGUAGES
 
 log = logging.getLogger("ivr.desk")
@@ -125,6 +126,7 @@ def configure(app: Flask, settings: Settings) -> None:
     app.jinja_env.filters["iso_time"] = lambda iso, with_seconds=False: fmt_time(iso_ms(iso), with_seconds, zone,
                                                                                locale_code())
     app.jinja_env.filters["action_words"] = events.action_words
+    app.jinja_env.filters["category_words"] = category_words  # abuse categories in the reader's language
     app.jinja_env.filters["ms_relative"] = lambda ms: relative_time(ms, locale=locale_code())
     app.jinja_env.filters["count"] = count
     app.jinja_env.globals["locale_code"] = locale_code

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from blocklist import events, keys
+from blocklist import abuse, events, exposure, keys, warnings
 from blocklist.calls import Calls, is_gone
 from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD
@@ -31,8 +31,18 @@ class Move:
     detail: dict[str, Any]
 
 
+def move_category(value: object) -> str:
+    """A move's abuse category: empty when none is given (the phone keys give none: a limit set for an angry
+    customer is not necessarily abuse), else a key of blocklist/abuse.py (ValueError naming the choices; a legacy
+    reason is read as its category)."""
+    if value is None or str(value).strip() == "":
+        return ""
+    return abuse.category(value)
+
+
 def _event(pipe: Any, kind: str, call_sid: str, call: dict[str, str], **fields: Any) -> None:
     events.event(pipe, kind, call_sid=call_sid, number=call.get("number", ""), line=call.get("line", ""), **fields)
+    exposure.record(pipe, call.get("agent", ""), call_sid)  # a difficult call of the agent it was bridged to
 
 
 def _call(res: Resources, caller_sid: str) -> dict[str, str]:
@@ -42,8 +52,10 @@ def _call(res: Resources, caller_sid: str) -> dict[str, str]:
     return call
 
 
-def escalate(res: Resources, caller_sid: str, *, agent: str, note: str = "", via: str = "key") -> Move:
+def escalate(res: Resources, caller_sid: str, *, agent: str, note: str = "", via: str = "key",
+             category: str = "") -> Move:
     """Hand the caller to a supervisor with the context, so the caller need not start over."""
+    category = move_category(category)
     call = _call(res, caller_sid)
     at = now_ms()
     record = {"call_sid": caller_sid, "agent": clean_text(agent or call.get("agent", "")), "note": clean_text(note, 2000),
@@ -52,22 +64,39 @@ def escalate(res: Resources, caller_sid: str, *, agent: str, note: str = "", via
     pipe.hset(keys.escalation(caller_sid), mapping=record)
     pipe.expire(keys.escalation(caller_sid), 30 * 86400)
     pipe.zadd(keys.ESCALATIONS, {caller_sid: at})
-    pipe.hset(keys.call(caller_sid), mapping={"escalated": at})
-    _event(pipe, "escalate", caller_sid, call, agent=record["agent"], note=record["note"], via=via)
+    pipe.hset(keys.call(caller_sid), mapping={"escalated": at, **({"category": category} if category else {})})
+    _event(pipe, "escalate", caller_sid, call, agent=record["agent"], note=record["note"], via=via, category=category)
     pipe.execute()
     return Move("escalate", call, record)
 
 
-def warn(res: Resources, caller_sid: str, *, agent: str, note: str = "", via: str = "key") -> Move:
-    """The polite limit; a second one on the same call may end it (IVR_SECOND_WARNING_ENDS)."""
+def warn(res: Resources, caller_sid: str, *, agent: str, note: str = "", via: str = "key", category: str = "") -> Move:
+    """The polite limit; a second one on the same call may end it (IVR_SECOND_WARNING_ENDS). Each warning is also
+    on the number's record (blocklist/warnings.py): counted across calls and written into its history."""
+    category = move_category(category)
     call = _call(res, caller_sid)
-    count = int(res.store.hincrby(keys.call(caller_sid), "warnings", 1))
-    ends = count >= 2 and res.settings.second_warning_ends
+    number = call.get("number", "")
     pipe = res.store.pipeline(transaction=True)
-    _event(pipe, "warn", caller_sid, call, agent=clean_text(agent or call.get("agent", "")), note=clean_text(note, 2000),
-           via=via, warning=count, ended="1" if ends else "0")
+    pipe.hincrby(keys.call(caller_sid), "warnings", 1)
+    if warnings.on_file(number):
+        pipe.hincrby(keys.WARNINGS, number, 1)
+    counted = pipe.execute()
+    count = int(counted[0])
+    on_record = int(counted[1]) if len(counted) > 1 else 0
+    ends = count >= 2 and res.settings.second_warning_ends
+    by, said = clean_text(agent or call.get("agent", "")), clean_text(note, 2000)
+    pipe = res.store.pipeline(transaction=True)
+    if category:
+        pipe.hset(keys.call(caller_sid), "category", category)
+    _event(pipe, "warn", caller_sid, call, agent=by, note=said, via=via, warning=count, ended="1" if ends else "0",
+           category=category, on_record=on_record or "")
+    if on_record:
+        entry = {"at": now_ms(), "action": "warn", "by": by, "role": "agent", "via": via, "call_sid": caller_sid,
+                 "line": call.get("line", ""), "note": said, "warning": count, "on_record": on_record,
+                 **({"category": category} if category else {})}
+        pipe.rpush(keys.history(number), json.dumps(entry, sort_keys=True))
     pipe.execute()
-    return Move("end" if ends else "warn", call, {"warnings": count})
+    return Move("end" if ends else "warn", call, {"warnings": count, "on_record": on_record})
 
 
 def callback_id(caller_sid: str) -> str:
@@ -75,8 +104,9 @@ def callback_id(caller_sid: str) -> str:
 
 
 def schedule_callback(res: Resources, caller_sid: str, *, agent: str, note: str = "", via: str = "key",
-                      delay_seconds: int | None = None, at: datetime | None = None) -> Move:
+                      delay_seconds: int | None = None, at: datetime | None = None, category: str = "") -> Move:
     """Agree a time to call back, inside the line's calling hours; ValueError for withheld callers."""
+    category = move_category(category)
     call = _call(res, caller_sid)
     number = call.get("number", WITHHELD)
     if number == WITHHELD or not number.startswith("+"):
@@ -102,9 +132,9 @@ def schedule_callback(res: Resources, caller_sid: str, *, agent: str, note: str 
     pipe.hset(keys.callback(cb_id), mapping=record)
     pipe.expire(keys.callback(cb_id), 90 * 86400)
     pipe.zadd(keys.CALLBACKS, {cb_id: record["due"]})
-    pipe.hset(keys.call(caller_sid), mapping={"callback": cb_id})
+    pipe.hset(keys.call(caller_sid), mapping={"callback": cb_id, **({"category": category} if category else {})})
     _event(pipe, "callback", caller_sid, call, agent=record["agent"], note=record["note"], via=via,
-           status="scheduled", due=record["due"])
+           status="scheduled", due=record["due"], category=category)
     pipe.execute()
 
     enqueue_attempt(res.rq_connection, cb_id, due, attempt=1)
@@ -160,17 +190,19 @@ _DECISION = {"escalate": "escalate", "warn": "resume", "end": "end", "callback":
 
 
 def desk_move(res: Resources, sid: str, move: str, *, agent: str, note: str = "", via: str = "desk",
-              delay_seconds: int | None = None, at: datetime | None = None) -> DeskMove:
+              delay_seconds: int | None = None, at: datetime | None = None, category: str = "") -> DeskMove:
     """Escalate, warn or call back a live call from the desk/API: record it, then move the caller's leg
-    through Twilio's REST API (retried). LookupError: unknown call; ValueError: not possible."""
+    through Twilio's REST API (retried). LookupError: unknown call; ValueError: not possible (or an unknown
+    category: nothing written)."""
     if move not in MOVES:
         raise ValueError(f"moves are {', '.join(MOVES)}")
     if move == "escalate":
-        result = escalate(res, sid, agent=agent, note=note, via=via)
+        result = escalate(res, sid, agent=agent, note=note, via=via, category=category)
     elif move == "warn":
-        result = warn(res, sid, agent=agent, note=note, via=via)
+        result = warn(res, sid, agent=agent, note=note, via=via, category=category)
     else:
-        result = schedule_callback(res, sid, agent=agent, note=note, via=via, delay_seconds=delay_seconds, at=at)
+        result = schedule_callback(res, sid, agent=agent, note=note, via=via, delay_seconds=delay_seconds, at=at,
+                                   category=category)
     redirect = "not needed"
     if not is_gone(result.call):
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import redis
 
-from blocklist import keys
+from blocklist import abuse, exposure, keys, warnings
 from blocklist.calls import DECISION_TTL_S, Calls, is_gone
 from blocklist.entries import FlagResult
-from blocklist.flags import FlagTransaction
+from blocklist.flags import FlagTransaction, flag_category
 from blocklist.numbers import WITHHELD
 from ivr import urls
 from ivr.accounts import User
@@ -88,28 +88,34 @@ def unknown_call(sid: str) -> str:
 
 # ---- the flag ----------------------------------------------------------------------------------------------
 def flag_call(res: Resources, caller_sid: str, *, via: str, agent: str, reason: str = "", note: str = "",
-              move_caller: str = "redirect") -> Flagged:
+              move_caller: str = "redirect", category: str = "") -> Flagged:
     """Save the flag (blocklist entry + event) first, then move the caller.
 
     move_caller: "redirect" (REST update of the live leg, retried by RQ), "decision" (the caller is
     in its private hold queue and polls for the agent's choice), or "none". `agent` is who flagged (the
-    phone key: the agent leg's identity); empty: the agent the call was bridged to.
+    phone key: the agent leg's identity); empty: the agent the call was bridged to. `category`: the abuse
+    category (blocklist/abuse.py; empty: the one a legacy `reason` meant, else "other"); ValueError for an
+    unknown one, before anything is written.
     """
-    return _flag(res, caller_sid, user=None, agent=agent, via=via, reason=reason, note=note, move_caller=move_caller)
+    return _flag(res, caller_sid, user=None, agent=agent, via=via, reason=reason, note=note, move_caller=move_caller,
+                 category=category)
 
 
 def flag_as(res: Resources, user: User | None, caller_sid: str, *, via: str, reason: str = "", note: str = "",
-            move_caller: str = "redirect") -> Flagged:
+            move_caller: str = "redirect", category: str = "") -> Flagged:
     """flag_call for a desk user (None: the service token), who acts decided by acting_on's rule on the
-    same read the flag is made from. LookupError: no such call; PermissionError: not this agent's caller."""
-    return _flag(res, caller_sid, user=user, agent=None, via=via, reason=reason, note=note, move_caller=move_caller)
+    same read the flag is made from. LookupError: no such call; PermissionError: not this agent's caller;
+    ValueError: an unknown category (nothing written)."""
+    return _flag(res, caller_sid, user=user, agent=None, via=via, reason=reason, note=note, move_caller=move_caller,
+                 category=category)
 
 
 def _flag(res: Resources, caller_sid: str, *, user: User | None, agent: str | None, via: str, reason: str,
-          note: str, move_caller: str) -> Flagged:
+          note: str, move_caller: str, category: str) -> Flagged:
     """Two round trips (FlagTransaction): read the call and who acts, watching the call's flag-once key;
     then the flag and, only when it is new, the caller's move and the jobs, in one MULTI. The flag script
     runs first in it, so the flag is saved before anything can move the caller."""
+    category = flag_category(category, reason)  # an unknown category is refused before any round trip
     fold_key = fold_pending_key()
     for _attempt in range(FLAG_ATTEMPTS):
         with FlagTransaction(res.blocklist, caller_sid) as tx:
@@ -126,7 +132,7 @@ def _flag(res: Resources, caller_sid: str, *, user: User | None, agent: str | No
             extra = {name: call.get(name, "") for name in GEO_FIELDS if call.get(name)}
             try:
                 result = tx.commit(number, line=call.get("line", ""), via=via, agent=acting or call.get("agent", ""),
-                                   reason=reason, note=note, extra=extra, also=after.queue)
+                                   reason=reason, note=note, extra=extra, also=after.queue, category=category)
             except redis.WatchError:
                 continue  # flagged meanwhile (the phone key and the desk at once): the next read says so
         if result.status == "flagged":
@@ -158,6 +164,7 @@ class _AfterFlag:
                                            urls.external("voice.isolation", lang=call.get("lang", "")), pipeline=pipe)
         elif not self.alive:
             pipe.hset(keys.call(sid), "redirect", "caller_gone")
+        exposure.record(pipe, call.get("agent", ""), sid)  # the agent it was bridged to: the wellbeing counts
         if not self.fold_pending:
             _schedule_fold(self.res, pipe)
 
@@ -180,7 +187,9 @@ def call_view(res: Resources, caller_sid: str) -> dict[str, Any]:
     if number and number != WITHHELD:
         history = res.blocklist.history(number)
         entries = [e.to_dict() for e in res.blocklist.entries(number)]
-    flags = [h for h in history if h.get("action") == "flag"]
+    flags = [h for h in history if h.get("action") == "flag" and h.get("call_sid") != caller_sid]
+    # Older flags have no category: the one their reason meant, else "other" (a Counter keeps the taxonomy's order)
+    kinds = [abuse.category(f.get("category") or f.get("reason"), default="other") for f in flags]
     return {
         "call_sid": caller_sid,
         "number": number,
@@ -196,7 +205,10 @@ def call_view(res: Resources, caller_sid: str) -> dict[str, Any]:
         "flag_via": call.get("flag_via", ""),
         "redirect": call.get("redirect", ""),
         "isolation": call.get("isolation_outcome", ""),
-        "previous_flags": len([f for f in flags if f.get("call_sid") != caller_sid]),
+        "previous_flags": len(flags),
+        "previous_categories": [{"category": key, "flags": kinds.count(key)} for key in abuse.KEYS if key in kinds],
+        "category": call.get("category", ""),
+        "warnings_on_record": warnings.count(res.store, number),
         "blocks": entries,
         "history": history,
     }

@@ -10,7 +10,7 @@ import re
 from flask import Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from blocklist import keys
+from blocklist import events, exposure, keys
 from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, is_gone, valid_sid
 from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD, normalize
@@ -95,18 +95,47 @@ def take_calls(role: str) -> Response:
         media.play(r, "agent_refused", agent_lang())
         r.hangup()
         return twiml(r)
+    state = wellbeing_state(identity) if role == "agent" else None
+    if state is not None and state.on_break:
+        return wellbeing_break(r, state)
     try:
         leg = Calls(res.fast).agent_dial(sid, identity, role=role)
     except REDIS_ERRORS:
         res.count("agent_state_lost")
         leg = {}
     now = now_ms()
-    last_activity = max(int(leg.get("connected") or now), int(leg.get("bridged_at") or 0))
+    last_activity = max(int(leg.get("connected") or now), int(leg.get("bridged_at") or 0),
+                        state.break_until if state is not None else 0)  # a wellbeing break is not idleness
     if now - last_activity > res.settings.agent_idle_seconds * 1000:
         media.play(r, "goodbye", agent_lang())
         r.hangup()
         return twiml(r)
     dial_queue(r, res.settings.supervisors_queue if role == "supervisor" else res.settings.agents_queue)
+    return twiml(r)
+
+
+BREAK_POLL_SECONDS = 60  # during a wellbeing break the agent's leg asks again this often (a break can be ended early)
+
+
+def wellbeing_state(identity: str) -> exposure.Exposure | None:
+    """The agent's shift and wellbeing break (blocklist/exposure.py), one round trip; None when Redis cannot say
+    (the agent then takes callers as before: a break is never worth a stuck agent)."""
+    res = resources()
+    try:
+        return exposure.on_duty(res.fast, identity, exposure.Limits.from_settings(res.settings))
+    except REDIS_ERRORS:
+        res.count("wellbeing_state_lost")
+        return None
+
+
+def wellbeing_break(r: VoiceResponse, state: exposure.Exposure) -> Response:
+    """The queue offers this agent no caller until the break ends: a pause, then ask again."""
+    if state.status == "started":
+        resources().count("wellbeing_break")
+        log.info("agent %s crossed the %s limit (%d this shift, %d in 7 days): a wellbeing break of %d s",
+                 state.agent, state.reason, state.shift, state.week, state.break_left_seconds)
+        media.play(r, "agent_breather", agent_lang())
+    next_caller(r, pause=max(1, min(BREAK_POLL_SECONDS, state.break_left_seconds)))
     return twiml(r)
 
 
@@ -151,7 +180,7 @@ def after_dial() -> Response:
         next_caller(r, pause=2, role=role)
         return twiml(r)
     if call.get("flagged"):
-        return breather(r, role)  # flagged from the desk during the call
+        return breather(r, role, caller)  # flagged from the desk during the call
     if decision == "resume":  # the desk played the warning: back to the same caller
         return back_to_caller(r, caller)
     if decision in ("escalate", "callback", "end"):  # moved from the desk: next caller
@@ -199,21 +228,26 @@ def dial_failed(r: VoiceResponse, agent_sid: str, role: str) -> Response:
     return twiml(r)
 
 
-def breather(r: VoiceResponse, role: str = "agent") -> Response:
+def breather(r: VoiceResponse, role: str = "agent", caller: str = "") -> Response:
     """A short pause for the agent after a harassing call, then the next caller."""
     media.play(r, "agent_breather", agent_lang())
-    next_caller(r, pause=breather_seconds(), role=role)
+    next_caller(r, pause=breather_seconds(caller), role=role)
     return twiml(r)
 
 
-def breather_seconds() -> int:
-    """The breather after a flag: the managers' desk setting, else IVR_BREATHER_SECONDS."""
+def breather_seconds(caller: str = "") -> int:
+    """The breather after a flag: the managers' desk setting, else IVR_BREATHER_SECONDS, times the weight of the
+    call's abuse category (a threat gets more than a prank; a call with no category weighs 1)."""
     res = resources()
     try:
-        override = res.fast.hget(keys.SETTINGS, "breather_seconds")
+        pipe = res.fast.pipeline(transaction=False)  # one round trip, as before categories
+        pipe.hget(keys.SETTINGS, "breather_seconds")
+        pipe.hget(keys.call(caller) if caller else keys.SETTINGS, "category")
+        override, category = pipe.execute()
     except REDIS_ERRORS:
-        override = None
-    return max(1, int(override) if override and str(override).isdigit() else res.settings.breather_seconds)
+        override, category = None, None
+    base = max(1, int(override) if override and str(override).isdigit() else res.settings.breather_seconds)
+    return exposure.breather_seconds(base, category)
 
 
 def back_to_caller(r: VoiceResponse, caller: str, extra_seconds: float = 0.0) -> Response:
@@ -248,15 +282,20 @@ def menu() -> Response:
         return difficult_caller_move(r, digits, caller, identity, role)
     if digits == FLAG_KEY:
         try:
-            flagged = flag_call(res, caller, via="key", agent=leg.get("identity", ""), move_caller="decision")
+            # `*` then 9 records the line's default category (IVR_FLAG_CATEGORY); the desk and the API pick one
+            flagged = flag_call(res, caller, via="key", agent=leg.get("identity", ""), move_caller="decision",
+                                category=res.settings.flag_category)
         except (LookupError, *REDIS_ERRORS) as exc:
             log.error("flag by key failed for %s: %s", caller, exc)
             res.count("flag_failed")
             next_caller(r, pause=1)
             return twiml(r)
         media.play(r, "agent_flag_confirmed" if flagged.caller_alive else "agent_caller_gone_flagged", agent_lang())
-        return breather(r, role)
+        return breather(r, role, caller)
     if alive:
+        with contextlib.suppress(*REDIS_ERRORS):  # `*` with no move: the managers' unreported-abuse hint
+            events.event(res.store, "menu_open", call_sid=caller, number=call.get("number", ""),
+                         line=call.get("line", ""), agent=identity, digits=clean_text(digits, 1))
         calls.decide(caller, "resume")
         return back_to_caller(r, caller)
     next_caller(r, role=role)
@@ -267,7 +306,9 @@ RESUME_GRACE_SECONDS = 30  # "back to caller": the agent hears its prompt, then 
 
 
 def difficult_caller_move(r: VoiceResponse, digit: str, caller: str, identity: str, role: str) -> Response:
-    """1 escalate, 2 set a limit, 3 call back: the caller (held) hears its part when it polls."""
+    """1 escalate, 2 set a limit, 3 call back: the caller (held) hears its part when it polls. The keys record no
+    abuse category (a limit set for an angry customer is not necessarily abuse); the desk and the API may give one.
+    Key 2's warning counts on the number's record all the same (blocklist/warnings.py)."""
     res = resources()
     calls = Calls(res.store)
     try:
@@ -281,7 +322,7 @@ def difficult_caller_move(r: VoiceResponse, digit: str, caller: str, identity: s
             move = routing.warn(res, caller, agent=identity, via="key")
             if move.kind == "end":
                 calls.decide(caller, "end")
-                return breather(r, role)
+                return breather(r, role, caller)
             calls.update(caller, held="0")  # it leaves the hold to hear the warning, then comes back
             calls.decide(caller, "warn")
             return back_to_caller(r, caller, media.seconds("limit_warning", calls.get(caller).get("lang", "")))

@@ -13,8 +13,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from blocklist.calls import valid_sid
 from blocklist.numbers import WITHHELD, identify, normalize
+from blocklist.restrictions import voicemail_left
 from blocklist.signals import Signals
 from blocklist.text import clean_text
+from ivr import urls
 from ivr.resources import resources
 from ivr.webhooks import media
 from ivr.webhooks.blueprints import voice_bp
@@ -26,6 +28,7 @@ from ivr.webhooks.twiml import (
     bad_request,
     call_state,
     caller_sid,
+    empty,
     enqueue_for_agents,
     enqueue_isolation,
     enqueue_to,
@@ -40,6 +43,8 @@ log = logging.getLogger("ivr.voice")
 
 
 TWILIO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat", "CallerName")
+VOICEMAIL_MAX_SECONDS = 120  # a message, not a conversation: every minute of it is billed on a toll-free line
+VOICEMAIL_SILENCE_SECONDS = 5  # Twilio ends the recording after this much silence
 
 
 def treatment_twiml(treatment: str, lang: str) -> VoiceResponse:
@@ -54,6 +59,11 @@ def treatment_twiml(treatment: str, lang: str) -> VoiceResponse:
             media.play(r, "line_fault", lang)
             r.pause(length=1)
         r.hangup()
+    elif treatment == "restricted":  # a contact restriction: the polite notice, then the call ends
+        media.play(r, "restricted", lang)
+        r.hangup()
+    elif treatment == "voicemail":  # voicemail only: the caller may leave one message
+        voicemail(r, lang)
     else:
         r.hangup()
     return r
@@ -120,7 +130,52 @@ def incoming() -> Response:
         return twiml(treatment_twiml(decision.treatment, lang))
     if closed:
         return overflow_menu("closed", lang)
+    if decision.route == "supervisor":  # a contact restriction: only the supervisors take this caller
+        r = VoiceResponse()
+        enqueue_to(r, settings.supervisors_queue, lang)
+        return twiml(r)
     return Response(agents_queue_twiml(lang), mimetype="text/xml")
+
+
+def voicemail(r: VoiceResponse, lang: str) -> None:
+    """Voicemail only: the notice, one bounded <Record> (the recording's URL comes back on its status callback), and
+    goodbye when the caller said nothing (Twilio then goes on to the next verb instead of the action)."""
+    media.play(r, "voicemail_intro", lang)
+    r.record(action=urls.external("voice.voicemail_done", lang=lang), method="POST",
+             max_length=VOICEMAIL_MAX_SECONDS, timeout=VOICEMAIL_SILENCE_SECONDS, play_beep=True, finish_on_key="#",
+             recording_status_callback=urls.external("voice.voicemail_recorded"),
+             recording_status_callback_method="POST", recording_status_callback_event="completed")
+    media.play(r, "goodbye", lang)
+    r.hangup()
+
+
+@voice_bp.route("/voicemail/done", methods=["GET", "POST"])
+@twilio_webhook
+def voicemail_done() -> Response:
+    """The <Record> action: the message is recorded (its URL follows on the status callback); thank and end."""
+    return goodbye("goodbye", lang_arg())
+
+
+@voice_bp.route("/voicemail/recorded", methods=["GET", "POST"])
+@twilio_webhook
+def voicemail_recorded() -> Response:
+    """Recording status callback: the message's URL goes on the call and into the number's history."""
+    sid = caller_sid()
+    if not sid:
+        return bad_request("CallSid missing or malformed")
+    form = request.form
+    if form.get("RecordingStatus", "completed") != "completed" or not form.get("RecordingUrl"):
+        return empty()
+    try:
+        known = voicemail_left(resources().store, sid, form.get("RecordingUrl", ""),
+                               form.get("RecordingDuration", ""), form.get("RecordingSid", ""))
+    except REDIS_ERRORS:
+        resources().count("voicemail_lost")
+        log.warning("voicemail of %s not recorded: Redis unreachable (the recording stays in Twilio's console)", sid)
+        return empty()
+    if not known:
+        log.info("voicemail for unknown call %s ignored", sid)
+    return empty()
 
 
 def agents_queue_twiml(lang: str) -> str:
@@ -166,7 +221,7 @@ def fallback_route(error_url: str, base_url: str) -> tuple[str, dict[str, str]]:
 WAIT_ROUTES = ("/voice/hold", "/voice/held-wait")  # Enqueue waitUrl documents: no Enqueue, Dial... inside
 
 
-CALLBACK_ROUTES = ("/voice/status", "/voice/callback/status")  # status callbacks: Twilio ignores the answer
+CALLBACK_ROUTES = ("/voice/status", "/voice/callback/status", "/voice/voicemail/recorded")  # Twilio ignores the answer
 
 
 def degraded() -> Response:
@@ -193,7 +248,7 @@ def fallback_twiml(route: str, args: dict[str, str], sid: str | None, lang: str)
         media.play(r, "agent_waiting", resources().settings.default_language)
         next_caller(r, pause=2, role="supervisor" if route.startswith("/supervisor/") else "agent")
         return twiml(r)
-    if route == "/voice/isolation/done":
+    if route in ("/voice/isolation/done", "/voice/voicemail/done"):
         r.hangup()
         return twiml(r)
     if route.startswith("/voice/isolation"):

@@ -61,6 +61,12 @@ KEY_PATTERNS = [re.compile(rf"\A{p}\Z") for p in (
     rf"ivr:(?:call|agentleg|escalation|flagged|decision):{SID}",
     rf"ivr:agent:(?:{E164}|client:[A-Za-z0-9_.@\-]{{1,64}}):leg",
     rf"ivr:callback:cb-{SID}",
+    rf"ivr:restrict:(?:info|index|n:{E164}|calls:{E164})",
+    r"ivr:warnings",
+    # an agent's exposure and wellbeing break, keyed by the agent's phone or desk user (never by a caller)
+    rf"ivr:exposure:(?:{E164}|client:[A-Za-z0-9_.@\-]{{1,64}})",
+    rf"ivr:wellbeing:agent:(?:{E164}|client:[A-Za-z0-9_.@\-]{{1,64}}|user:[a-z0-9_.\-]{{1,64}}|[a-z0-9_.\-]{{1,64}})",
+    r"ivr:wellbeing:(?:checkins|checkin:[A-Za-z0-9_\-]{1,64}|unreported:[^\s]+)",
     r"ivr:agg:[^\s]+",
     r"ivr:events:kept",
     r"ivr:desk:[^\s]+",

@@ -30,7 +30,9 @@ from tests.support.twilio_player import call_sid
 from workers.reports.evidence import evidence
 
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
-PACK_FILES = ["SHA256SUMS", "audit.csv", "calls.csv", "calls.json", "history.csv"]
+# The FTC complaint, traceback request and warning letter come with a flagged call (workers/reports/exports.py).
+PACK_FILES = ["SHA256SUMS", "audit.csv", "calls.csv", "calls.json", "ftc_complaint.csv", "history.csv",
+              "traceback_request.csv", "traceback_request.txt", "warning_letter.txt"]
 
 
 @pytest.fixture

@@ -314,6 +314,43 @@ def campaigns_chart(daily: list[dict[str, Any]], *, timezone: str, actions: tupl
                  wide=_finish(alt.layer(bar).properties(height=200), description, records))
 
 
+# Flags by abuse category: the one series in the flags' dark fill (what "Flagged by agents" has in every chart)
+CATEGORY_SERIES = Series("flags", "Flagged by agents", "#8c1d18", (1, 0), "circle")
+
+
+def categories_chart(rows: list[dict[str, Any]]) -> Chart:
+    """Flagged calls per abuse category (frequency()["by_category"]): one bar each, in the taxonomy's order, the
+    count at its end. The table under it also gives the moves (escalations, warnings, callbacks) per category."""
+    kept: list[dict[str, Any]] = [{"label": str(r["words"]), "flags": int(r["flags"]), "escalate": int(r["escalate"]),
+                                   "warn": int(r["warn"]), "callback": int(r["callback"])} for r in rows]
+    if not any(r["flags"] or r["escalate"] or r["warn"] or r["callback"] for r in kept):
+        kept = []
+    records: list[dict[str, Any]] = [{"label": r["label"], "series": CATEGORY_SERIES.label, "calls": r["flags"]}
+                                     for r in kept]
+    peak = max((r["calls"] for r in records), default=0)
+    top = max(1, round(peak * 1.18 + 0.5))
+    heading = "Kind of abuse"
+    y = alt.Y("label:N", title=heading, sort=[r["label"] for r in kept],
+              axis=alt.Axis(labelLimit=130, labelFontSize=11, titlePadding=12))
+    x = alt.X("calls:Q", title=f"Flagged calls {COUNT}", axis=_count_axis(top),
+              scale=alt.Scale(domain=[0, top], nice=False))
+    tooltip = [alt.Tooltip("label:N", title=heading), alt.Tooltip("calls:Q", title=f"Flagged calls {COUNT}")]
+    base = alt.Chart()
+    bar = base.mark_bar(stroke=INK, strokeWidth=0.6, color=CATEGORY_SERIES.color).encode(x=x, y=y, tooltip=tooltip)
+    text = base.mark_text(align="left", baseline="middle", dx=3, fontSize=10, color=INK).encode(
+        x=x, y=y, text=alt.Text("calls:Q", format="d"), tooltip=tooltip)
+    ranked = sorted((r for r in kept if r["flags"]), key=lambda r: -r["flags"])
+    description = "Flagged calls by kind of abuse: " + ("; ".join(f"{r['label']} {r['flags']}" for r in ranked[:3])
+                                                        + ("…" if len(ranked) > 3 else "") if ranked else "none.")
+    spec = _finish(alt.layer(bar, text).properties(height=alt.Step(20)), description, records)
+    return Chart(key="categories", title="Flags by kind of abuse", description=description,
+                 columns=(("label", heading), ("flags", "Flagged by agents"), ("escalate", "Escalated"),
+                          ("warn", "Warned (polite limit)"), ("callback", "Callbacks agreed")),
+                 rows=kept, wide=spec,
+                 note="Flags older than the categories count as the reason they gave, else as other; moves made with "
+                      "the phone keys give no category and count as other.")
+
+
 def report_charts(data: dict[str, Any]) -> dict[str, Chart]:
     """Every chart of the dashboard and the printable report, from a `summary()` dict, in page order."""
     freq, src, sig = data["frequency"], data["sources"], data["signals"]
@@ -323,6 +360,7 @@ def report_charts(data: dict[str, Any]) -> dict[str, Chart]:
         heatmap("heat_flags", freq["heatmap"]["flags"], metric="flags", what="Flagged calls", timezone=tz,
                 title="Flagged harassment calls by hour and weekday"),
         trend(freq["daily"], timezone=tz),
+        categories_chart(freq.get("by_category", [])),
         bars("numbers", src["top_numbers"], label="number", heading="Number", title="Top numbers",
              note=f"At most {TOP}: the numbers flagged or treated most often, of {src['numbers_total']} in this "
                   "period."),

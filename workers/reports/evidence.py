@@ -9,18 +9,20 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from blocklist import keys
+from blocklist import abuse, keys
+from blocklist import warnings as warnings_on_record
 from blocklist.entries import with_expiries
 from blocklist.events import action_words
 from workers.reports.clock import Clock, _id, _int, _now_ms
 from workers.reports.common import Store, write_atomic
+from workers.reports.exports import export_files
 from workers.reports.retention import _number, _sha256
 from workers.reports.settings import ReportSettings
 from workers.reports.streams import events_of, scan_stream
 from workers.reports.tables import to_csv
 
 EVIDENCE_COLUMNS = ("time", "call_sid", "duration", "line", "agent", "note", "treatment", "decision", "rule",
-                    "rule_detail", "attestation", "reputation", "reputation_by", "campaign", "flag_via", "flag_reason", "isolation", "isolation_seconds", "status", "stir", "city",
+                    "rule_detail", "attestation", "reputation", "reputation_by", "campaign", "flag_via", "flag_reason", "category", "isolation", "isolation_seconds", "status", "stir", "city",
                     "state", "country")
 # history.csv: every block, unblock, change, expiry and flag of the number (blocks a flag made on the
 # sanction ladder included), from its history list, which is kept until an erasure.
@@ -28,6 +30,9 @@ HISTORY_COLUMNS = ("time", "action", "what", "by", "role", "via", "line", "until
                    "note", "call_sid")
 # audit.csv: what people did about the number (the desk, the API, the command line), from the audit log.
 AUDIT_COLUMNS = ("time", "action", "what", "by", "role", "line", "subject", "until", "lasts", "reason")
+# The events that belong to one call (a row of calls.csv); the difficult-caller moves are also listed as actions.
+CALL_EVENTS = ("call", "flag", "isolation", "status")
+MOVES = ("escalate", "warn", "callback")
 
 
 def evidence(r: Store, raw_number: str, *, settings: ReportSettings | None = None,
@@ -43,24 +48,34 @@ def evidence(r: Store, raw_number: str, *, settings: ReportSettings | None = Non
         raw.append({"id": event_id, **ev})
         ts = _int(ev.get("ts")) or _id(event_id)[0]
         etype, sid = ev.get("type", ""), ev.get("call_sid", "")
-        if etype not in ("call", "flag", "isolation", "status") or not sid:
+        if etype not in CALL_EVENTS or not sid:
             actions.append({"time": clock.iso(ts), "ts": ts, "action": etype, "by": ev.get("by", ev.get("agent", "")),
                             "reason": ev.get("reason", ""), "until": ev.get("until", ""), "line": ev.get("line", "")})
-            continue
-        row = calls.setdefault(sid, {c: "" for c in EVIDENCE_COLUMNS} | {"call_sid": sid, "ts": ts})
+            if etype not in MOVES or not sid:
+                continue
+        row = calls.setdefault(sid, {c: "" for c in EVIDENCE_COLUMNS} | {"call_sid": sid, "ts": ts, "caller_name": "",
+                                                                          "categories": [], "moves": []})
         row["ts"] = min(row["ts"], ts)
         row["time"] = clock.iso(row["ts"])
         row["line"] = row["line"] or ev.get("line", "")
         for column, name in (("stir", "StirVerstat"), ("city", "FromCity"), ("state", "FromState"),
                              ("country", "FromCountry")):
             row[column] = row[column] or ev.get(name, "")
-        if etype == "call":
+        row["caller_name"] = row["caller_name"] or ev.get("CallerName", "")  # Twilio's caller-name lookup, when on
+        if etype in MOVES:  # a move's category is the agent's own choice (the phone keys give none)
+            row["moves"].append(etype)
+            row["note"] = row["note"] or ev.get("note", "")
+            if ev.get("category"):
+                row["categories"].append(abuse.category(ev["category"], default="other"))
+        elif etype == "call":
             row.update(decision=ev.get("decision", ""), rule=ev.get("rule", ""), door_treatment=ev.get("treatment", ""),
                        rule_detail=ev.get("detail", ""), attestation=ev.get("attest", ""), reputation=ev.get("rep", ""),
                        reputation_by=ev.get("rep_by", ""), campaign=ev.get("campaign", ""))
         elif etype == "flag":
             row.update(agent=ev.get("agent", ""), note=ev.get("note", ""), flag_via=ev.get("via", ""),
                        flag_reason=ev.get("reason", ""))
+            # flags older than the taxonomy have none: their reason may still name one (abuse.LEGACY), else "other"
+            row["categories"].append(abuse.category(ev.get("category") or ev.get("reason"), default="other"))
             if ev.get("duration") and not row["duration"]:
                 row.update(duration=ev["duration"], status=ev.get("call_status", ""))
         elif etype == "isolation":
@@ -70,12 +85,18 @@ def evidence(r: Store, raw_number: str, *, settings: ReportSettings | None = Non
     rows = sorted(calls.values(), key=lambda item: item["ts"])
     for row in rows:
         door = row.pop("door_treatment", "")
+        row["category"] = "; ".join(dict.fromkeys(row.pop("categories")))
         row["treatment"] = (door if row["decision"] == "treat" and door else
                             "isolation" if row["isolation"] else "flagged" if row["flag_via"] else "answered")
     now = now_ms if now_ms is not None else _now_ms()
+    try:  # the warnings on record (blocklist/warnings.py); a damaged count must not stop the pack
+        warnings = warnings_on_record.count(r, number)
+    except ValueError:
+        warnings = 0
     return {"number": number, "generated_at": clock.iso(now), "timezone": rs.timezone, "calls": rows,
             "history": block_history(r, number, clock, now), "audit": audit_trail(r, number, clock),
-            "actions": actions, "events": raw,
+            "actions": actions, "events": raw, "warnings": warnings,
+            "organisation": rs.organisation_name, "appeal_contact": rs.appeal_contact,
             "note": f"Screened calls older than {rs.retention_days} days are no longer stored; flags, isolations, "
                     "blocklist actions, the number's block history and the audit trail are kept until an erasure. "
                     "Times are ISO 8601 with the offset of the report time zone."}
@@ -102,6 +123,10 @@ def _history_what(item: dict[str, Any]) -> str:
         what = "blocked (CSV import)"
     if item.get("outcome"):
         what += f"; {item['outcome']}"
+    if item.get("restriction"):  # a contact restriction made, kept, up for review, ended or removed
+        what += f": {item['restriction']}"
+    if item.get("recording"):  # a voicemail a restricted caller left
+        what += f" ({item['recording']})"
     return what
 
 
@@ -124,7 +149,10 @@ def block_history(r: Store, number: str, clock: Clock, now_ms: int) -> list[dict
             "step": str(item.get("step", "")) if _int(item.get("step")) else "",
             "reason": str(item.get("reason", "")), "note": str(item.get("note", "")),
             "call_sid": str(item.get("call_sid", "")),
+            "restriction": str(item.get("restriction", "")),  # its words, for the warning letter
         })
+        if _int(item.get("review")):  # a contact restriction's review date
+            rows[-1]["what"] = f"{rows[-1]['what']} (review {clock.iso(_int(item.get('review')))})"
     return rows
 
 
@@ -145,8 +173,9 @@ def audit_trail(r: Store, number: str, clock: Clock) -> list[dict[str, Any]]:
 
 
 def evidence_files(pack: dict[str, Any]) -> dict[str, bytes]:
-    """calls.csv, history.csv, audit.csv, calls.json (the whole pack) and a SHA256SUMS manifest of them all
-    (check with `sha256sum -c SHA256SUMS`)."""
+    """calls.csv, history.csv, audit.csv, calls.json (the whole pack), the regulator and carrier exports when a
+    call is worth one (workers/reports/exports.py) and a SHA256SUMS manifest of them all (check with
+    `sha256sum -c SHA256SUMS`)."""
     files = {
         "calls.csv": to_csv([{c: row.get(c, "") for c in EVIDENCE_COLUMNS} for row in pack["calls"]],
                             EVIDENCE_COLUMNS).encode(),
@@ -156,6 +185,7 @@ def evidence_files(pack: dict[str, Any]) -> dict[str, bytes]:
                             AUDIT_COLUMNS).encode(),
         "calls.json": (json.dumps(pack, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(),
     }
+    files.update(export_files(pack))
     files["SHA256SUMS"] = "".join(f"{_sha256(data)}  {name}\n" for name, data in files.items()).encode()
     return files
 

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from blocklist import keys
+from blocklist import abuse, keys
 from blocklist.keys import Agg as rk
 from blocklist.numbers import WITHHELD
 from workers.reports.call_signals import (
@@ -182,6 +182,8 @@ class Folder:
         withheld = number == WITHHELD
         agent = _clean(ev.get("agent")) or "unknown"
         c[(rk.COUNTS, line, day, f"via:{_clean(ev.get('via')) or 'unknown'}")] += 1
+        # the abuse category; a flag older than categories counts as what its reason meant, else "other"
+        c[(rk.COUNTS, line, day, f"cat:flag:{abuse.category(ev.get('category') or ev.get('reason'), 'other')}")] += 1
         c[(rk.HOURS, line, day, f"{wd}|{hour}|flag")] += 1
         c[(rk.AGENTS, line, day, f"{agent}|{hour}")] += 1
         self._sources(ev, line, day, ("flag",), withheld)
@@ -209,6 +211,8 @@ class Folder:
         if etype in ("escalate", "warn", "callback"):
             agent = _clean(ev.get("agent")) or "unknown"
             self.counts[(rk.MOVES, line, day, f"{move}|agent|{agent}")] += 1
+            # a move's abuse category when the agent gave one (the phone keys give none: counted as "other")
+            self.counts[(rk.COUNTS, line, day, f"cat:{etype}:{abuse.category(ev.get('category'), 'other')}")] += 1
 
     def _isolation(self, ev: dict[str, str], ts: int, day: str, wd: int, hour: int, line: str, number: str,
                    sid: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 
+from blocklist import abuse
 from blocklist.attestation import ATTESTATION_CLASSES
 from blocklist.keys import Agg as rk
 from blocklist.numbers import WITHHELD, mask, normalize
@@ -184,7 +185,24 @@ def frequency(r: Store, q: Query) -> dict[str, Any]:
             "by_feed": _prefixed(counts, "feed:"),  # calls each bulk feed stopped (part of by_rule's "feed")
         },
         "events": _prefixed(counts, "ev:"),
+        "by_category": by_category(counts),
     }
+
+
+CATEGORY_COUNTS = ("flag", "escalate", "warn", "callback")  # what is counted per abuse category (cat:<what>:<key>)
+
+
+def by_category(c: Counter[str]) -> list[dict[str, Any]]:
+    """Flags and difficult-caller moves per abuse category (blocklist/abuse.py), every category in the taxonomy's
+    order. Records older than categories count as what their reason meant, else "other"; so do moves made with
+    the phone keys, which give no category."""
+    rows = []
+    for category in abuse.CATEGORIES:
+        row: dict[str, Any] = {"category": category.key, "words": category.words}
+        for what in CATEGORY_COUNTS:
+            row["flags" if what == "flag" else what] = c[f"cat:{what}:{category.key}"]
+        rows.append(row)
+    return rows
 
 
 # The headline counts: name in `totals`, the words every page shows with the number, and what it counts. The

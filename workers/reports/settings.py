@@ -20,6 +20,9 @@ class ReportSettings:
     shifts: tuple[tuple[str, int, int], ...] = (("night", 22, 6), ("day", 6, 14), ("evening", 14, 22))
     data_dir: Path = Path("var")
     default_region: str = "US"
+    # who the evidence pack's warning letter and traceback request are from, and where a caller appeals
+    organisation_name: str = "our call centre"
+    appeal_contact: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ReportSettings:
@@ -33,6 +36,8 @@ class ReportSettings:
             shifts=parse_shifts(s.report_shifts),
             data_dir=Path(s.data_dir),
             default_region=s.default_region,
+            organisation_name=s.organisation_name,
+            appeal_contact=s.appeal_contact,
         )
 
     @property

@@ -23,6 +23,7 @@ REPORT_TITLES = {
 TABLE_TITLES = {
     ("frequency", "daily"): "per day", ("frequency", "heatmap"): "by weekday and hour",
     ("frequency", "lines"): "per line", ("frequency", "door"): "calls treated on arrival, by rule and treatment",
+    ("frequency", "categories"): "flags and moves by kind of abuse",
     ("sources", "numbers"): "top numbers", ("sources", "prefixes"): "top number ranges",
     ("sources", "dimensions"): "by region, line type, carrier and caller-ID attestation",
     ("sources", "withheld"): "withheld numbers", ("offenders", "repeat"): "repeat callers",
@@ -49,7 +50,11 @@ def tables(name: str, data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         door = [{"by": "rule", "value": k, "calls": v} for k, v in data["door"]["by_rule"].items()]
         door += [{"by": "treatment", "value": k, "calls": v} for k, v in data["door"]["by_treatment"].items()]
         door += [{"by": "feed", "value": k, "calls": v} for k, v in data["door"].get("by_feed", {}).items()]
-        return {"daily": data["daily"], "heatmap": heat, "lines": data["lines"], "door": door}
+        categories = [{"kind of abuse": row["words"], "category": row["category"], "flags": row["flags"],
+                       "escalations": row["escalate"], "warnings": row["warn"], "callbacks": row["callback"]}
+                      for row in data.get("by_category", [])]
+        return {"daily": data["daily"], "heatmap": heat, "lines": data["lines"], "door": door,
+                "categories": categories}
     if name == "sources":
         dims = [{"dimension": dim, **row} for dim, rows in data["dimensions"].items() for row in rows]
         return {"numbers": data["top_numbers"], "prefixes": data["top_prefixes"], "dimensions": dims,

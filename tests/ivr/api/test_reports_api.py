@@ -129,7 +129,8 @@ def test_evidence_zip(api: Any, world: Events) -> None:
     names = sorted(archive.namelist())
     folder = names[0].split("/")[0]
     assert names == [f"{folder}/{n}" for n in ("SHA256SUMS", "audit.csv", "calls.csv", "calls.json",
-                                                "history.csv")]
+                                                "ftc_complaint.csv", "history.csv", "traceback_request.csv",
+                                                "traceback_request.txt", "warning_letter.txt")]
     for line in archive.read(f"{folder}/SHA256SUMS").decode().splitlines():
         digest, name = line.split("  ")
         assert hashlib.sha256(archive.read(f"{folder}/{name}")).hexdigest() == digest

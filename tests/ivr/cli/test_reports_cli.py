@@ -68,7 +68,9 @@ def test_rebuild_retention_evidence_and_erase(cli: Any, world: Events, tmp_path:
     assert "3 calls of" in out
     folder = next(tmp_path.iterdir())
     sums = (folder / "SHA256SUMS").read_text().splitlines()
-    assert [line.split("  ")[1] for line in sums] == ["calls.csv", "history.csv", "audit.csv", "calls.json"]
+    assert [line.split("  ")[1] for line in sums] == ["calls.csv", "history.csv", "audit.csv", "calls.json",
+                                                      "ftc_complaint.csv", "traceback_request.csv",
+                                                      "traceback_request.txt", "warning_letter.txt"]
     for line in sums:
         digest, name = line.split("  ")
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest

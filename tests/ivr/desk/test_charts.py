@@ -136,8 +136,8 @@ def every_spec(chart: charts.Chart) -> list[dict[str, Any]]:
 
 def test_every_spec_has_titled_axes_with_units_tooltips_and_readable_fonts(app: Any, world: Events) -> None:
     drawn = charts.report_charts(summary(app))
-    assert list(drawn) == ["heat_flags", "trend", "numbers", "prefixes", "regions", "carriers", "line_types",
-                           "heat_treated", "attestation", "reputation", "campaigns"]
+    assert list(drawn) == ["heat_flags", "trend", "categories", "numbers", "prefixes", "regions", "carriers",
+                           "line_types", "heat_treated", "attestation", "reputation", "campaigns"]
     for chart in drawn.values():
         for spec in every_spec(chart):
             alt.LayerChart.from_dict(spec)  # valid Vega-Lite (Altair checks it against the schema)
@@ -219,8 +219,8 @@ def test_every_dashboard_chart_has_a_table_with_the_query_numbers(app: Any, worl
     data = summary(app)
     doc = page(mgr, f"/desk/dashboard?{RANGE}")
     boxes = doc.xpath("//div[contains(@class,'chart-box')]/@data-chart")
-    assert boxes == ["heat_flags", "trend", "numbers", "prefixes", "regions", "carriers", "heat_treated",
-                     "attestation", "reputation", "campaigns"]
+    assert boxes == ["heat_flags", "trend", "categories", "numbers", "prefixes", "regions", "carriers",
+                     "heat_treated", "attestation", "reputation", "campaigns"]
     for key in boxes:
         spec = json.loads(doc.xpath(f"//script[@id='chart-spec-{key}']")[0].text)
         assert spec == charts.report_charts(data)[key].embed()
@@ -301,7 +301,7 @@ def nothing_cut(desk: Desk, selector: str) -> None:
 def charts_drawn(desk: Desk) -> list[dict[str, Any]]:
     """Wait until vega-embed drew every chart box, then describe each: layout, size, and its smallest text."""
     boxes = desk.page.locator(".chart-box[data-chart]").count()
-    assert boxes == 10
+    assert boxes == 11
     desk.page.wait_for_function(f"document.querySelectorAll('.chart-box[data-drawn]').length === {boxes}")
     return list(desk.page.evaluate("""() => Array.from(document.querySelectorAll('.chart-box')).map(box => {
         const svg = box.querySelector('svg, canvas');

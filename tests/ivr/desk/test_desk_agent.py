@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from blocklist import exposure
 from blocklist.calls import Calls
 from tests.support.callflow import bridged_caller
 from tests.support.constants import AGENT, AGENT2, LINE
@@ -83,7 +84,9 @@ def test_the_desk_button_flags_like_the_phone_key_and_sends_the_caller_to_isolat
     assert redirects and "/voice/isolation" in redirects[-1].form["Url"]
     # the breather, and flagging again changes nothing
     breather = desk.get(resp.headers["Location"]).get_data(as_text=True)
-    assert "Take a breath" in breather and 'data-countdown="3"' in breather
+    # the breather scales with the flag's abuse category (the reason "obscene" is that category; issue 20)
+    seconds = exposure.breather_seconds(res.settings.breather_seconds, "obscene")
+    assert "Take a breath" in breather and f'data-countdown="{seconds}"' in breather
     again = post_form(desk, f"/desk/call/{caller.sid}/flag", {"reason": "obscene"})
     assert again.status_code == 302
     assert len([h for h in res.blocklist.history(CALLER) if h["action"] == "flag"]) == 1

@@ -199,10 +199,10 @@ def test_agent_flags_a_live_call(app: Any, open_desk: Any, twilio: Any) -> None:
     page = desk.page
     caller, _agent = bridged_caller(twilio)
     page.wait_for_selector("#live .status.in_call")  # the panel shows the caller by itself
-    tab_to(page, named("Reason", "select"))
+    tab_to(page, named("Kind of abuse", "select"))  # the abuse taxonomy (issue 20) replaced the reasons
     first = page.evaluate("document.activeElement.value")
-    choose(page, "threat")
-    assert first != "threat"
+    choose(page, "threats")
+    assert first != "threats"
     tab_to(page, named("Note", "input"))
     page.keyboard.type("said he knows where I live")
     tab_to(page, named("Flag harassment", "button"))
@@ -210,7 +210,7 @@ def test_agent_flags_a_live_call(app: Any, open_desk: Any, twilio: Any) -> None:
     assert "/desk/breather" in page.url
     assert landed["text"].startswith("Flagged."), f"after flagging, focus is on {describe(landed)}"
     flag = [h for h in app.extensions["ivr"].blocklist.history(HARASSER) if h["action"] == "flag"][-1]
-    assert (flag["via"], flag["reason"], flag["note"]) == ("desk", "threat", "said he knows where I live")
+    assert (flag["via"], flag["category"], flag["note"]) == ("desk", "threats", "said he knows where I live")
     assert app.extensions["ivr"].blocklist.entries(HARASSER), "the flag did not block the number"
     assert Calls(app.extensions["ivr"].store).get(caller.sid).get("flagged")
     # the breather's button is reached without waiting for its countdown

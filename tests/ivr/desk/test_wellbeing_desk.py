@@ -1,0 +1,115 @@
+"""The wellbeing break on the desk, in a real Chromium: an agent crosses the shift limit on the phone, her desk
+shows the break and why, the manager's dashboard shows the check-in, and the manager acknowledges it (audited);
+at 1280 and 390 px wide."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from typing import Any
+
+import pytest
+import redis
+
+from blocklist import keys
+from tests.support import callflow as cf
+from tests.support.browser import DESKTOP, PHONE, SHOTS
+from tests.support.constants import AGENT
+from tests.support.desk import make_user, post_form
+
+NOTES = "/tmp/notes"
+
+
+@pytest.fixture
+def app_env(app_env: dict[str, str]) -> dict[str, str]:
+    return {**app_env, "IVR_EXPOSURE_SHIFT_LIMIT": "2", "IVR_WELLBEING_BREAK_SECONDS": "900"}
+
+
+def shot(desk: Any, name: str) -> None:
+    desk.shot(name)
+    with contextlib.suppress(OSError):  # the notes folder is a convenience of the reviewer's machine
+        shutil.copy(SHOTS / f"{name}.png", f"{NOTES}/exposure-{name}.png")
+
+
+def no_sideways_scroll(desk: Any, where: str) -> None:
+    width, inner = desk.page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"{where} scrolls sideways ({width}px in {inner}px)"
+
+
+def cross_the_shift_limit(twilio: Any) -> None:
+    """Two harassing calls flagged with `*` 9, then the phone asks for the next caller: the break starts."""
+    agent = cf.agent_connects(twilio, AGENT)
+    for number in ("+14155550123", "+14155550124"):
+        caller = cf.place_call(twilio, number)
+        cf.bridge(twilio, agent, caller)
+        after = cf.bridge_ends(twilio, agent, caller)
+        cf.held_poll(twilio, caller)
+        cf.press(twilio, agent, after, "9")
+    reply = twilio.post("/agent/connect", {"CallSid": agent.sid, "From": AGENT, "To": "+15557770000",
+                                           "AccountSid": twilio.account_sid, "CallStatus": "in-progress"})
+    assert reply.root.find("Dial") is None, reply.text  # on a break: no caller offered
+
+
+def test_the_supervisor_sees_the_check_in_and_acknowledges_it(app: Any, twilio: Any, open_desk: Any,
+                                                              redis_conn: redis.Redis) -> None:
+    make_user(app, "ann", "agent", phones=AGENT)
+    make_user(app, "max", "manager")
+    cross_the_shift_limit(twilio)
+
+    agent_desk = open_desk(DESKTOP)
+    agent_desk.login("ann")
+    agent_desk.page.goto("/desk/call")
+    card = agent_desk.page.inner_text("#my-break")
+    assert "Time for a proper break" in card and "2 difficult calls since" in card
+    assert "none of it was about you" in card and "a supervisor will check in" in card
+    shot(agent_desk, "wellbeing-agent-1280")
+    agent_phone = open_desk(PHONE)
+    agent_phone.login("ann")
+    agent_phone.page.goto("/desk/call")
+    no_sideways_scroll(agent_phone, "the agent's call page at 390px")
+    shot(agent_phone, "wellbeing-agent-390")
+
+    phone = open_desk(PHONE)
+    phone.login("max")
+    phone.page.goto("/desk/dashboard")
+    assert "ann crossed the shift limit: 2 difficult calls since" in phone.page.inner_text("#checkins")
+    assert "a hint, never a flag" in phone.page.inner_text("#unreported").lower()
+    no_sideways_scroll(phone, "the dashboard at 390px")
+    phone.page.locator("#checkins").scroll_into_view_if_needed()
+    shot(phone, "wellbeing-checkin-390")
+
+    desk = open_desk(DESKTOP)
+    desk.login("max")
+    desk.page.goto("/desk/dashboard")
+    checkins = desk.page.inner_text("#checkins")
+    assert "ann crossed the shift limit" in checkins and "check in" in checkins
+    shot(desk, "wellbeing-checkin-1280")
+    desk.page.click("#checkins button:has-text('Acknowledge')")
+    desk.page.wait_for_selector("main .flash")
+    assert "you checked in with ann" in desk.page.inner_text("main .flash")
+    assert desk.page.locator("#checkins").count() == 0  # acknowledged: the card is gone
+    shot(desk, "wellbeing-acknowledged-1280")
+    (audit,) = [f for _id, f in redis_conn.xrange(keys.AUDIT) if f["action"] == "wellbeing_checkin"]
+    assert audit["by"] == "max" and audit["subject"] == "ann"
+    assert not desk.errors and not phone.errors and not agent_desk.errors
+
+
+def test_managers_set_the_limits_on_the_settings_page_and_the_phone_follows(app: Any, twilio: Any, mgr: Any,
+                                                                            redis_conn: redis.Redis) -> None:
+    bad = post_form(mgr, "/desk/settings", {"line": "*", "exposure_shift_limit": "many"})
+    assert bad.status_code == 400 and "exposure_shift_limit must be a whole number" in bad.get_data(as_text=True)
+    assert redis_conn.hget(keys.SETTINGS, "exposure_shift_limit") is None  # nothing saved
+    ok = post_form(mgr, "/desk/settings", {"line": "*", "exposure_shift_limit": "1", "exposure_week_limit": "0"})
+    assert ok.status_code == 302
+    assert redis_conn.hget(keys.SETTINGS, "exposure_shift_limit") == "1"
+    assert any(f["reason"] == "exposure_shift_limit=1" for _id, f in redis_conn.xrange(keys.AUDIT))
+    agent = cf.agent_connects(twilio, AGENT)  # the environment says 2; the desk's 1 wins
+    caller = cf.place_call(twilio, "+14155550123")
+    cf.bridge(twilio, agent, caller)
+    after = cf.bridge_ends(twilio, agent, caller)
+    cf.held_poll(twilio, caller)
+    cf.press(twilio, agent, after, "9")
+    reply = twilio.post("/agent/connect", {"CallSid": agent.sid, "From": AGENT, "To": "+15557770000",
+                                           "AccountSid": twilio.account_sid, "CallStatus": "in-progress"})
+    assert reply.root.find("Dial") is None, reply.text
+    assert cf.events(redis_conn, "wellbeing_break")[0]["limit"] == "1"

@@ -624,6 +624,9 @@ def _restriction_paths() -> dict[str, Any]:
                                            "description": "only this restriction; default all of the number's"},
                   "by": {"type": "string", "maxLength": 80}}, ("reason",))
     listing = obj({"number": STRING, "restrictions": array(ref("Restriction"))}, ("number", "restrictions"))
+    keep = obj({"review": {**date_text, "description": "the next review: a later date (IVR_TIMEZONE), or a time with "
+                                                        "its zone"},
+                "reason": REASON, "by": {"type": "string", "maxLength": 80}}, ("review", "reason"))
     return {
         "/api/restrictions": {
             "get": op("Every contact restriction, soonest review first (manager)", "restrictions",
@@ -645,6 +648,17 @@ def _restriction_paths() -> dict[str, Any]:
                          {200: ok("removed", obj({"number": STRING, "removed": array(ref("Restriction"))},
                                                  ("number", "removed")))},
                          errors=(400, 404, 413), params=(P_NUMBER,), body=json_body(remove)),
+        },
+        "/api/restrictions/{number}/{rid}/keep": {
+            "post": op("After its review, keep one restriction until a new review date (manager)", "restrictions",
+                       "keep_restriction",
+                       {200: ok("kept", obj({"restriction": ref("Restriction")}, ("restriction",)))},
+                       errors=(400, 404, 413),
+                       params=(P_NUMBER, path_param("rid", {"type": "string", "pattern": "^[0-9a-f]{6}$"},
+                                                    "the restriction's id")),
+                       body=json_body(keep),
+                       description="A review date that is not in the future, or not before the restriction's "
+                                   "end, is a 400 and changes nothing."),
         },
     }
 

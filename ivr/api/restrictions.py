@@ -97,3 +97,15 @@ def remove_restrictions(number: str) -> Any:
         raise LookupError(f"{bl.number(number)} has no contact restriction")
     return jsonify({"number": bl.number(number), "removed": [restriction_json(r) for r in removed]})
 
+
+
+@bp.post("/api/restrictions/<number>/<rid>/keep")
+@api_auth
+@require_role("manager")
+def keep_restriction(number: str, rid: str) -> Any:
+    """After its review, keep one restriction until a new review date: {review, reason, by?}. Never renewed by
+    itself: this is the manager's decision, in the history and the audit log."""
+    body = _body()
+    r = _bl().keep_restriction(number, rid, review=_text(body, "review"),
+                               reason=_reason(body, "the review's outcome"), by=_by(body), role=_role())
+    return jsonify({"restriction": restriction_json(r)})

@@ -91,3 +91,20 @@ def remove(number: str, rid: str) -> Any:
         return _back(e164)
     flash(_("Restriction removed: %(what)s.", what=removed[0].words()))
     return _back(e164)
+
+
+@bp.post("/numbers/<number>/restrictions/<rid>/keep")
+@require_role("manager")
+def keep(number: str, rid: str) -> Any:
+    """After its review, keep one restriction until a new review date, with the review's outcome."""
+    me = _me()
+    bl = _bl()
+    e164 = _number(bl, number)
+    try:
+        kept = bl.keep_restriction(e164, rid, review=request.form.get("review", ""),
+                                   reason=request.form.get("reason", ""), by=me.username, role=me.role)
+    except (ValueError, LookupError) as exc:
+        flash(_("Not kept: %(why)s.", why=str(exc)), "error")
+        return _back(e164)
+    flash(_("Restriction kept: %(what)s. It comes up for review again on the date you gave.", what=kept.words()))
+    return _back(e164)

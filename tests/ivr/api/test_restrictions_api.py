@@ -94,3 +94,22 @@ def test_the_evidence_pack_history_has_the_restriction_in_plain_words(api: Any) 
     assert rows[0]["what"].startswith("contact restricted: at most 3 calls a week (review ")
     assert rows[0]["reason"] == "threats to staff"
     assert rows[1]["what"] == "contact restriction removed: at most 3 calls a week"
+
+
+def test_a_manager_keeps_a_restriction_after_its_review(api: Any, redis_conn: redis.Redis) -> None:
+    made = api.post("/api/restrictions", json=body()).get_json()["restriction"]
+    path = f"/api/restrictions/{HARASSER}/{made['id']}/keep"
+    before = snapshot(redis_conn)
+    for bad, status, words in (({"review": "2020-01-01", "reason": "still calling"}, 400, "is not in the future"),
+                               ({"review": later(60)}, 400, "in 'reason'"),
+                               ({"review": later(60), "reason": ["a"]}, 400, "reason must be text")):
+        resp = api.post(path, json=bad)
+        assert resp.status_code == status and words in resp.get_json()["detail"], resp.get_json()
+    unknown = api.post(f"/api/restrictions/{HARASSER}/abcdef/keep", json={"review": later(60), "reason": "r"})
+    assert unknown.status_code == 404 and unknown.mimetype == "application/problem+json"
+    assert snapshot(redis_conn) == before  # nothing changed
+    kept = api.post(path, json={"review": later(60), "reason": "still calling at night"})
+    assert kept.status_code == 200, kept.get_json()
+    assert kept.get_json()["restriction"]["review"].startswith(later(60))
+    history = api.get(f"/api/blocklist/{HARASSER}/history").get_json()["history"]
+    assert any(h.get("action") == "restrict_kept" and h.get("reason") == "still calling at night" for h in history)

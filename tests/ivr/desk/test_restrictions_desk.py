@@ -106,6 +106,26 @@ def test_a_due_review_says_so_on_the_card_and_the_review_list(app: Any, mgr: Any
     assert "contact restriction up for review: voicemail only (all lines), made by seed: threats" in review
 
 
+def test_a_manager_keeps_a_due_restriction_until_a_new_review_date(app: Any, mgr: Any, redis_conn: redis.Redis) -> None:
+    made = bl(app).restrict(CALLER, kind="voicemail", review=day(2), reason="threats", by="seed")
+    bl(app).sweep_restrictions(at=made.review_ms + 1000)
+    keep = f"/desk/numbers/{CALLER}/restrictions/{made.id}/keep"
+    before = snapshot(redis_conn)
+    for form, words in (({"review": day(0), "reason": "still calling"}, "is not in the future"),
+                        ({"review": day(30), "reason": ""}, "say why the restriction is kept")):
+        refused = post_form(mgr, keep, form, follow_redirects=True)
+        assert words in text(refused)
+        assert snapshot(redis_conn) == before  # nothing changed
+    kept = post_form(mgr, keep, {"review": day(30), "reason": "still calling at night"}, follow_redirects=True)
+    assert "Restriction kept: voicemail only" in text(kept)
+    [now] = bl(app).restrictions(CALLER)
+    assert now.id == made.id and not now.review_due and now.review_ms > made.review_ms
+    assert "due now" not in card(kept)
+    assert "contact restriction up for review" not in text(mgr.get("/desk/review"))
+    history = [h for h in bl(app).history(CALLER) if h["action"] == "restrict_kept"]
+    assert history and history[0]["by"] == "max" and history[0]["reason"] == "still calling at night"
+
+
 # ---- in a real browser ----------------------------------------------------------------------------------------
 def test_in_a_browser_a_manager_restricts_a_number_at_desktop_and_phone_width(app: Any, open_desk: Any,
                                                                               redis_conn: redis.Redis) -> None:

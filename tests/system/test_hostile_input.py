@@ -554,7 +554,7 @@ def test_api_routes_survive_random_requests(app: Any, client: Any, lab: Lab) -> 
 
 
 SEEDED_PATH = {"sid": KNOWN_SID, "agent_sid": AGENT_SID, "number": KNOWN_NUMBER, "line": LINE, "prefix": "+1416",
-               "move": "escalate"}
+               "move": "escalate", "rid": "abcdef"}  # rid: a restriction id nobody has
 
 
 def test_api_one_bad_field_at_a_time(client: Any, lab: Lab) -> None:

@@ -120,7 +120,8 @@ CONFIG = {
 OPERATIONS = [(op.path, op.method) for op in (r.ok() for r in schemathesis.openapi.from_dict(  # type: ignore[union-attr]
     openapi.document(), config=SchemathesisConfig.from_dict(CONFIG)).get_all_operations())]
 SEEDED_PATH = {"sid": SEEDED_SID, "agent_sid": "", "number": SEEDED_NUMBER, "line": LINE, "prefix": "+1415",
-               "move": "escalate", "lang": "en", "key": "goodbye", "name": "frequency"}
+               "move": "escalate", "lang": "en", "key": "goodbye", "name": "frequency",
+               "rid": "abcdef"}  # a restriction id the seeded number does not have
 
 
 def strategy(operation: Any, agent_sid: str) -> Any:

@@ -309,11 +309,12 @@ def import_allowlist(bl: Blocklist, data: str | bytes, *, by: str, partial: bool
 
 
 IMPORT_LOCK_MS = 120_000  # refreshed with every chunk written; a crashed import frees the list after this
-_RELEASE = """
+# Release or renew a lock only while it is still ours (its token): also used by blocklist/feed_adopt.py.
+LOCK_RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-_REFRESH = """
+LOCK_REFRESH_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
@@ -342,10 +343,10 @@ class _ImportLock:
         return self
 
     def refresh(self) -> None:
-        self.r.register_script(_REFRESH)(keys=[self.key], args=[self.token, IMPORT_LOCK_MS])
+        self.r.register_script(LOCK_REFRESH_LUA)(keys=[self.key], args=[self.token, IMPORT_LOCK_MS])
 
     def __exit__(self, *_: object) -> None:
-        self.r.register_script(_RELEASE)(keys=[self.key], args=[self.token])
+        self.r.register_script(LOCK_RELEASE_LUA)(keys=[self.key], args=[self.token])
 
 
 def _import(bl: Blocklist, data: str | bytes, columns: tuple[str, ...],

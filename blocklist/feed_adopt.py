@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 from blocklist import events, keys, scripts
 from blocklist.clock import format_time, now_ms
+from blocklist.csvio import LOCK_REFRESH_LUA, LOCK_RELEASE_LUA
 from blocklist.feeds import Feed, Progress, bucket_of, feed_number, pack, unpack, valid_name
 from blocklist.rules import Blocklist
 from blocklist.text import clean_text
@@ -61,14 +62,6 @@ LEFT_WORDS = {
     "unclear": "whose history does not show an untouched import",
     "changed": "changed while being adopted",
 }
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
 
 
 class _Candidate(NamedTuple):
@@ -458,8 +451,8 @@ class _Lock:
                                f"finish (or {LOCK_MS // 60_000} minutes if it was killed), then run this again")
 
     def refresh(self) -> None:
-        self.r.register_script(_REFRESH)(keys=[self.key], args=[self.token, LOCK_MS])
+        self.r.register_script(LOCK_REFRESH_LUA)(keys=[self.key], args=[self.token, LOCK_MS])
 
     def release(self) -> None:
-        self.r.register_script(_RELEASE)(keys=[self.key], args=[self.token])
+        self.r.register_script(LOCK_RELEASE_LUA)(keys=[self.key], args=[self.token])
 

@@ -183,7 +183,8 @@ def describe(number: str) -> tuple[str, str, str]:
     if number == WITHHELD or not number.startswith("+"):
         return ("", "", "")
     try:
-        return _facts(phonenumbers.parse(number, None))
+        fast = _parse_e164(number) if _E164.fullmatch(number) else None
+        return _facts(fast or phonenumbers.parse(number, None))
     except phonenumbers.NumberParseException:
         return ("", "", "")
 

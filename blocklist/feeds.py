@@ -28,12 +28,15 @@ deleted right after the swap, or by the sweeper if the importer died first (`ivr
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import queue
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -65,6 +68,10 @@ _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 # +1 with ten digits, the first 2-9: normalize() returns such a number as it is (North America's numbers are
 # "possible" by length alone, and no national prefix can be stripped): a test holds the two to the same answers.
 _NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}")
+# The evidence column as written -> reports: '' (one report) and 1-999 without a sign or leading zero; anything
+# else takes _evidence(), which caps or refuses it.
+_EVIDENCE_VALUES = {"": 1, **{str(n): n for n in range(1, MAX_EVIDENCE + 1)}}
+_BLANK_OR_COMMENT = frozenset(" \t#")  # a row whose first cell starts otherwise is neither blank nor a comment
 _NUMBER_HEADERS = ("number", "phone", "phone_number", "tn", "caller", "caller_id", "ani")
 _EVIDENCE_HEADERS = ("evidence", "count", "reports", "complaints")
 _SEEN_HEADERS = ("last_seen", "seen", "date", "last_reported", "reported")
@@ -241,7 +248,9 @@ def read_rows(text: Iterable[str]) -> Iterator[FeedRow]:
     columns: tuple[int, int, int] | None = None
     for row in _csv_rows(reader):
         line = reader.line_num
-        if not row or not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
+        first = row[0] if row else ""
+        if not (first and first[0] not in _BLANK_OR_COMMENT) and (
+                not any(cell.strip() for cell in row) or first.lstrip().startswith("#")):
             continue
         if columns is None:
             header = [cell.strip().lower().lstrip("\ufeff") for cell in row]
@@ -329,6 +338,42 @@ def parse_seen(raw: str, default_ms: int) -> int:
     return int(when.timestamp() * 1000)
 
 
+class _BatchWriter:
+    """Writes an import's batches on a thread of its own, one at a time and in order, while the caller reads and
+    checks the next rows: Redis merges one batch as Python parses the next (the two used to take turns). At most
+    `depth` batches wait, so memory stays bounded. A write's error is raised on the next `put` or on `close`."""
+
+    def __init__(self, write: Callable[[dict[int, dict[str, int]]], int], depth: int = 2) -> None:
+        self._write = write
+        self._todo: queue.Queue[dict[int, dict[str, int]] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self.added = 0
+        self._thread = threading.Thread(target=self._run, name="feed-import-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._todo.get()) is not None:
+            if self._error is None:  # after a failed write the rest are only drained
+                try:
+                    self.added += self._write(batch)
+                except BaseException as exc:  # handed to the importing thread
+                    self._error = exc
+
+    def put(self, batch: dict[int, dict[str, int]]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._todo.put(batch)
+
+    def close(self) -> int:
+        """Wait for every batch handed over to be written (or dropped after an error); how many numbers were new.
+        Always call it before anything deletes what the batches write."""
+        self._todo.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.added
+
+
 # ---- the store -----------------------------------------------------------------------------------------------
 class FeedsMixin(BlocklistBase):
     """Bulk feeds: import (atomic swap), look up, remove a number, delete, sweep aged-out entries."""
@@ -409,6 +454,7 @@ class FeedsMixin(BlocklistBase):
         if write:
             self._forget_cut_short(name)
             self.r.hset(keys.FEEDS_PENDING, name, f"{name}|{version}|{buckets}")
+        writer = _BatchWriter(lambda batch: self._write_feed_batch(name, version, batch)) if write else None
         try:
             distinct: set[int] = set()  # checking only: what the buckets would count
             seen_cache: dict[str, int] = {}
@@ -416,42 +462,58 @@ class FeedsMixin(BlocklistBase):
             batch_size = 0
             good = 0
             writing = write
+            nanp = _NANP_E164.fullmatch  # the usual row takes the shortest path: names looked up once
+            region = self.default_region
             for row in read_rows(open_text()):
                 result.rows += 1
-                try:
-                    number = feed_number(row.number, self.default_region)
-                    evidence = _evidence(row.evidence)
-                    seen_ms = seen_cache.get(row.seen)
-                    if seen_ms is None:  # a feed's dates repeat: each distinct text is read once
-                        seen_ms = seen_cache[row.seen] = parse_seen(row.seen, fetched)
-                        if len(seen_cache) > 100_000:
-                            seen_cache.clear()
-                except ValueError as exc:
-                    result.bad_rows += 1
-                    if len(result.errors) < MAX_ERRORS_KEPT:
-                        result.errors.append(FeedRowError(row.line, str(exc)))
-                    if not partial:
-                        writing = False
-                    continue
+                text = row.number
+                evidence = _EVIDENCE_VALUES.get(row.evidence, 0)
+                seen = seen_cache.get(row.seen)  # seconds x 1000, as pack() keeps them
+                if evidence and seen is not None and nanp(text):
+                    number = text
+                else:
+                    try:
+                        number = text if nanp(text) else feed_number(text, region)
+                        evidence = evidence or _evidence(row.evidence)
+                        if seen is None:  # a feed's dates repeat: each distinct text is read once
+                            if len(seen_cache) > 100_000:
+                                seen_cache.clear()
+                            seen = seen_cache[row.seen] = parse_seen(row.seen, fetched) // 1000 * 1000
+                    except ValueError as exc:
+                        result.bad_rows += 1
+                        if len(result.errors) < MAX_ERRORS_KEPT:
+                            result.errors.append(FeedRowError(row.line, str(exc)))
+                        if not partial:
+                            writing = False
+                        continue
                 good += 1
-                digits = int(number[1:])
+                key = number[1:]  # E.164 digits never start with 0: the same text as str(int(key))
                 if not write:
-                    distinct.add(digits)
+                    distinct.add(int(key))
                 elif writing:
-                    fields = batch.setdefault(digits % buckets, {})
-                    value = pack(seen_ms // 1000, evidence)
-                    old = fields.get(str(digits))
-                    fields[str(digits)] = _merge(old, value) if old else value
+                    bucket = int(key) % buckets
+                    fields = batch.get(bucket)
+                    if fields is None:
+                        fields = batch[bucket] = {}
+                    value = seen + evidence  # pack(seen seconds, reports)
+                    old = fields.get(key)
+                    fields[key] = _merge(old, value) if old else value
                     batch_size += 1
                     if batch_size >= WRITE_BATCH:
-                        result.entries += self._write_feed_batch(name, version, batch)
+                        assert writer is not None
+                        writer.put(batch)
                         self.r.expire(lock, LOCK_SECONDS)
                         batch, batch_size = {}, 0
                 if result.rows % 50_000 == 0:
                     report("checking and writing", result.rows, total)
             report("checking and writing", result.rows, total)
             if writing and batch:
-                result.entries += self._write_feed_batch(name, version, batch)
+                assert writer is not None
+                writer.put(batch)
+            if writer is not None:
+                closing = writer
+                writer = None  # closed here: the clean-up below must not close it twice
+                result.entries = closing.close()
             if not write:
                 result.entries = len(distinct)
             if not result.rows:
@@ -476,6 +538,9 @@ class FeedsMixin(BlocklistBase):
                 self._delete_version(previous.name, previous.version, previous.buckets)
             report("swapping", 1, 1)
         except BaseException:
+            if writer is not None:  # no batch may land after the delete below
+                with contextlib.suppress(BaseException):
+                    writer.close()
             if write and not result.written:
                 self._delete_version(name, version, buckets)
             raise

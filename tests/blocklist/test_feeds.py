@@ -285,3 +285,27 @@ def test_the_short_path_for_north_american_numbers_agrees_with_normalize() -> No
                 feeds.feed_number(raw, "US")
         else:
             assert feeds.feed_number(raw, "US") == expected
+
+
+def test_the_usual_rows_and_the_unusual_ones_read_alike(redis_conn: redis.Redis) -> None:
+    """The import's short path (E.164, reports 1-999 or empty, a date seen before) and its long path (anything
+    else) store the same values."""
+    bl = Blocklist(redis_conn, Policy())
+    fetched = feeds.parse_seen("2026-11-30", 0)
+    text = ("number,reports,last_seen\n"
+            "+14155550120,3,2026-01-01\n"       # short path once the date is known
+            "+14155550121,3,2026-01-01\n"
+            "+14155550122,1000,2026-01-01\n"    # over the cap: 999
+            "+14155550123,05,\n"                # a leading zero; no date: the feed's fetched-at
+            " +14155550124 , 2 , 2026-01-01 \n"  # spaces around the cells
+            "4155550125,,2026-01-01\n"          # ten digits: North American; no count: one report
+            "+14155550121,4,2026-02-01\n")      # named again: the reports add up, the later date counts
+    result = import_text(bl, "f", text, fetched_at=fetched, age_out_days=0)
+    assert (result.written, result.entries, result.duplicates, result.bad_rows) == (True, 6, 1, 0)
+    jan, feb = feeds.parse_seen("2026-01-01", 0), feeds.parse_seen("2026-02-01", 0)
+    got = {n: (e.evidence, e.seen_ms) for n in (f"+1415555012{i}" for i in range(6)) for e in bl.feed_entries(n)}
+    assert got == {"+14155550120": (3, jan), "+14155550121": (7, feb), "+14155550122": (999, jan),
+                   "+14155550123": (5, fetched), "+14155550124": (2, jan), "+14155550125": (1, jan)}
+    refused = import_text(bl, "f", "+14155550126,0,2026-01-01\n+14155550127,-2,\n")
+    assert not refused.written and [e.line for e in refused.errors] == [1, 2]
+    assert all("write how many reports" in str(e) for e in refused.errors)

@@ -470,16 +470,19 @@ def bl_review(dismiss: str | None, line: str, as_json: bool) -> None:
         click.echo(f"{number} dismissed from the review list")
         return
     items = bl.review_list(count=1000)
-    if as_json:
-        _json(items)
+    threshold = settings().warnings_before_offer
+    warned = warnings.due(bl.r, threshold)
+    if as_json:  # warned callers join the list as items of their own kind (the list's shape stays a list)
+        _json([*items, *({"kind": "warnings", "number": number, "warnings": count, "threshold": threshold,
+                          "detail": f"{count} warnings on record, neither blocked nor restricted: consider a "
+                                    "contact restriction or a block"} for number, count in warned)])
         return
     for item in items:
         why = item.get("detail") or f"{item.get('calls')} calls in {item.get('minutes')} min"
         click.echo(f"{_when(int(item.get('at') or 0))}  {item.get('number')} on line {item.get('line')}: "
                    f"{why} (call {item.get('call_sid') or '?'})")
     click.echo(f"{len(items)} on the review list", err=True)
-    threshold = settings().warnings_before_offer
-    for number, count in warnings.due(bl.r, threshold):
+    for number, count in warned:
         click.echo(f"{number}: {count} warnings on record (IVR_WARNINGS_BEFORE_OFFER {threshold}), neither blocked nor "
                    "restricted: consider a contact restriction or a block")
 

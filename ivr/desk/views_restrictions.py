@@ -20,6 +20,7 @@ from blocklist.rules import Blocklist
 from blocklist.text import clean_text
 from ivr.auth import desk_user as _me
 from ivr.auth import require_role
+from ivr.desk.restriction_words import restriction_words
 from ivr.resources import blocklist as _bl
 from ivr.resources import resources
 
@@ -72,7 +73,7 @@ def restrict(number: str) -> Any:
     except (ValueError, LookupError, RuntimeError) as exc:
         flash(_("Not restricted: %(why)s.", why=str(exc)), "error")
         return _back(e164)
-    flash(_("Restricted: %(what)s. It comes up for review on the date you gave.", what=r.words()))
+    flash(_("Restricted: %(what)s. It comes up for review on the date you gave.", what=restriction_words(r)))
     return _back(e164)
 
 
@@ -89,7 +90,7 @@ def remove(number: str, rid: str) -> Any:
     except (ValueError, LookupError) as exc:
         flash(_("Not removed: %(why)s.", why=str(exc)), "error")
         return _back(e164)
-    flash(_("Restriction removed: %(what)s.", what=removed[0].words()))
+    flash(_("Restriction removed: %(what)s.", what=restriction_words(removed[0])))
     return _back(e164)
 
 
@@ -106,5 +107,5 @@ def keep(number: str, rid: str) -> Any:
     except (ValueError, LookupError) as exc:
         flash(_("Not kept: %(why)s.", why=str(exc)), "error")
         return _back(e164)
-    flash(_("Restriction kept: %(what)s. It comes up for review again on the date you gave.", what=kept.words()))
+    flash(_("Restriction kept: %(what)s. It comes up for review again on the date you gave.", what=restriction_words(kept)))
     return _back(e164)

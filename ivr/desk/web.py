@@ -19,6 +19,7 @@ from blocklist.clock import human_time, relative_time
 from blocklist.settings import Settings
 from ivr.auth import csrf_token, current_principal
 from ivr.desk.abuse_words import category_words
+from ivr.desk.restriction_words import restriction_words
 from prompts import DEFAULT_LANGUAGE, LANGUAGES
 
 log = logging.getLogger("ivr.desk")
@@ -127,6 +128,7 @@ def configure(app: Flask, settings: Settings) -> None:
                                                                                locale_code())
     app.jinja_env.filters["action_words"] = events.action_words
     app.jinja_env.filters["category_words"] = category_words  # abuse categories in the reader's language
+    app.jinja_env.filters["restriction_words"] = restriction_words  # a contact restriction, likewise
     app.jinja_env.filters["ms_relative"] = lambda ms: relative_time(ms, locale=locale_code())
     app.jinja_env.filters["count"] = count
     app.jinja_env.globals["locale_code"] = locale_code

@@ -126,6 +126,24 @@ def test_a_manager_keeps_a_due_restriction_until_a_new_review_date(app: Any, mgr
     assert history and history[0]["by"] == "max" and history[0]["reason"] == "still calling at night"
 
 
+@pytest.mark.parametrize(("restriction", "lang", "words"), [
+    ({"kind": "max_calls", "max_calls": 3, "period": "day"}, "fi", "enintään 3 puhelua päivässä"),
+    ({"kind": "max_calls", "max_calls": 1, "period": "week"}, "pt", "no máximo 1 chamada por semana"),
+    ({"kind": "route", "route": "supervisor"}, "af", "slegs na die toesighouers se tou"),
+    ({"kind": "voicemail"}, "zh", "仅限语音留言"),
+    ({"kind": "hours", "hours": "Mon-Fri 09:00-12:00"}, "vi", "giờ Mon-Fri 09:00-12:00"),
+])
+def test_a_restriction_reads_in_the_desk_user_s_language(app: Any, mgr: Any, restriction: dict[str, Any], lang: str,
+                                                         words: str) -> None:
+    made = bl(app).restrict(CALLER, review=day(20), reason="seed", by="seed", **restriction)
+    assert words in card(mgr.get(f"/desk/numbers/{CALLER}", headers={"Accept-Language": lang}))
+    removed = post_form(mgr, f"/desk/numbers/{CALLER}/restrictions/{made.id}/remove", {"reason": "agreed"},
+                        follow_redirects=True, headers={"Accept-Language": lang})
+    assert words in text(removed) and bl(app).restrictions(CALLER) == []
+    assert made.words() in {"at most 3 calls a day", "at most 1 call a week", "only to the supervisors' queue",
+                            "voicemail only", "hours Mon-Fri 09:00-12:00"}  # the CLI and the API keep English
+
+
 # ---- in a real browser ----------------------------------------------------------------------------------------
 def test_in_a_browser_a_manager_restricts_a_number_at_desktop_and_phone_width(app: Any, open_desk: Any,
                                                                               redis_conn: redis.Redis) -> None:

@@ -90,6 +90,10 @@ def test_key_2_counts_on_the_number_s_record_across_calls_and_offers_a_restricti
     listed = CliRunner().invoke(blocklist_group, ["review"], env={"REDIS_URL": redis_url,
                                                                   "IVR_WARNINGS_BEFORE_OFFER": "2"})
     assert f"{CUSTOMER}: 2 warnings on record" in listed.output
+    listed_json = json.loads(CliRunner().invoke(blocklist_group, ["review", "--json"], env={
+        "REDIS_URL": redis_url, "IVR_WARNINGS_BEFORE_OFFER": "2"}).output)
+    assert {"kind": "warnings", "number": CUSTOMER, "warnings": 2, "threshold": 2}.items() <= \
+        next(i for i in listed_json if i.get("kind") == "warnings").items()
     body = api.get(f"/api/blocklist/{CUSTOMER}/history").get_json()
     assert body["warnings_on_record"] == 2 and body["offer_restriction_or_block"] is True
 

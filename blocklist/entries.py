@@ -37,7 +37,7 @@ class Decision:
 
     @property
     def route(self) -> str:
-        """The queue a contact restriction sends this allowed call to ('supervisor'), else ''."""
+        """The queue a contact restriction sends this allowed call to ('supervisor', 'team:<name>'), else ''."""
         if self.blocked or not self.treatment.startswith(ROUTE_PREFIX):
             return ""
         return self.treatment[len(ROUTE_PREFIX):]

@@ -272,3 +272,8 @@ class Agg:
     def call_status(call_sid: str) -> str:
         """A call's end status ("status|duration") until a late flag may want it for the evidence pack."""
         return f"{Agg.AGG}:status:{call_sid}"
+
+
+def team_waiting(team: str) -> str:
+    """zset caller CallSid -> when a contact restriction sent it to the team's queue (IVR_TEAMS; blocklist/teams.py)."""
+    return _k("team", team, "waiting")

@@ -162,6 +162,35 @@ def names(value: Any) -> tuple[str, ...]:
     return split(str(value))
 
 
+TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
+RESERVED_TEAM_NAMES = frozenset({"supervisor", "supervisors", "agents", "isolation"})
+
+
+def teams(value: Any) -> dict[str, tuple[str, ...]]:
+    """IVR_TEAMS: named teams of agents, 'billing=+15550001111,client:anna; complaints=+15550003333' (teams apart by
+    ';', members by ',' or spaces). A contact restriction may send a number's calls to one team only."""
+    if isinstance(value, dict):
+        return {str(k): tuple(v) for k, v in value.items()}
+    found: dict[str, tuple[str, ...]] = {}
+    for part in str(value).split(";"):
+        if not part.strip():
+            continue
+        name, sep, members = part.partition("=")
+        name = name.strip().lower()
+        if not sep or not TEAM_NAME.match(name):
+            raise ValueError(f"IVR_TEAMS {part.strip()[:40]!r}: write NAME=MEMBER,MEMBER with a name of 1-30 lower-case "
+                             "letters, digits, '-' or '_', e.g. billing=+15550001111,client:anna; teams apart by ';'")
+        if name in RESERVED_TEAM_NAMES:
+            raise ValueError(f"IVR_TEAMS: {name!r} names a queue the service has already; call the team otherwise")
+        if name in found:
+            raise ValueError(f"IVR_TEAMS names team {name} twice: write its members once")
+        people = tuple(m for m in re.split(r"[,\s]+", members) if m)
+        if not people:
+            raise ValueError(f"IVR_TEAMS: team {name} has no members; list its agents' identities after '='")
+        found[name] = people
+    return found
+
+
 def hours(value: Any) -> str:
     """Opening or calling hours, checked (see blocklist.hours), kept as written."""
     parse_hours(str(value))

@@ -52,6 +52,7 @@ class Policy:
     ladder: tuple[int | None, ...] = (86400, 604800, None)
     campaign_digits: int = 7
     timezone: str = "UTC"  # IVR_TIMEZONE: contact restrictions' hours and their day and week (blocklist/restrictions.py)
+    teams: tuple[str, ...] = ()  # IVR_TEAMS' names: where a contact restriction may route a number's calls
 
     @classmethod
     def from_settings(cls, settings: Any) -> Policy:
@@ -64,6 +65,7 @@ class Policy:
             ladder=tuple(settings.sanction_ladder),
             campaign_digits=settings.campaign_prefix_digits,
             timezone=settings.timezone,
+            teams=tuple(sorted(settings.teams)),
         )
 
 

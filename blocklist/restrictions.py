@@ -54,8 +54,30 @@ KIND_WORDS = {"hours": "calls only at agreed times", "max_calls": "a limited num
               "route": "calls only to a named queue", "voicemail": "messages only (voicemail)"}
 PERIODS = ("day", "week")
 # Where a `route` restriction may send a caller: the name people write -> what the screen hands the webhook.
+# Besides the supervisors, any team of IVR_TEAMS: 'team:<name>' (written 'billing' or 'team:billing').
 ROUTES = {"supervisor": "supervisor", "supervisors": "supervisor"}
 ROUTE_WORDS = {"supervisor": "the supervisors' queue"}
+TEAM_ROUTE = "team:"
+
+
+def route_target(route: str, teams: tuple[str, ...]) -> str:
+    """What a `route` restriction stores for what a manager wrote; ValueError naming the choices."""
+    text = (route or "").strip().lower()
+    if text in ROUTES:
+        return ROUTES[text]
+    name = text.removeprefix(TEAM_ROUTE)
+    if name in teams:
+        return TEAM_ROUTE + name
+    choices = "supervisor (the supervisors' queue)" + (
+        f", or a team: {', '.join(teams)}" if teams else " (name teams in IVR_TEAMS to route to a team)")
+    raise ValueError(f"route {route[:30]!r} unknown: use {choices}")
+
+
+def route_words(target: str) -> str:
+    """'the supervisors' queue', 'team billing'."""
+    if target.startswith(TEAM_ROUTE):
+        return f"team {target.removeprefix(TEAM_ROUTE)}"
+    return ROUTE_WORDS.get(target, target)
 MAX_CALLS_LIMIT = 1000
 COUNT_KEEP_MS = 8 * 86400 * 1000  # a week and a day: the counted calls of the longest period, whatever the zone
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -92,7 +114,7 @@ class Restriction:
         if self.kind == "max_calls":
             return f"at most {self.max_calls} call{'s' if self.max_calls != 1 else ''} a {self.period}"
         if self.kind == "route":
-            return f"only to {ROUTE_WORDS.get(self.route, self.route)}"
+            return f"only to {route_words(self.route)}"
         return "voicemail only"
 
     def active(self, at: int) -> bool:
@@ -232,10 +254,7 @@ class RestrictionsMixin(BlocklistBase):
                 raise ValueError("say per what the calls are counted: --per day or --per week")
             fields.update(max_calls=int(text), period=period)
         if kind == "route":
-            target = ROUTES.get((route or "").strip().lower())
-            if target is None:
-                raise ValueError(f"route {route[:30]!r} unknown: use supervisor (the supervisors' queue)")
-            fields["route"] = target
+            fields["route"] = route_target(route, self.policy.teams)
         start_ms = parse_when(start, zone, "start") if start else at
         until_ms = parse_when(until, zone, "until") if until else None
         if until_ms is not None:

@@ -90,6 +90,7 @@ class Settings:
     country_languages: dict[str, str] = setting('IVR_COUNTRY_LANGUAGES', '', 'Prompt language by caller country (FromCountry) on lines with none, e.g. ZA=af,FI=fi.', parse=parse.country_languages)
     supervisors: tuple[str, ...] = setting('IVR_SUPERVISORS', '', 'Comma-separated supervisor identities (E.164 or client:NAME).', parse=parse.names)
     supervisors_queue: str = setting('IVR_SUPERVISORS_QUEUE', 'supervisors', 'Twilio queue escalated callers wait in.')
+    teams: dict[str, tuple[str, ...]] = setting('IVR_TEAMS', '', "Named teams of agents, e.g. billing=+15550001111,client:anna; complaints=+15550003333: a contact restriction may send a number's calls to one team (its own Twilio queue, team-NAME).", parse=parse.teams)
     second_warning_ends: bool = setting('IVR_SECOND_WARNING_ENDS', '1', '1: a second warning (key 2) on one call ends it politely.', parse=parse.on_off)
     warnings_before_offer: int = setting('IVR_WARNINGS_BEFORE_OFFER', '3', "Limit-setting warnings (key 2, the desk's or the API's warn) on record for one number, across calls, after which the number's page and the review list offer the manager a restriction or a block; 0 turns the offer off.", parse=parse.whole)
     flag_category: str = setting('IVR_FLAG_CATEGORY', abuse.DEFAULT, 'The abuse category `*` then 9 on the phone records (the desk and the API pick one): obscene, threats, sexual, hate, nonsense, silent, robocall, repeat_complaint or other.', parse=abuse.category)
@@ -197,6 +198,11 @@ class Settings:
             raise ValueError(f"IVR_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         if self.log_numbers not in ("masked", "full"):
             raise ValueError("IVR_LOG_NUMBERS must be masked or full")
+
+    @staticmethod
+    def team_queue(name: str) -> str:
+        """The Twilio queue of a team of IVR_TEAMS."""
+        return f"team-{name}"
 
     def line_hours(self, line: str, kind: str) -> Hours:
         """Opening ('open') or callback ('callback') hours of a line."""

@@ -67,8 +67,10 @@ def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url:
 
 
 def standing_queue_names(settings: Settings) -> list[str]:
-    """Every queue agents, supervisors and the isolation treatment use (private holds come and go)."""
-    return [settings.agents_queue, settings.supervisors_queue, settings.isolation_queue]
+    """Every queue agents, supervisors, teams (IVR_TEAMS) and the isolation treatment use (private holds come
+    and go)."""
+    return [settings.agents_queue, settings.supervisors_queue, settings.isolation_queue,
+            *(settings.team_queue(name) for name in sorted(settings.teams))]
 
 
 def ensure_standing_queues() -> list[str]:

@@ -38,7 +38,8 @@ def _json(r: Restriction) -> dict[str, Any]:
 
 @click.group("restrict", cls=_Group)
 def group() -> None:
-    """Contact restrictions: steps short of a block (agreed hours, a number of calls, supervisors only, voicemail)."""
+    """Contact restrictions: steps short of a block (agreed hours, a number of calls, supervisors or one team only,
+    voicemail)."""
 
 
 @group.command("add")
@@ -51,7 +52,8 @@ def group() -> None:
 @click.option("--max-calls", default=None, help="With --kind max_calls: how many calls are allowed.")
 @click.option("--per", "period", default="", type=click.Choice(("", *PERIODS)),
               help="With --kind max_calls: counted per day or per week (Monday to Sunday).")
-@click.option("--route", default="", help="With --kind route: where the calls go (supervisor).")
+@click.option("--route", default="", help="With --kind route: where the calls go: supervisor, or a team of IVR_TEAMS "
+                                          "(e.g. billing).")
 @click.option("--review", required=True, help="When it comes up for review: a later date, e.g. 2027-01-15.")
 @reason_option
 @click.option("--line", default="", help="The line (To number) it applies to; default all lines.")

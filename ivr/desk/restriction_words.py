@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from blocklist.restrictions import Restriction
+from blocklist.restrictions import TEAM_ROUTE, Restriction
 
 
 def restriction_words(r: Restriction) -> str:
@@ -21,5 +21,7 @@ def restriction_words(r: Restriction) -> str:
     if r.kind == "route":
         if r.route == "supervisor":
             return _("only to the supervisors' queue")
+        if r.route.startswith(TEAM_ROUTE):
+            return _("only to team %(team)s", team=r.route.removeprefix(TEAM_ROUTE))
         return _("only to %(queue)s", queue=r.route)
     return _("voicemail only")

@@ -246,7 +246,8 @@ def number(number: str) -> Any:
     return render_template("desk/number.html", number=e164, blocks=bl.entries(e164), strikes=bl.strikes(e164),
                            allowed=bl.allow_entries(e164), history=history, block_lengths=BLOCK_LENGTHS,
                            feeds=number_feeds(bl, e164), zone=resources().settings.timezone,
-                           restrict=restrict_card(bl, e164), **warnings_offer(e164))
+                           restrict=restrict_card(bl, e164), teams=sorted(resources().settings.teams),
+                           **warnings_offer(e164))
 
 
 def warnings_offer(number: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import re
 from flask import Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from blocklist import events, exposure, keys
+from blocklist import events, exposure, keys, teams
 from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, is_gone, valid_sid
 from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD, normalize
@@ -110,8 +110,34 @@ def take_calls(role: str) -> Response:
         media.play(r, "goodbye", agent_lang())
         r.hangup()
         return twiml(r)
-    dial_queue(r, res.settings.supervisors_queue if role == "supervisor" else res.settings.agents_queue)
+    if role == "supervisor":
+        dial_queue(r, res.settings.supervisors_queue)
+    elif team := team_waiting_for(identity):
+        dial_queue(r, res.settings.team_queue(team), team=team)
+    else:
+        dial_queue(r, res.settings.agents_queue)
     return twiml(r)
+
+
+def teams_of(identity: str) -> list[str]:
+    """The teams of IVR_TEAMS this agent identity belongs to, by name."""
+    s = resources().settings
+    return sorted(name for name, members in s.teams.items()
+                  if identity in {identity_of(m, s.default_region) for m in members})
+
+
+def team_waiting_for(identity: str) -> str:
+    """A team of the agent's with a caller waiting for it ('' for none, or when Redis cannot say): that caller was
+    sent to the team by a contact restriction, and only the team's members take it."""
+    mine = teams_of(identity)
+    if not mine:
+        return ""
+    res = resources()
+    try:
+        found = teams.with_callers(res.fast, mine, now_ms(), (res.settings.max_wait_seconds + 60) * 1000)
+    except REDIS_ERRORS:
+        return ""
+    return found[0] if found else ""
 
 
 BREAK_POLL_SECONDS = 60  # during a wellbeing break the agent's leg asks again this often (a break can be ended early)

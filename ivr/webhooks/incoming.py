@@ -11,9 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from blocklist import teams
 from blocklist.calls import valid_sid
+from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD, identify, normalize
-from blocklist.restrictions import voicemail_left
+from blocklist.restrictions import TEAM_ROUTE, voicemail_left
 from blocklist.signals import Signals
 from blocklist.text import clean_text
 from ivr import urls
@@ -36,6 +38,7 @@ from ivr.webhooks.twiml import (
     lang_arg,
     next_caller,
     park_in_private_hold,
+    queue_of_route,
     twiml,
 )
 
@@ -130,11 +133,28 @@ def incoming() -> Response:
         return twiml(treatment_twiml(decision.treatment, lang))
     if closed:
         return overflow_menu("closed", lang)
-    if decision.route == "supervisor":  # a contact restriction: only the supervisors take this caller
-        r = VoiceResponse()
-        enqueue_to(r, settings.supervisors_queue, lang)
-        return twiml(r)
+    if decision.route:  # a contact restriction: only the supervisors, or one team, take this caller
+        return routed(decision.route, sid, lang)
     return Response(agents_queue_twiml(lang), mimetype="text/xml")
+
+
+def routed(route: str, sid: str, lang: str) -> Response:
+    """Queue a caller where its contact restriction sends it; a team's members are told someone waits for them.
+    A route to a team since taken out of IVR_TEAMS goes to the agents (logged: a caller is never lost)."""
+    r = VoiceResponse()
+    queue_name = queue_of_route(route)
+    if queue_name is None:
+        log.warning("a contact restriction routes %s to %s, which IVR_TEAMS no longer has: queued for the agents; "
+                    "add the team again or change the restriction", sid, route)
+        enqueue_for_agents(r, lang)
+        return twiml(r)
+    if route.startswith(TEAM_ROUTE):
+        try:
+            teams.wait(resources().fast, route.removeprefix(TEAM_ROUTE), sid, now_ms())
+        except REDIS_ERRORS:
+            resources().count("state_lost")  # queued all the same; a member takes it once told of another
+    enqueue_to(r, queue_name, lang)
+    return twiml(r)
 
 
 def voicemail(r: VoiceResponse, lang: str) -> None:
@@ -273,8 +293,8 @@ def fallback_twiml(route: str, args: dict[str, str], sid: str | None, lang: str)
         enqueue_isolation(r, lang)
     elif route.startswith("/voice/held") and sid:
         park_in_private_hold(r, sid, lang, again=True)
-    elif route == "/voice/queue-exit" and args.get("q") == "supervisors":
-        enqueue_to(r, resources().settings.supervisors_queue, lang)  # an escalated caller stays escalated
+    elif route == "/voice/queue-exit" and (queue_name := queue_of_route(args.get("q", ""))) is not None:
+        enqueue_to(r, queue_name, lang)  # an escalated caller stays escalated, a team's caller with the team
     else:
         enqueue_for_agents(r, lang)
     return twiml(r)

@@ -9,10 +9,11 @@ import logging
 from flask import Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from blocklist import events
+from blocklist import events, teams
 from blocklist.calls import AGENT_GONE, AGENT_KEPT, Calls, valid_sid
 from blocklist.clock import now_ms
 from blocklist.numbers import WITHHELD, normalize
+from blocklist.restrictions import TEAM_ROUTE
 from ivr import urls
 from ivr.moves.difficult import schedule_callback
 from ivr.resources import resources
@@ -28,6 +29,7 @@ from ivr.webhooks.twiml import (
     goodbye,
     lang_arg,
     park_in_private_hold,
+    queue_of_route,
     queue_seconds,
     twiml,
 )
@@ -117,6 +119,8 @@ def queue_exit() -> Response:
         return bad_request("CallSid missing or malformed")
     lang = lang_arg()
     result = request.form.get("QueueResult", "")
+    if (team := team_of_exit()) and result not in ("error", "system-error", "bridging-in-process"):
+        team_left(team, sid)  # its members no longer look for this caller (a failed poll re-queues it)
     if (parked := after_bridge_or_hangup(sid, result, lang)) is not None:
         return parked
     if result == "leave":
@@ -143,9 +147,15 @@ def queue_exit() -> Response:
 
 
 def queue_of_exit() -> str:
-    """The queue a caller at the agents' or supervisors' Enqueue action was waiting in (from our own URL)."""
-    s = resources().settings
-    return s.supervisors_queue if request.args.get("q") == "supervisors" else s.agents_queue
+    """The queue a caller at the agents', supervisors' or a team's Enqueue action was waiting in (from our own URL;
+    a team no longer in IVR_TEAMS: the agents')."""
+    return queue_of_route(request.args.get("q", "")) or resources().settings.agents_queue
+
+
+def team_of_exit() -> str:
+    """The team whose queue the caller at this Enqueue action waited in ('' for none)."""
+    q = request.args.get("q", "")
+    return q.removeprefix(TEAM_ROUTE) if q.startswith(TEAM_ROUTE) else ""
 
 
 def after_bridge_or_hangup(sid: str, result: str, lang: str) -> Response | None:
@@ -200,6 +210,15 @@ def bridge_end() -> Response:
     return after_bridge(sid, lang_arg(), checks)
 
 
+def team_left(team: str, sid: str) -> None:
+    if team not in resources().settings.teams:
+        return
+    try:
+        teams.left(resources().fast, team, sid)
+    except REDIS_ERRORS:
+        resources().count("state_lost")  # the entry ages out after the longest wait
+
+
 def mark_hung_up(sid: str) -> None:
     """The caller hung up while queued or held: the agent side must not wait for it."""
     try:
@@ -218,6 +237,8 @@ def bridge() -> Response:
     sid = caller_sid()
     agent_sid = request.form.get("DequeingCallSid", "")
     lang = lang_arg()
+    if sid and (team := request.args.get("team", "")):
+        team_left(team, sid)  # bridged to a member: the team's other members take the agents' callers again
     if sid and valid_sid(agent_sid):
         try:
             call = Calls(resources().fast).pair(sid, agent_sid, unscreened=unscreened_caller(lang))

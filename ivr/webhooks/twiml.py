@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 import prompts
 from blocklist.calls import Calls, valid_sid
+from blocklist.restrictions import TEAM_ROUTE
 from ivr import urls
 from ivr.resources import resources
 from ivr.webhooks import media
@@ -61,8 +62,11 @@ def enqueue_to(r: VoiceResponse, queue_name: str, lang: str, again: bool = False
     """Wait for an agent (or supervisor) in `queue_name`, with the hold message and bounded wait
     (`again`: queued a second time after Twilio reported an error; a second error ends the wait)."""
     args: dict[str, object] = {"lang": lang}
-    if queue_name == resources().settings.supervisors_queue:
+    settings = resources().settings
+    if queue_name == settings.supervisors_queue:
         args["q"] = "supervisors"  # the exit (and the fallback) must put an escalated caller back there
+    elif (team := team_of_queue(queue_name)) is not None:
+        args["q"] = TEAM_ROUTE + team  # likewise a caller a contact restriction sends to one team
     if again:
         args["again"] = 1
     action = urls.external("voice.queue_exit", **args)
@@ -111,12 +115,34 @@ def agent_lang() -> str:
     return resources().settings.default_language
 
 
-def dial_queue(r: VoiceResponse, queue_name: str) -> None:
-    """Take the next caller from `queue_name`; `*` breaks the bridge and runs the Dial action."""
+TEAM_DIAL_TIMEOUT = 5  # a member dials the team's queue only while someone waits there: a short wait if taken
+
+
+def dial_queue(r: VoiceResponse, queue_name: str, team: str = "") -> None:
+    """Take the next caller from `queue_name` (a `team`'s queue: briefly); `*` breaks the bridge and runs the Dial
+    action."""
     s = resources().settings
-    dial = r.dial(hangup_on_star=True, timeout=s.dial_timeout, action=urls.external("agent.after_dial"),
-                  method="POST")
-    dial.queue(queue_name, url=urls.external("voice.bridge"), method="POST")
+    dial = r.dial(hangup_on_star=True, timeout=min(TEAM_DIAL_TIMEOUT, s.dial_timeout) if team else s.dial_timeout,
+                  action=urls.external("agent.after_dial"), method="POST")
+    dial.queue(queue_name, url=urls.external("voice.bridge", **({"team": team} if team else {})), method="POST")
+
+
+def team_of_queue(queue_name: str) -> str | None:
+    """The team of IVR_TEAMS whose queue this is, else None."""
+    teams = resources().settings.teams
+    name = queue_name.removeprefix("team-")
+    return name if name != queue_name and name in teams else None
+
+
+def queue_of_route(route: str) -> str | None:
+    """The queue a contact restriction's route names ('supervisor', 'team:<name>'), None when this service has no
+    such queue (a team taken out of IVR_TEAMS since: the caller then goes to the agents)."""
+    s = resources().settings
+    if route == "supervisor" or route == "supervisors":
+        return s.supervisors_queue
+    if route.startswith(TEAM_ROUTE) and route.removeprefix(TEAM_ROUTE) in s.teams:
+        return s.team_queue(route.removeprefix(TEAM_ROUTE))
+    return None
 
 
 def next_caller(r: VoiceResponse, pause: int = 0, role: str = "agent") -> None:

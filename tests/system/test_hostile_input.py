@@ -63,6 +63,7 @@ KEY_PATTERNS = [re.compile(rf"\A{p}\Z") for p in (
     rf"ivr:callback:cb-{SID}",
     rf"ivr:restrict:(?:info|index|n:{E164}|calls:{E164})",
     r"ivr:warnings",
+    r"ivr:team:[a-z0-9][a-z0-9_\-]{0,29}:waiting",  # callers a contact restriction sent to one team (IVR_TEAMS)
     # an agent's exposure and wellbeing break, keyed by the agent's phone or desk user (never by a caller)
     rf"ivr:exposure:(?:{E164}|client:[A-Za-z0-9_.@\-]{{1,64}})",
     rf"ivr:wellbeing:agent:(?:{E164}|client:[A-Za-z0-9_.@\-]{{1,64}}|user:[a-z0-9_.\-]{{1,64}}|[a-z0-9_.\-]{{1,64}})",

@@ -39,8 +39,9 @@ def one_error_line(result: Result, words: str) -> None:
     assert result.stderr.count("error: ") == 1 and "Traceback" not in result.output
 
 
-def test_without_redis_url_it_says_what_to_do(run: Any) -> None:
-    result = run("list", env={"REDIS_URL": None})
+def test_without_redis_url_it_says_what_to_do(run: Any, tmp_path: Any) -> None:
+    # a data folder of its own: an `ivr serve` running in this checkout meanwhile must not answer for it
+    result = run("list", env={"REDIS_URL": None, "IVR_DATA_DIR": str(tmp_path), "IVR_SETTINGS_FILE": ""})
     one_error_line(result, "REDIS_URL is not set and no `ivr serve` is running here")
 
 

@@ -31,6 +31,7 @@ from ivr.desk import (
     web,
 )
 from ivr.errors import TWILIO_PREFIXES, answer, busy_response, error_handlers
+from ivr.forms import FastFormParser
 from ivr.logging_setup import configure_logging
 
 log = logging.getLogger("ivr.app")
@@ -46,7 +47,10 @@ DESK_SLOT = "ivr.desk_slot"
 
 class IvrRequest(Request):
     """Flask's request, with a JSON body nested too deeply for Python's parser refused as bad input (the
-    parser raises RecursionError, which Flask does not expect: a 500 on every JSON route otherwise)."""
+    parser raises RecursionError, which Flask does not expect: a 500 on every JSON route otherwise), and
+    URL-encoded forms (every Twilio webhook) decoded in C (ivr/forms.py)."""
+
+    form_data_parser_class = FastFormParser
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         try:

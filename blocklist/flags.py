@@ -24,7 +24,7 @@ from blocklist.clock import now_ms
 from blocklist.entries import FlagResult
 from blocklist.numbers import describe
 from blocklist.policy import ladder_text
-from blocklist.store import AckPipeline, ack_pipeline, aof_written_before_reply
+from blocklist.store import AckPipeline, ack_pipeline, aof_written_before_reply, parse_aof_info
 from blocklist.text import clean_text
 
 FLAG_ONCE_TTL_S = 30 * 86400
@@ -52,6 +52,14 @@ class FlagMixin(BlocklistBase):
     @cached_property
     def _agent_legs(self) -> Script:
         return scripts.register(self.r, "agent_legs")
+
+    @cached_property
+    def _flag_callbacks(self) -> Any:
+        """The client's reply parsers, with INFO read as FlagTransaction needs it (parse_aof_info)."""
+        callbacks = self.r.response_callbacks
+        mine = type(callbacks)(callbacks)  # redis-py's CaseInsensitiveDict (or a plain dict): a copy
+        mine["INFO"] = parse_aof_info
+        return mine
 
     def _flag_call(self, number: str, *, call_sid: str, line: str, via: str, agent: str, reason: str, note: str,
                    extra: dict[str, str] | None, at: int | None, category: str = "") -> tuple[list[str], list[Any]]:
@@ -124,7 +132,7 @@ class FlagTransaction:
     def __init__(self, bl: FlagMixin, call_sid: str) -> None:
         self.bl = bl
         self.call_sid = call_sid
-        self.pipe = _WatchedPipeline(bl.r.connection_pool, bl.r.response_callbacks, True, None)
+        self.pipe = _WatchedPipeline(bl.r.connection_pool, bl._flag_callbacks, True, None)
         self.pipe.replicas, self.pipe.timeout_ms = bl.wait_replicas, bl.wait_timeout_ms
 
     def __enter__(self) -> FlagTransaction:

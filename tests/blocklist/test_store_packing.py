@@ -4,6 +4,7 @@ type redis-py accepts, and anything the fast path does not know must take redis-
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.connection import Connection
+from rq.job import JobStatus
 
 from blocklist.store import _fast_packing, connect
 
@@ -18,7 +20,20 @@ FastConnection = _fast_packing(Connection)
 
 words = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 plain_args = st.one_of(words, st.binary(max_size=40), st.integers(min_value=-(2**70), max_value=2**70))
-other_args = st.one_of(st.booleans(), st.floats(allow_nan=False), st.just(memoryview(b"view")))
+
+
+class Level(enum.IntEnum):  # redis-py writes an IntEnum's repr ("<Level.HIGH: 2>"), hiredis its number
+    HIGH = 2
+
+
+class Shouting(str):  # a str subclass with its own encode: redis-py calls it, so must the packer
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return str.encode(self.upper(), encoding, errors)
+
+
+# RQ writes JobStatus (a str Enum) into its job hashes: its text goes on the wire, from either packer
+enum_args = st.sampled_from([*JobStatus, Level.HIGH, Shouting("quiet")])
+other_args = st.one_of(st.booleans(), st.floats(allow_nan=False), st.just(memoryview(b"view")), enum_args)
 names = st.sampled_from(["GET", "HSET", "EVALSHA", "CLIENT SETNAME", b"SET", b"SCRIPT EXISTS"])
 commands = st.tuples(names, st.lists(st.one_of(plain_args, other_args), max_size=12)).map(
     lambda c: (c[0], *c[1]))

@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 
 from blocklist import keys
 from blocklist.flags import FlagTransaction
-from blocklist.store import aof_written_before_reply
+from blocklist.store import aof_written_before_reply, parse_aof_info
 from ivr.accounts import Users
 from tests.support import callflow as cf
 from tests.support.constants import AGENT, AGENT2, API_TOKEN, BASE_URL, HARASSER, LINE
@@ -258,6 +258,19 @@ def test_the_aof_check_is_settled_in_the_batch_only_when_redis_writes_before_it_
                         ("aof_last_write_status", "err")):
         assert not aof_written_before_reply({**settled, name: value}), name
     assert not aof_written_before_reply({"aof_enabled": 1})  # fields missing: not sure, so check as before
+
+
+def test_the_flags_own_info_parser_reads_a_real_redis_as_redis_py_does(redis_conn: redis.Redis) -> None:
+    """FlagTransaction reads INFO persistence with parse_aof_info (text, aof_* only): same fields, same verdict."""
+    raw_client = redis.Redis(connection_pool=redis_conn.connection_pool)
+    raw_client.set_response_callback("INFO", lambda response, **_: response)
+    raw = raw_client.execute_command("INFO", "persistence")
+    assert isinstance(raw, str) and "aof_enabled:" in raw
+    ours, theirs = parse_aof_info(raw), redis_conn.info("persistence")
+    assert ours and set(ours) == {name for name in theirs if name.startswith("aof_")}
+    assert all(str(theirs[name]) == value for name, value in ours.items() if not isinstance(theirs[name], float))
+    assert aof_written_before_reply(ours) == aof_written_before_reply(theirs)
+    assert parse_aof_info(raw.encode()) == ours
 
 
 def test_the_desk_flag_button_costs_at_most_three_round_trips(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,12 +14,10 @@ from lxml import html as lxml_html
 
 from blocklist import abuse, keys
 from ivr.desk import abuse_words
-from tests.support.browser import DESKTOP, PHONE, SHOTS
+from tests.support.browser import DESKTOP, PHONE
 from tests.support.callflow import bridged_caller, events
 from tests.support.constants import AGENT, API_TOKEN, HARASSER, LINE
 from tests.support.desk import login, make_user, post_form
-
-NOTES = Path("/tmp/notes")
 
 
 @pytest.fixture
@@ -136,7 +132,6 @@ def test_flagging_with_a_category_in_chromium_at_laptop_and_phone_width(app: Any
         form.locator("select[name=category]").select_option(label="threats")
         form.locator("input[name=note]").fill("said he knows where I live")
         desk.shot(f"taxonomy-call-{name}")
-        shutil.copy(SHOTS / f"taxonomy-call-{name}.png", NOTES / f"abuse-taxonomy-call-{name}.png")
         form.locator("button.flag-button").click()
         desk.page.wait_for_url(re.compile(r".*/desk/breather.*"))
         flags = [h for h in history(redis_conn) if h["action"] == "flag" and h["call_sid"] == caller.sid]
@@ -167,7 +162,6 @@ def test_the_manager_is_offered_a_restriction_or_a_block_on_a_phone(app: Any, op
     assert width <= PHONE["width"] + 1, f"the number page scrolls sideways on a phone ({width}px)"
     desk.page.goto(f"/desk/numbers/{HARASSER}")
     desk.shot("taxonomy-number-offer-390")
-    shutil.copy(SHOTS / "taxonomy-number-offer-390.png", NOTES / "abuse-taxonomy-number-offer-390.png")
     desk.page.locator("#warnings a", has_text="Block this number").click()
     assert desk.page.url.endswith("#block") and desk.page.locator("form#block").is_visible()
     assert not desk.errors, desk.errors

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,13 +14,12 @@ import redis
 from lxml import html as lxml_html
 
 from blocklist import keys
-from tests.support.browser import DESKTOP, PHONE
+from tests.support.browser import DESKTOP, PHONE, SHOTS
 from tests.support.desk import login, make_user, post_form
 from tests.support.store import snapshot
 
 CALLER = "+14155550123"
 ZONE = "Africa/Johannesburg"
-SHOTS = Path("/tmp/notes")
 
 
 @pytest.fixture

@@ -5,18 +5,16 @@ width (the card must not scroll sideways)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from lxml import html as lxml_html
 
-from tests.support.browser import DESKTOP, PHONE
+from tests.support.browser import DESKTOP, PHONE, SHOTS
 from tests.support.constants import HARASSER
 from tests.support.desk import logged_in, make_user, post_form
 
 TEAMS = "billing=client:anna,+15550009999; complaints=+15550008888"
-SHOTS = Path("/tmp/notes")
 
 
 @pytest.fixture

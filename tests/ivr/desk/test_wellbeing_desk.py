@@ -4,8 +4,6 @@ at 1280 and 390 px wide."""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 from typing import Any
 
 import pytest
@@ -13,11 +11,9 @@ import redis
 
 from blocklist import keys
 from tests.support import callflow as cf
-from tests.support.browser import DESKTOP, PHONE, SHOTS
+from tests.support.browser import DESKTOP, PHONE
 from tests.support.constants import AGENT
 from tests.support.desk import make_user, post_form
-
-NOTES = "/tmp/notes"
 
 
 @pytest.fixture
@@ -26,9 +22,7 @@ def app_env(app_env: dict[str, str]) -> dict[str, str]:
 
 
 def shot(desk: Any, name: str) -> None:
-    desk.shot(name)
-    with contextlib.suppress(OSError):  # the notes folder is a convenience of the reviewer's machine
-        shutil.copy(SHOTS / f"{name}.png", f"{NOTES}/exposure-{name}.png")
+    desk.shot(f"exposure-{name}")  # test-output/screenshots/
 
 
 def no_sideways_scroll(desk: Any, where: str) -> None:

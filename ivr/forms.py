@@ -39,12 +39,23 @@ def unquote_plus(text: str) -> str:
 
 def parse_urlencoded(body: str) -> list[tuple[str, str]]:
     """parse_qsl(body, keep_blank_values=True) as werkzeug calls it: '&'-separated, a field without '='
-    has an empty value, empty fields are skipped."""
+    has an empty value, empty fields are skipped. A body that is all well-formed escapes (what Twilio
+    sends) is checked once, not field by field."""
+    if not (body.isascii() and "\\" not in body and not _STRAY_PERCENT.search(body)):
+        return [(unquote_plus(name), unquote_plus(value))
+                for name, _, value in (field.partition("=") for field in body.split("&") if field)]
     items = []
+    decode = codecs.escape_decode  # type: ignore[attr-defined]
     for field in body.split("&"):
         if field:
             name, _, value = field.partition("=")
-            items.append((unquote_plus(name), unquote_plus(value)))
+            if "+" in value:
+                value = value.replace("+", " ")
+            if "%" in value:
+                value = decode(value.replace("%", "\\x").encode("ascii"))[0].decode("utf-8", _ERRORS)
+            if "+" in name or "%" in name:
+                name = unquote_plus(name)
+            items.append((name, value))
     return items
 
 

@@ -109,7 +109,8 @@ def configure(app: Flask, settings: Settings) -> None:
             headers.setdefault("Referrer-Policy", "same-origin")
             headers["Content-Security-Policy"] = DESK_CSP
             headers.setdefault("Cache-Control", "no-store")
-        elif response.mimetype == "text/html":  # framing and referrers only concern documents a browser shows
+        elif headers.get("Content-Type", "")[:9].lower() == "text/html":  # framing and referrers only concern
+            # documents a browser shows (the header as set: response.mimetype would parse it on every webhook)
             headers.setdefault("X-Frame-Options", "DENY")
             headers.setdefault("Referrer-Policy", "same-origin")
             headers.setdefault("Content-Security-Policy", OTHER_HTML_CSP)

@@ -328,6 +328,14 @@ def test_security_headers_on_desk_pages(client: Any) -> None:
     assert "<script" not in resp.get_data(as_text=True).replace('<script src="/static/desk/desk.js" defer>', "")
 
 
+def test_html_outside_the_desk_cannot_be_framed_either(client: Any) -> None:
+    """A page a browser shows outside /desk (an error page here) gets the framing and referrer headers too."""
+    resp = client.get("/no-such-page")
+    assert resp.status_code == 404 and resp.mimetype == "text/html"
+    assert resp.headers["X-Frame-Options"] == "DENY" and resp.headers["Referrer-Policy"] == "same-origin"
+    assert resp.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
 def test_webhook_answers_set_no_cookie_and_keep_nosniff(client: Any, twilio: Any) -> None:
     """Twilio sends no cookie: its answers open no session, set none, vary on none, and stay nosniff."""
     params = twilio.incoming_params("CA" + "7" * 32, "+14155550177", LINE)

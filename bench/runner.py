@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from bench import data, load, probes, servers
 from blocklist.rules import Blocklist
 from ivr.cli.embedded import EmbeddedRedis
+from ivr.cli.serve import PRODUCT_APP
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 API_TOKEN = "bench-api-token-8d2f6a1c9b7e4035d1e8f2a6c0b9d7e3"
@@ -181,8 +182,8 @@ class WebBench:
                "IVR_API_TOKEN": API_TOKEN, "IVR_DATA_DIR": str(self.folder / "var"),
                "TWILIO_API_BASE_URL": "http://127.0.0.1:9"}  # no REST call may leave the machine
         self.log(f"starting gunicorn x3 ({servers.web_workers()} workers, 4 threads each, as `ivr serve`)...")
-        product_1m = self.start_web("product-1m", "ivr:create_app()", {**env, "REDIS_URL": big_server.url}, port)
-        product_10 = self.start_web("product-10", "ivr:create_app()", {**env, "REDIS_URL": small_server.url})
+        product_1m = self.start_web("product-1m", PRODUCT_APP, {**env, "REDIS_URL": big_server.url}, port)
+        product_10 = self.start_web("product-10", PRODUCT_APP, {**env, "REDIS_URL": small_server.url})
         baseline = self.start_web("baseline", "bench.baseline_app:create_app()", {**env, "REDIS_URL": big_server.url})
 
         validator = RequestValidator(AUTH_TOKEN)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,9 +22,17 @@ def web_workers() -> int:
 
 
 def gunicorn_command(bind: str, workers: int, app: str) -> list[str]:
-    """gunicorn with the settings of `ivr serve` (ivr/cli.py): workers, 4 threads, timeouts, access log."""
-    return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers), "--threads", "4",
-            "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-", app]
+    """`ivr serve`'s own gunicorn command (ivr.cli.serve.gunicorn_argv: threads, timeouts, log level, the access
+    logger that masks numbers), with `workers` and `app` in place of its own. The baseline keeps gunicorn's plain
+    access logger: masking numbers in the log is the product's work, not a webhook's least."""
+    from ivr.cli.serve import PRODUCT_APP, gunicorn_argv
+    argv = gunicorn_argv(Settings.from_env(), bind)
+    argv[argv.index("--workers") + 1] = str(workers)
+    if app != PRODUCT_APP:
+        at = argv.index("--logger-class")
+        del argv[at:at + 2]
+    argv[argv.index(PRODUCT_APP)] = app
+    return argv
 
 
 class Web:

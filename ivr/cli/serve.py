@@ -166,6 +166,7 @@ def web_workers(settings: Settings) -> int:
     return settings.web_workers or (2 * (os.cpu_count() or 1) + 1)
 
 
+PRODUCT_APP = "ivr:create_app()"  # gunicorn's name for the service's WSGI app
 WEBHOOK_THREADS = 2  # threads per web process that desk and API requests never take (ivr.app._desk_share)
 
 
@@ -174,7 +175,7 @@ def gunicorn_argv(settings: Settings, bind: str) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(web_workers(settings)),
             "--threads", str(settings.desk_concurrency + WEBHOOK_THREADS), "--timeout", "20",
             "--graceful-timeout", "5", "--access-logfile", "-", "--log-level", GUNICORN_LEVEL[settings.log_level],
-            "--logger-class", "ivr.gunicorn_logging.MaskedLogger", "ivr:create_app()"]
+            "--logger-class", "ivr.gunicorn_logging.MaskedLogger", PRODUCT_APP]
 
 
 # gunicorn's own lines (booting workers, signals) one step quieter than ours: its start-up is the banner's job

@@ -25,38 +25,34 @@ _ERRORS = "werkzeug.url_quote"  # werkzeug's handler: bytes that are not UTF-8 s
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def unquote_plus(text: str) -> str:
-    """urllib.parse.unquote_plus(text, errors="werkzeug.url_quote"), in C for well-formed escapes."""
+def _well_formed(text: str) -> bool:
+    """ASCII, no backslash, and every '%' starts a two-digit escape: what escape_decode reads as urllib would."""
+    return text.isascii() and "\\" not in text and not _STRAY_PERCENT.search(text)
+
+
+def _decoded(text: str) -> str:
+    """unquote_plus of a _well_formed text, in C."""
     if "+" in text:
         text = text.replace("+", " ")
     if "%" not in text:
         return text
-    if text.isascii() and "\\" not in text and not _STRAY_PERCENT.search(text):
-        raw = codecs.escape_decode(text.replace("%", "\\x").encode("ascii"))[0]  # type: ignore[attr-defined]
-        return raw.decode("utf-8", _ERRORS)  # type: ignore[no-any-return]
-    return unquote(text, "utf-8", _ERRORS)
+    raw = codecs.escape_decode(text.replace("%", "\\x").encode("ascii"))[0]  # type: ignore[attr-defined]
+    return raw.decode("utf-8", _ERRORS)  # type: ignore[no-any-return]
+
+
+def unquote_plus(text: str) -> str:
+    """urllib.parse.unquote_plus(text, errors="werkzeug.url_quote"), in C for well-formed escapes."""
+    if _well_formed(text):
+        return _decoded(text)
+    return unquote(text.replace("+", " "), "utf-8", _ERRORS)
 
 
 def parse_urlencoded(body: str) -> list[tuple[str, str]]:
     """parse_qsl(body, keep_blank_values=True) as werkzeug calls it: '&'-separated, a field without '='
-    has an empty value, empty fields are skipped. A body that is all well-formed escapes (what Twilio
+    has an empty value, empty fields are skipped. A body that is well-formed as a whole (what Twilio
     sends) is checked once, not field by field."""
-    if not (body.isascii() and "\\" not in body and not _STRAY_PERCENT.search(body)):
-        return [(unquote_plus(name), unquote_plus(value))
-                for name, _, value in (field.partition("=") for field in body.split("&") if field)]
-    items = []
-    decode = codecs.escape_decode  # type: ignore[attr-defined]
-    for field in body.split("&"):
-        if field:
-            name, _, value = field.partition("=")
-            if "+" in value:
-                value = value.replace("+", " ")
-            if "%" in value:
-                value = decode(value.replace("%", "\\x").encode("ascii"))[0].decode("utf-8", _ERRORS)
-            if "+" in name or "%" in name:
-                name = unquote_plus(name)
-            items.append((name, value))
-    return items
+    one = _decoded if _well_formed(body) else unquote_plus
+    return [(one(name), one(value)) for name, _, value in (field.partition("=") for field in body.split("&") if field)]
 
 
 class FastFormParser(FormDataParser):

@@ -108,6 +108,13 @@ class FlagSight:
 class _WatchedPipeline(AckPipeline):
     """The MULTI of a FlagTransaction: its last command is INFO persistence, which may settle the AOF check."""
 
+    def parse_response(self, connection: Any, command_name: Any, **options: Any) -> Any:
+        """A reply inside the MULTI: redis-py reads each as "_" (QUEUED, then EXEC's array, whose replies it
+        parses afterwards) through two layers that do nothing for that name; read it from the connection."""
+        if command_name == "_" and not options:
+            return connection.read_response()
+        return super().parse_response(connection, command_name, **options)
+
     def _execute_transaction(self, connection: Any, commands: Any, raise_on_error: bool) -> list[Any]:
         data: list[Any] = super()._execute_transaction(connection, commands, raise_on_error)
         if commands and commands[-1][0][:2] == ("INFO", "persistence") and isinstance(data[-1], dict):
@@ -156,11 +163,17 @@ class FlagTransaction:
         names = [" ".join(str(part) for part in command[:2]) if command[0] == "SCRIPT" else str(command[0])
                  for command in commands]
         replies: list[Any] = []
+        callbacks = pipe.response_callbacks
         try:
             conn.send_packed_command(conn.pack_commands(commands))
             for name in names:
                 try:
-                    replies.append(pipe.parse_response(conn, name))
+                    if name == "WATCH":  # through the pipeline, which notes that it is watching
+                        replies.append(pipe.parse_response(conn, name))
+                        continue
+                    reply = conn.read_response()
+                    parse = callbacks.get(name)
+                    replies.append(parse(reply) if parse is not None else reply)
                 except redis.ResponseError as exc:
                     replies.append(exc)
         except (redis.ConnectionError, redis.TimeoutError):

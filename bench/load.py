@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
@@ -39,14 +40,19 @@ def wrk_path() -> str:
     return found
 
 
-def run(target: str, url: str, requests_file: Path, connections: int, seconds: float, threads: int = 1) -> Run:
-    """Replay `requests_file` against `url` (loopback only) with a fixed number of connections."""
+def run(target: str, url: str, requests_file: Path, connections: int, seconds: float, threads: int = 1,
+        wait_retry_after: bool = False) -> Run:
+    """Replay `requests_file` against `url` (loopback only) with a fixed number of connections.
+
+    wait_retry_after: after a 503 with Retry-After, wait that long before sending again (replay.lua), as the
+    desk's pages and a client following the API's documentation do; otherwise send again at once."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError("the bench only loads 127.0.0.1")
     threads = max(1, min(threads, connections))
     command = [wrk_path(), "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
                "-s", str(SCRIPT), url, "--", str(requests_file), str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120, check=False)
+    env = {**os.environ, "BENCH_RETRY_AFTER": "1" if wait_retry_after else "0"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120, check=False, env=env)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")

@@ -3,6 +3,10 @@
 -- Thread k of n takes lines k, k+n, k+2n...: no two connections ever send the same CallSid.
 -- A thread that runs out of lines starts again at its first one and says so ("wrapped").
 -- Usage: wrk -t T -c C -d D -s replay.lua http://127.0.0.1:PORT -- FILE T
+-- With BENCH_RETRY_AFTER=1 in wrk's environment, the client waits as the desk's pages and the API's documented
+-- clients do: a 503 with Retry-After owes that wait, served before the thread's next request. (wrk asks for a
+-- delay per request, not per connection: the wait falls on the next connection ready to send, which with one
+-- thread is as often the refused one as any other, so as many connections wait as were refused.)
 
 local threads = {}
 local requests, count, pos, wrapped = {}, 0, 0, 0
@@ -32,6 +36,22 @@ function request()
     pos, wrapped = 1, wrapped + 1
   end
   return requests[pos]
+end
+
+if os.getenv("BENCH_RETRY_AFTER") == "1" then
+  local owed = {}
+
+  function response(status, headers, _)
+    if status == 503 then
+      local after = tonumber(headers["Retry-After"] or "")
+      if after then owed[#owed + 1] = math.floor(after * 1000) end
+    end
+  end
+
+  function delay()
+    if #owed > 0 then return table.remove(owed, 1) end
+    return 0
+  end
 end
 
 function done(summary, latency, _)

@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-ORDER = ("baseline", "incoming_1m", "incoming_10", "flag", "isolation")
+ORDER = ("baseline", "incoming_1m", "incoming_10", "flag", "flag_at_once", "isolation")
 
 
 def median(values: list[float]) -> float:

@@ -66,6 +66,7 @@ class Target:
     requests: Callable[[], Path]
     reset: Callable[[], None] = lambda: None
     stateless: bool = False  # replaying the same request is as costly as a fresh one
+    wait_retry_after: bool = False  # the client waits Retry-After after a 503 (load.run), as the desk does
 
     @functools.cached_property
     def client(self) -> redis.Redis:
@@ -188,8 +189,9 @@ class WebBench:
 
         validator = RequestValidator(AUTH_TOKEN)
         per_flag_run = int(o.seconds * 2500)
-        # One pool, split: no caller is both a flag target (then blocked) and an incoming caller.
-        pool = plan.callers(o.set_size + (o.reps * 2 + 1) * per_flag_run + 10, ruled, salt=1)
+        # One pool, split: no caller is both a flag target (then blocked) and an incoming caller. Flag runs: a
+        # warm-up and one per round for "flag" at 2 and 32 connections, and for "flag_at_once" at 32.
+        pool = plan.callers(o.set_size + (o.reps * 3 + 2) * per_flag_run + 10, ruled, salt=1)
         incoming = data.incoming_set(self.folder, "incoming", validator, base_url, pool[: o.set_size])
         isolation = data.isolation_wait_set(self.folder, validator, base_url)
         spare = iter(pool[o.set_size:])
@@ -209,8 +211,12 @@ class WebBench:
                                   product_1m, big_server, lambda: incoming.file, lambda: incoming.reset(big)),
             "incoming_10": Target("incoming_10", f"/voice/incoming, {o.small_entries} numbers", product_10,
                                   small_server, lambda: incoming.file, lambda: incoming.reset(small)),
-            "flag": Target("flag", "POST /api/calls/<sid>/flag (desk flag, live call)", product_1m, big_server,
-                           flag_file),
+            "flag": Target("flag", "POST /api/calls/<sid>/flag (desk flag, live call; a 503 \"busy\" is retried "
+                           "after its Retry-After, as the desk and the API's documented clients do)", product_1m,
+                           big_server, flag_file, wait_retry_after=True),
+            "flag_at_once": Target("flag_at_once", "POST /api/calls/<sid>/flag (the same, from clients that ignore "
+                                   "Retry-After and send again at once: the cost of refusing; no target)", product_1m,
+                                   big_server, flag_file),
             "isolation": Target("isolation", "/voice/isolation/wait (isolation TwiML)", product_1m, big_server,
                                 lambda: isolation, stateless=True),
         }
@@ -224,7 +230,7 @@ class WebBench:
             ("screen", 2, ["baseline", "incoming_1m", "incoming_10"]),
             ("screen", 32, ["baseline", "incoming_1m", "incoming_10"]),
             ("flag+isolation", 2, ["baseline", "flag", "isolation"]),
-            ("flag+isolation", 32, ["baseline", "flag", "isolation"]),
+            ("flag+isolation", 32, ["baseline", "flag", "flag_at_once", "isolation"]),
         ]
         for group, conns, keys_ in groups:
             self.interleave(group, conns, [targets[k] for k in keys_])
@@ -247,7 +253,7 @@ class WebBench:
                 reads = probes.reads(r)
                 meter = probes.CpuMeter([t.web.process.pid, *t.web.worker_pids()] if t.web.process else [],
                                         [t.redis_server.process.pid] if t.redis_server.process else []).start()
-                result = load.run(t.key, t.web.url, requests, conns, o.seconds)
+                result = load.run(t.key, t.web.url, requests, conns, o.seconds, wait_retry_after=t.wait_retry_after)
                 cpu = meter.stop(result.requests)
                 trips = (probes.reads(r) - reads - 1) / max(1, result.requests)
                 t.reset()

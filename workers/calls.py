@@ -15,6 +15,7 @@ from blocklist import keys
 from blocklist.calls import Calls
 from blocklist.settings import Settings
 from workers import context, twilio_rest
+from workers.prepared import Prepared
 from workers.queues import CALLS, MAINTENANCE, STANDING_QUEUES_JOB_ID, queue, redirect_job_id
 
 log = logging.getLogger("ivr.jobs")
@@ -57,13 +58,28 @@ def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url:
 
     With `pipeline` (a MULTI the caller executes, e.g. the flag's), the job's writes are queued on it and
     exist only if that transaction runs."""
+    job_id = redirect_job_id(tag, call_sid)
+    if pipeline is not None:  # the desk flag's path: RQ's job from a checked recipe (workers/prepared.py)
+        return _prepared_redirects(rq_connection, settings).enqueue(call_sid, url, job_id=job_id, pipeline=pipeline)
+    job = queue(CALLS, rq_connection).enqueue(redirect_call, call_sid, url, job_id=job_id,
+                                              **_redirect_options(settings))
+    return str(job.id)
+
+
+def _redirect_options(settings: Settings) -> dict[str, Any]:
     retry = (Retry(max=settings.redirect_retries, interval=list(settings.redirect_backoff) or [0])
              if settings.redirect_retries > 0 else None)
-    job = queue(CALLS, rq_connection).enqueue(
-        redirect_call, call_sid, url, job_id=redirect_job_id(tag, call_sid), retry=retry, job_timeout=30,
-        result_ttl=86400, failure_ttl=7 * 86400, pipeline=pipeline,
-    )
-    return str(job.id)
+    return {"retry": retry, "job_timeout": 30, "result_ttl": 86400, "failure_ttl": 7 * 86400}
+
+
+def _prepared_redirects(rq_connection: Any, settings: Settings) -> Prepared:
+    """One Prepared per connection and retry settings, kept on the connection as the queues are."""
+    made: dict[Any, Prepared] = rq_connection.__dict__.setdefault("_ivr_prepared_redirects", {})
+    key = (settings.redirect_retries, tuple(settings.redirect_backoff))
+    found = made.get(key)
+    if found is None:
+        found = made[key] = Prepared(queue(CALLS, rq_connection), redirect_call, **_redirect_options(settings))
+    return found
 
 
 def standing_queue_names(settings: Settings) -> list[str]:

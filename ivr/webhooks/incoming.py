@@ -199,13 +199,17 @@ def voicemail_recorded() -> Response:
 
 
 def agents_queue_twiml(lang: str) -> str:
-    """<Enqueue> into the agents' queue: the same for every call in `lang`, so built once per app."""
-    cache: dict[str, str] = current_app.extensions.setdefault("ivr.agents_twiml", {})
-    text = cache.get(lang)
+    """<Enqueue> into the agents' queue: the same for every call in `lang` under one mount prefix (its URLs carry
+    the prefix, as urls.external's do), so built once per app, prefix and language."""
+    cache: dict[tuple[str, str], str] = current_app.extensions.setdefault("ivr.agents_twiml", {})
+    key = (request.script_root, lang)
+    text = cache.get(key)
     if text is None:
         r = VoiceResponse()
         enqueue_for_agents(r, lang)
-        text = cache[lang] = str(r)
+        text = str(r)
+        if len(cache) < 64:  # languages x mount prefixes: a handful
+            cache[key] = text
     return text
 
 

@@ -57,3 +57,15 @@ def test_the_store_of_urls_is_bounded_and_odd_values_still_work(app: Any, monkey
         assert len(app.extensions["ivr_urls"]) == 3
         assert urls.external("voice.hold", lang=["en", "pt"]) == base + url_for("voice.hold", lang=["en", "pt"])
     assert len(app.extensions["ivr_urls"]) == 3
+
+
+def test_the_agents_queue_twiml_is_kept_per_mount_prefix(app: Any) -> None:
+    from ivr.webhooks.incoming import agents_queue_twiml
+
+    base = app.config["SETTINGS"].base_url
+    for _round in range(2):  # built, then kept
+        for prefix in ("", "/ivr"):
+            with app.test_request_context("/voice/incoming", base_url="http://127.0.0.1" + prefix):
+                twiml = agents_queue_twiml("fi")
+                assert f'waitUrl="{base}{prefix}/voice/hold?lang=fi"' in twiml
+                assert f'action="{base}{prefix}/voice/queue-exit?lang=fi"' in twiml

@@ -79,6 +79,7 @@ def test_a_prepared_job_is_queued_exactly_as_rq_queues_it(rq_conn: redis.Redis, 
 def test_a_prepared_job_runs_in_a_plain_rq_worker(rq_conn: redis.Redis) -> None:
     maintenance = queue(MAINTENANCE, rq_conn)
     prepared = Prepared(maintenance, operator.concat, job_timeout=60, result_ttl=600)
+    assert not rq_conn.keys("rq:*")  # RQ's probes went into pipelines never sent
     pipe = rq_conn.pipeline(transaction=True)
     assert prepared.enqueue("caf\u00e9 ", "au lait", job_id="t-concat", pipeline=pipe) == "t-concat"
     assert not Job.exists("t-concat", connection=rq_conn)  # nothing before the pipeline runs

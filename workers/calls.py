@@ -16,7 +16,7 @@ from blocklist.calls import Calls
 from blocklist.settings import Settings
 from workers import context, twilio_rest
 from workers.prepared import Prepared
-from workers.queues import CALLS, MAINTENANCE, STANDING_QUEUES_JOB_ID, queue, redirect_job_id
+from workers.queues import CALLS, MAINTENANCE, STANDING_QUEUES_JOB_ID, kept_on, queue, redirect_job_id
 
 log = logging.getLogger("ivr.jobs")
 
@@ -74,7 +74,7 @@ def _redirect_options(settings: Settings) -> dict[str, Any]:
 
 def _prepared_redirects(rq_connection: Any, settings: Settings) -> Prepared:
     """One Prepared per connection and retry settings, kept on the connection as the queues are."""
-    made: dict[Any, Prepared] = rq_connection.__dict__.setdefault("_ivr_prepared_redirects", {})
+    made: dict[Any, Prepared] = kept_on(rq_connection, "prepared_redirects")
     key = (settings.redirect_retries, tuple(settings.redirect_backoff))
     found = made.get(key)
     if found is None:

@@ -85,9 +85,9 @@ def _as_recipe(commands: list[Command], job_id: str) -> list[Step]:
     recipe: list[Step] = []
     for command, opts in commands:
         slots: list[Slot] = []
-        pairs = str(command[0]).upper() == "HSET" and len(command) % 2 == 0  # HSET key field value ...
+        fields = _hset_values(command)
         for i, part in enumerate(command[1:], start=1):
-            field = command[i - 1] if pairs and i >= 3 and i % 2 == 1 else None
+            field = fields.get(i)
             if field in TIMES:
                 slots.append((i, "time", str(field)))
             elif field in ("data", "description"):
@@ -122,15 +122,21 @@ def compress(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
+def _hset_values(command: tuple[Any, ...]) -> dict[int, Any]:
+    """Of `HSET key field value ...`: each value's index in the command, with its field ({} for other commands)."""
+    if str(command[0]).upper() != "HSET" or len(command) % 2:
+        return {}
+    return {i + 1: command[i] for i in range(2, len(command), 2)}
+
+
 def _readable(commands: list[Command]) -> list[Command]:
     """Commands with a job's `data` decompressed: two zlib streams of the same bytes are the same data."""
     out: list[Command] = []
     for command, opts in commands:
         parts = list(command)
-        if str(command[0]).upper() == "HSET":
-            for i in range(2, len(parts) - 1, 2):
-                if parts[i] == "data" and isinstance(parts[i + 1], bytes):
-                    parts[i + 1] = zlib.decompress(parts[i + 1])
+        for i, field in _hset_values(command).items():
+            if field == "data" and isinstance(parts[i], bytes):
+                parts[i] = zlib.decompress(parts[i])
         out.append((tuple(parts), opts))
     return out
 
@@ -138,10 +144,9 @@ def _readable(commands: list[Command]) -> list[Command]:
 def _field(commands: list[Command], name: str) -> Any:
     """The value of field `name` in the HSETs of some commands (None: not written)."""
     for command, _opts in commands:
-        if str(command[0]).upper() == "HSET":
-            for i in range(2, len(command) - 1, 2):
-                if command[i] == name:
-                    return command[i + 1]
+        for i, field in _hset_values(command).items():
+            if field == name:
+                return command[i]
     return None
 
 

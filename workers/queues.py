@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from rq import Queue
 from rq.job import Job
@@ -42,6 +44,13 @@ class JsonJob(Job):
         self.serializer = JSONSerializer
 
 
+def kept_on(connection: redis.Redis, kind: str) -> dict[Any, Any]:
+    """A dict of things made for `connection` (queues, prepared jobs), kept on the connection object itself, as
+    RQ keeps its server version there: they live and die with it."""
+    made: dict[Any, Any] = connection.__dict__.setdefault(f"_ivr_rq_{kind}", {})
+    return made
+
+
 def queue(name: str, connection: redis.Redis) -> Queue:
     """The RQ queue `name` on `connection`, with the project's serializer and a sane default timeout.
 
@@ -49,7 +58,7 @@ def queue(name: str, connection: redis.Redis) -> Queue:
     Queue holds no state of its own between enqueues, and making one costs another serializer check."""
     if name not in ALL_QUEUES:
         raise ValueError(f"unknown queue {name!r}: one of {', '.join(ALL_QUEUES)}")
-    made: dict[str, Queue] = connection.__dict__.setdefault("_ivr_rq_queues", {})
+    made: dict[str, Queue] = kept_on(connection, "queues")
     found = made.get(name)
     if found is None:
         found = made[name] = Queue(name, connection=connection, serializer=JSONSerializer, default_timeout=120,

@@ -56,6 +56,7 @@ class ScreenMixin(RestrictionsMixin, BlocklistBase):
         ]
         for name, value in extra.items():
             args.extend((name, clean_text(value)))
+        args.extend(signals.record_args())
         return script_keys, args
 
     def screen(self, number: str, line: str, call_sid: str, extra: dict[str, str] | None = None,

@@ -33,6 +33,11 @@ class Signals:
             return [self.attestation, self.stir, "", "", ""]
         return [self.attestation, self.stir, str(rep.score), rep.provider, rep.detail]
 
+    def record_args(self) -> list[str]:
+        """The name/value pairs the score leaves on the call and its event (screen.lua stores ARGV's tail as sent)."""
+        rep = self.reputation
+        return [] if rep is None else ["rep", str(rep.score), "rep_by", rep.provider]
+
 
 NO_SIGNALS = Signals()
 

@@ -15,7 +15,7 @@
 --       the add-on's words, 23 the caller's exchange for campaigns ('' none), 24-34 the signal settings'
 --       defaults (policy.SIGNAL_SETTINGS order), 35-38 the local clock of IVR_TIMEZONE for restrictions: weekday
 --       (Mon=0), minute of the day, the day's start ms, the week's start ms (Monday 00:00), then name/value pairs
---       stored on the call and on its event.
+--       stored on the call and on its event as sent (the webhook's fields, and rep/rep_by when there is a score).
 -- The number's prefixes are made here, longest first, only in the lengths some rule has (KEYS[12], once it
 -- is 'indexed'): a list of 10,000 exchange rules costs two hash lookups per call instead of two per digit.
 -- Bulk feeds are looked up by name from KEYS[15]: each feed's bucket key is built here (ivr:feed:<name>:<version>:
@@ -24,7 +24,7 @@ local number, line, now, sid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local now_text = ARGV[3]  -- as sent: a Lua number would be printed with %.17g on every use
 local write = ARGV[5] == '1'
 
-if write and sid ~= '' then
+if write and sid ~= '' and redis.call('EXISTS', KEYS[9]) == 1 then  -- an integer: the usual (new) call reads no more
   local prev = redis.call('HMGET', KEYS[9], 'decision', 'rule', 'treatment', 'detail', 'lang')
   if prev[1] then
     return {prev[1], prev[2] or '', prev[3] or '', prev[4] or '', 'replay', prev[5] or ''}
@@ -49,11 +49,14 @@ end
 
 -- Prompt language: manager's line override, configured line language, caller country, manager's
 -- global override, configured default.
-local known = {en = true, af = true, zh = true, pt = true, vi = true, fi = true}
-local lang = ''
-for _, choice in ipairs({line_cfg['language'] or '', ARGV[12], ARGV[13], global_cfg['language'] or '', ARGV[14]}) do
-  if known[choice] then lang = choice; break end
+local function first_known(...)  -- varargs: no table per call
+  for i = 1, select('#', ...) do
+    local c = select(i, ...)
+    if c == 'en' or c == 'af' or c == 'zh' or c == 'pt' or c == 'vi' or c == 'fi' then return c end
+  end
+  return ''
 end
+local lang = first_known(line_cfg['language'], ARGV[12], ARGV[13], global_cfg['language'], ARGV[14])
 
 local decision, rule, treatment, detail = 'allow', 'none', '', ''
 local feed_field = ''
@@ -69,15 +72,17 @@ if not withheld then
   end
 end
 
-if not allowlisted and not withheld then
-  local scoped = {{KEYS[3], 'line ' .. line}, {KEYS[2], 'all lines'}}
-  for _, pair in ipairs(scoped) do
-    local t = redis.call('HGET', pair[1], 'treatment')
-    if t then
-      decision, rule, detail = 'treat', 'number', pair[2]
-      treatment = (t ~= '' and t) or setting('blocked_treatment', ARGV[6])
-      break
-    end
+-- One EXISTS for both scopes' block hashes (the usual caller has neither), then the line's block before the global.
+if not allowlisted and not withheld and redis.call('EXISTS', KEYS[3], KEYS[2]) > 0 then
+  local t, where = redis.call('HGET', KEYS[3], 'treatment'), nil
+  if t then
+    where = 'line ' .. line
+  else
+    t, where = redis.call('HGET', KEYS[2], 'treatment'), 'all lines'
+  end
+  if t then
+    decision, rule, detail = 'treat', 'number', where
+    treatment = (t ~= '' and t) or setting('blocked_treatment', ARGV[6])
   end
 end
 
@@ -218,11 +223,6 @@ end
 -- caller on the review list (the call goes on), or treat it. They come after every list: an 'A' attestation
 -- or a clean score never bypasses a block, and an allowlisted caller is never judged by them.
 local attest, stir, rep, rep_by, rep_words, exchange = ARGV[18], ARGV[19], ARGV[20], ARGV[21], ARGV[22], ARGV[23]
-local defaults = {attest_failed = ARGV[24], attest_unsigned = ARGV[25], reputation_high = ARGV[26],
-  reputation_high_action = ARGV[27], reputation_medium = ARGV[28], reputation_medium_action = ARGV[29],
-  line_types = ARGV[30], line_types_action = ARGV[31], campaign_numbers = ARGV[32], campaign_minutes = ARGV[33],
-  campaign_action = ARGV[34]}
-local function signal_setting(name) return setting(name, defaults[name]) end
 local reviewed = nil  -- {rule, detail} of a signal that listed the caller for review
 local campaign_field = ''
 
@@ -251,24 +251,27 @@ end
 if decision == 'allow' and not allowlisted then
   local score = tonumber(rep)
   if score then
-    local high, medium = tonumber(signal_setting('reputation_high')) or 101, tonumber(signal_setting('reputation_medium')) or 101
-    local who = rep_by ~= '' and (' (' .. rep_by .. (rep_words ~= '' and (': ' .. rep_words) or '') .. ')') or ''
-    if score >= high then
-      judge(signal_setting('reputation_high_action'), 'reputation', 'reputation ' .. rep .. who .. ' >= ' .. high)
-    elseif score >= medium then
-      judge(signal_setting('reputation_medium_action'), 'reputation', 'reputation ' .. rep .. who .. ' >= ' .. medium)
+    local high = tonumber(setting('reputation_high', ARGV[26])) or 101
+    local medium = tonumber(setting('reputation_medium', ARGV[28])) or 101
+    if score >= high or score >= medium then
+      local who = rep_by ~= '' and (' (' .. rep_by .. (rep_words ~= '' and (': ' .. rep_words) or '') .. ')') or ''
+      if score >= high then
+        judge(setting('reputation_high_action', ARGV[27]), 'reputation', 'reputation ' .. rep .. who .. ' >= ' .. high)
+      else
+        judge(setting('reputation_medium_action', ARGV[29]), 'reputation', 'reputation ' .. rep .. who .. ' >= ' .. medium)
+      end
     end
   end
   if decision == 'allow' and (attest == 'failed' or attest == 'unsigned') then
     local words = attest == 'failed' and 'verification failed' or 'not signed'
-    judge(signal_setting('attest_' .. attest), 'attestation',
+    judge(attest == 'failed' and setting('attest_failed', ARGV[24]) or setting('attest_unsigned', ARGV[25]), 'attestation',
       'STIR/SHAKEN ' .. (stir ~= '' and stir or 'absent') .. ' (' .. words .. ')')
   end
   local kind = ARGV[16]
   if decision == 'allow' and kind ~= '' then
-    local types = ',' .. string.gsub(signal_setting('line_types'), '%s', '') .. ','
+    local types = ',' .. string.gsub(setting('line_types', ARGV[30]), '%s', '') .. ','
     if string.find(types, ',' .. kind .. ',', 1, true) then
-      judge(signal_setting('line_types_action'), 'line_type', 'line type ' .. kind)
+      judge(setting('line_types_action', ARGV[31]), 'line_type', 'line type ' .. kind)
     end
   end
 end
@@ -320,8 +323,8 @@ end
 -- numbers defeats the per-number burst rule). Every call of the exchange counts, treated ones too; the
 -- campaign's own rule decides only calls nothing else has stopped.
 if exchange ~= '' and not allowlisted and not withheld then
-  local limit = tonumber(signal_setting('campaign_numbers')) or 0
-  local minutes = tonumber(signal_setting('campaign_minutes')) or 0
+  local limit = tonumber(setting('campaign_numbers', ARGV[32])) or 0
+  local minutes = tonumber(setting('campaign_minutes', ARGV[33])) or 0
   if limit > 0 and minutes > 0 then
     local window = minutes * 60000
     local count
@@ -334,7 +337,7 @@ if exchange ~= '' and not allowlisted and not withheld then
     end
     if count > limit then
       campaign_field = exchange
-      local action = signal_setting('campaign_action')
+      local action = setting('campaign_action', ARGV[34])
       local why = 'campaign: ' .. count .. ' numbers from ' .. exchange .. ' in ' .. minutes .. ' min (limit ' .. limit .. ')'
       if write and redis.call('SET', KEYS[14], now_text, 'PX', string.format('%d', window), 'NX') then
         local first = redis.call('ZRANGE', KEYS[13], 0, 0, 'WITHSCORES')
@@ -362,33 +365,31 @@ if decision == 'allow' and reviewed and rule == 'none' then
 end
 
 if write then
-  local call = {'kind', 'caller', 'number', number, 'line', line, 'decision', decision, 'rule', rule,
-    'treatment', treatment, 'detail', detail, 'started', now_text, 'lang', lang}
-  local ev = {'type', 'call', 'ts', now_text, 'call_sid', sid, 'number', number, 'line', line,
-    'decision', decision, 'rule', rule, 'treatment', treatment, 'region', ARGV[15], 'line_type', ARGV[16],
-    'carrier', ARGV[17], 'attest', attest}
-  call[#call + 1], call[#call + 2] = 'attest', attest
-  if rep ~= '' then
-    call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'rep', rep, 'rep', rep
-    call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'rep_by', rep_by, 'rep_by', rep_by
+  -- Both records end with the same name/value pairs: a campaign's or a feed's when the call has one, then the
+  -- webhook's (ARGV[39..], the reputation's rep and rep_by among them). The usual call passes ARGV's tail as it
+  -- is, as the last argument of a literal list: no table to build.
+  local more = nil
+  if campaign_field ~= '' or feed_field ~= '' then
+    more = {}
+    if campaign_field ~= '' then more[#more + 1], more[#more + 2] = 'campaign', campaign_field end
+    if feed_field ~= '' then more[#more + 1], more[#more + 2] = 'feed', feed_field end
+    for i = 39, #ARGV do more[#more + 1] = ARGV[i] end
   end
-  if campaign_field ~= '' then
-    call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'campaign', campaign_field, 'campaign', campaign_field
-  end
-  if feed_field ~= '' then
-    call[#call + 1], call[#call + 2], ev[#ev + 1], ev[#ev + 2] = 'feed', feed_field, 'feed', feed_field
-  end
-  if detail ~= '' then ev[#ev + 1], ev[#ev + 2] = 'detail', detail end
-  local c, e = #call, #ev
-  for i = 39, #ARGV - 1, 2 do
-    call[c + 1], call[c + 2], ev[e + 1], ev[e + 2] = ARGV[i], ARGV[i + 1], ARGV[i], ARGV[i + 1]
-    c, e = c + 2, e + 2
+  local function rest()
+    if more then return unpack(more) end
+    return unpack(ARGV, 39)
   end
   if sid ~= '' then
-    redis.call('HSET', KEYS[9], unpack(call))
+    redis.call('HSET', KEYS[9], 'kind', 'caller', 'number', number, 'line', line, 'decision', decision, 'rule', rule,
+      'treatment', treatment, 'detail', detail, 'started', now_text, 'lang', lang, 'attest', attest, rest())
     redis.call('PEXPIRE', KEYS[9], ARGV[11])
   end
-  redis.call('XADD', KEYS[8], '*', unpack(ev))
+  local function event(...)
+    redis.call('XADD', KEYS[8], '*', 'type', 'call', 'ts', now_text, 'call_sid', sid, 'number', number, 'line', line,
+      'decision', decision, 'rule', rule, 'treatment', treatment, 'region', ARGV[15], 'line_type', ARGV[16],
+      'carrier', ARGV[17], 'attest', attest, ...)
+  end
+  if detail ~= '' then event('detail', detail, rest()) else event(rest()) end
   if counted and (decision == 'allow' or treatment == 'voicemail') then
     redis.call('ZADD', KEYS[17], now_text, sid ~= '' and sid or now_text)
     redis.call('ZREMRANGEBYSCORE', KEYS[17], '-inf', string.format('(%d', now - 691200000))  -- keep 8 days

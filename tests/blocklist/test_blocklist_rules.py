@@ -563,8 +563,8 @@ def test_the_screens_languages_are_the_prompts_languages() -> None:
     import prompts
     from blocklist import scripts
 
-    table = re.search(r"local known = \{([^}]*)\}", scripts.source("screen")).group(1)  # type: ignore[union-attr]
-    assert set(re.findall(r"(\w+) = true", table)) == set(prompts.LANGUAGES)
+    body = re.search(r"local function first_known\(\.\.\.\)(.*?)\nend\n", scripts.source("screen"), re.S).group(1)  # type: ignore[union-attr]
+    assert set(re.findall(r"c == '(\w+)'", body)) == set(prompts.LANGUAGES)
 
 
 def test_burst_window_counts_only_recent_calls_and_stays_bounded(redis_conn: redis.Redis) -> None:

@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from bench import data, load, probes, servers
 from blocklist.rules import Blocklist
+from blocklist.store import connect
 from ivr.cli.embedded import EmbeddedRedis
 from ivr.cli.serve import PRODUCT_APP
 
@@ -94,8 +95,10 @@ class WebBench:
         self.webs.append(web)
         return web
 
-    def load_lists(self, big: redis.Redis, small: redis.Redis, plan: data.NumberPlan) -> tuple[set[int], list[str]]:
-        """1M (or --entries) numbers + prefix rules on `big`, a 10-entry list on `small`; memory per entry."""
+    def load_lists(self, big: redis.Redis, small: redis.Redis, plan: data.NumberPlan,
+                   big_url: str) -> tuple[set[int], list[str]]:
+        """1M (or --entries) numbers + prefix rules on `big`, a 10-entry list on `small`; memory per entry.
+        `big_url`: big's address, for the feed import's own client (load_feed)."""
         o = self.options
         ruled = set(plan.prefix_exchanges(o.prefixes))
         settle(big)
@@ -125,7 +128,7 @@ class WebBench:
             "used_memory_mb": round(after_prefixes / 2**20, 1),
         }
         if o.feed_entries:
-            self.load_feed(big, plan, ruled)
+            self.load_feed(big, plan, ruled, big_url)
         small_ruled = set(sorted(ruled)[: o.small_entries])
         data.load_blocklist(small, plan.blocked_numbers(o.small_entries, ruled))
         data.load_prefixes(small, (plan.exchange(x) for x in sorted(small_ruled)))
@@ -134,12 +137,15 @@ class WebBench:
         settle(small)
         return ruled, sample
 
-    def load_feed(self, big: redis.Redis, plan: data.NumberPlan, ruled: set[int]) -> None:
+    def load_feed(self, big: redis.Redis, plan: data.NumberPlan, ruled: set[int], url: str) -> None:
         """A bulk feed on `big` through the product's own import (`ivr feeds import`): feed_step numbers first,
         then a version of feed_entries numbers replacing it (the atomic swap). Import time and used_memory per
-        number at both sizes; the buckets' encoding; a sample of members the screen must find."""
+        number at both sizes; the buckets' encoding; a sample of members the screen must find.
+
+        The import runs on the client `ivr feeds import` makes (blocklist.store.connect: commands packed by
+        hiredis); runs before 2026-12-07 03:00 used a plain redis-py client, which packs in Python."""
         o = self.options
-        bl = Blocklist(big)
+        bl = Blocklist(connect(url, socket_timeout=30))
         settle(big)
         before = data.memory(big)["used_memory"]
         sizes: list[dict[str, Any]] = []
@@ -174,7 +180,7 @@ class WebBench:
         plan = data.NumberPlan.build()
         big_server, big = self.start_redis("redis-1m")
         small_server, small = self.start_redis("redis-10")
-        ruled, blocked_sample = self.load_lists(big, small, plan)
+        ruled, blocked_sample = self.load_lists(big, small, plan, big_server.url)
         big.sadd("bench:baseline:blocked", *blocked_sample[:BASELINE_MEMBERS])
 
         port = servers.free_port()

@@ -34,7 +34,6 @@ class BlocklistBase:
         self._flag = scripts.register(connection, "flag")
         self._remove_member = scripts.register(connection, "remove_member")
         self._index_prefix_lengths = scripts.register(connection, "index_prefix_lengths")
-        self._feed_merge = scripts.register(connection, "feed_merge")
         self._feed_sweep = scripts.register(connection, "feed_sweep")
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms

@@ -21,8 +21,7 @@ same. What each takes:
   ARGV at, outcome, CallSid.
 - agent_gone.lua: the agent leg a caller was last bridged to ended. KEYS call; ARGV at, the leg's CallSid.
 - agent_legs.lua: the latest leg of each of a desk user's phones (pointer, then leg) in one round trip.
-- feed_merge.lua: write one batch of a feed import into its buckets, adding up a number named twice.
-- feed_sweep.lua: remove a feed's aged-out numbers from some of its buckets. Headers in both files.
+- feed_sweep.lua: remove a feed's aged-out numbers from some of its buckets; header in the file.
 - feed_adopt.lua: move a batch of adopted manager blocks out of the blocklist once their feed is in force, each
   only if it is still the block that was read (blocklist/feed_adopt.py); header in the file.
 """

@@ -5,7 +5,9 @@ what Redis keeps (ziplist buckets)."""
 from __future__ import annotations
 
 import random
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,13 +167,60 @@ def test_partial_imports_the_good_rows_and_check_only_writes_nothing(redis_conn:
     assert entry.evidence == 3  # a number named twice: its reports add up
 
 
-def test_a_number_repeated_across_write_batches_adds_up(redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(feeds, "WRITE_BATCH", 2)
+def test_a_number_repeated_across_the_file_adds_up_through_the_scratch_files(
+        redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Numbers are set aside by group of buckets (in scratch files once a group's buffer fills) and each bucket is
+    written whole: a number named far apart still adds up, every bucket is one HSET, and the scratch folder goes."""
+    monkeypatch.setattr(feeds, "BUCKET_FILL", 4)  # 11 buckets for 43 rows
+    monkeypatch.setattr(feeds, "GROUP_NUMBERS", 8)  # 6 groups of buckets
+    monkeypatch.setattr(feeds, "SPOOL_BUFFER", 1)  # every number goes through a scratch file
+    monkeypatch.setattr(feeds, "WRITE_BUCKETS", 2)  # several pipelined writes
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    others = [f"+1415555{i:04d}" for i in range(40)]
+    text = "\n".join([f"{ROBO},1,2026-01-01", *others[:20], f"{ROBO},4,2026-03-01", *others[20:], f"{ROBO},2,2026-02-01"])
     bl = Blocklist(redis_conn, Policy())
-    result = import_text(bl, "f", f"{ROBO},1,2026-01-01\n{OTHER}\n+14155550100\n{ROBO},4,2026-03-01\n")
-    assert (result.entries, result.duplicates) == (3, 1)
+    hsets = []
+    written = Blocklist._write_feed_batch
+    monkeypatch.setattr(Blocklist, "_write_feed_batch", lambda self, n, v, batch: (hsets.append(dict(batch)),
+                                                                                   written(self, n, v, batch))[1])
+    set_aside = feeds._Spool._set_aside
+    files: list[Path] = []
+    monkeypatch.setattr(feeds._Spool, "_set_aside", lambda self, part: (set_aside(self, part),
+                                                                       files.append(self._file(part)))[0])
+    result = import_text(bl, "f", text + "\n")
+    assert len(set(files)) > 2 and all(f.parent.parent == tmp_path for f in files), "scratch files in TMPDIR"
+    assert (result.entries, result.duplicates, result.written) == (41, 2, True)
     [entry] = bl.feed_entries(ROBO)
-    assert entry.evidence == 5 and entry.seen_ms == feeds.parse_seen("2026-03-01", 0)
+    assert entry.evidence == 7 and entry.seen_ms == feeds.parse_seen("2026-03-01", 0)
+    buckets = [bucket for batch in hsets for bucket in batch]
+    assert len(buckets) == len(set(buckets)), "each bucket is written once, whole"
+    assert len(hsets) > 2 and all(len(batch) <= 2 for batch in hsets)
+    assert list(tmp_path.iterdir()) == [], "the scratch folder is deleted"
+    assert all(screen(bl, n).rule == "feed" for n in (ROBO, *others))
+
+
+def test_a_full_disk_while_setting_numbers_aside_says_what_to_do_and_changes_nothing(
+        redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bl = Blocklist(redis_conn, Policy())
+    import_text(bl, "f", f"{ROBO}\n")
+    before = snapshot(redis_conn)
+    monkeypatch.setattr(feeds, "SPOOL_BUFFER", 1)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    real_open = Path.open
+
+    def no_room(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if self.suffix == ".bin" and "a" in mode:
+            raise OSError(28, "No space left on device")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", no_room)
+    with pytest.raises(OSError, match="No space left on device.*nothing was imported.*TMPDIR"):
+        import_text(bl, "f", f"{OTHER}\n+14155550100\n")
+    monkeypatch.undo()
+    assert snapshot(redis_conn) == before
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_new_version_replaces_the_old_one_whole(redis_conn: redis.Redis) -> None:

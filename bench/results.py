@@ -260,12 +260,14 @@ def markdown(result: dict[str, Any], prev: tuple[str, dict[str, Any]] | None) ->
                   "The feed is imported with the product's own code (`ivr feeds import`) from a CSV of number, reports "
                   "and last-seen date, into the same Redis as the blocklist above; the larger version replaces the "
                   "smaller one by the atomic swap. The screen of every `/voice/incoming` call above looked it up.", "",
-                  "| Numbers | Import s | Numbers/s | used_memory MB | Bytes per number | Buckets | Encoding | File MB |",
-                  "|---:|---:|---:|---:|---:|---:|---|---:|"]
+                  "| Numbers | Import s | Numbers/s | used_memory MB | Bytes per number | Buckets | Encoding | File MB | "
+                  "AOF rewrite during the import |",
+                  "|---:|---:|---:|---:|---:|---:|---|---:|---|"]
         for size in feed["sizes"]:
+            rewrite = {True: "yes", False: "no"}.get(size.get("aof_rewrite"), "not recorded")  # runs before 2026-12-07 04:10
             lines.append(f"| {size['entries']:,} | {size['import_seconds']:.1f} | {size['numbers_per_second']:,} | "
                          f"{size['used_memory_mb']:.1f} | {size['bytes_per_number']:.1f} | {size['buckets']:,} | "
-                         f"{size['bucket_encoding']} | {size['file_mb']:.1f} |")
+                         f"{size['bucket_encoding']} | {size['file_mb']:.1f} | {rewrite} |")
         lines += ["", "What each byte pays for: a number is one field of a small hash (its ten or so digits as an "
                   "integer-encoded string, plus one value packing the last-seen second and the report count), kept "
                   "in a ziplist of about 64 fields with a one-to-two-byte header per entry; the bucket's key, its "

@@ -364,12 +364,13 @@ class _Spool:
         self._folder: tempfile.TemporaryDirectory[str] | None = None
 
     def add(self, number: int, value: int) -> None:
-        part = self.pending[number % self.buckets % self.parts]
+        index = number % self.buckets % self.parts
+        part = self.pending[index]
         part.append(number)
         part.append(value)
         self.count += 1
         if len(part) >= 2 * SPOOL_BUFFER:
-            self._set_aside(number % self.buckets % self.parts)
+            self._set_aside(index)
 
     def _file(self, part: int) -> Path:
         if self._folder is None:
@@ -399,9 +400,10 @@ class _Spool:
             buckets = self.buckets
             values = iter(numbers)
             for number, value in zip(values, values, strict=True):
-                fields = group.get(number % buckets)
+                bucket = number % buckets
+                fields = group.get(bucket)
                 if fields is None:
-                    fields = group[number % buckets] = {}
+                    fields = group[bucket] = {}
                 key = str(number)
                 old = fields.get(key)
                 fields[key] = _merge(old, value) if old else value

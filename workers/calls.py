@@ -56,8 +56,8 @@ def enqueue_redirect(rq_connection: Any, settings: Settings, call_sid: str, url:
                      pipeline: Any = None) -> str:
     """Queue the redirect with bounded retries and backoff; one job per call and move (deterministic id).
 
-    With `pipeline` (a MULTI the caller executes, e.g. the flag's), the job's writes are queued on it and
-    exist only if that transaction runs."""
+    With `pipeline` (one the caller runs, or records for the flag script to run after a new flag), the job's
+    writes are queued on it and exist only once they run."""
     job_id = redirect_job_id(tag, call_sid)
     if pipeline is not None:  # the desk flag's path: RQ's job from a checked recipe (workers/prepared.py)
         return _prepared_redirects(rq_connection, settings).enqueue(call_sid, url, job_id=job_id, pipeline=pipeline)

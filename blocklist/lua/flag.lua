@@ -5,7 +5,10 @@
 -- ARGV: 1 number|anonymous, 2 now ms, 3 via (key|desk|api), 4 agent, 5 reason, 6 note, 7 CallSid,
 --       8 ladder (comma separated seconds, 'p' = permanent), 9 line, 10 flag-once ttl s,
 --       11 abuse category (blocklist/abuse.py key, checked by the caller),
---       then name/value pairs added to the event (geography, phonenumbers facts).
+--       12 how many words of name/value pairs follow, then those pairs (added to the event: geography,
+--       phonenumbers facts), then what only a new flag also does (the caller's move, RQ jobs): commands,
+--       each as its word count and then its words. Each runs even when one before it failed, as in a MULTI;
+--       the errors come back after the answer.
 local number, now, via, agent, reason, note, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local category = ARGV[11]
 local ladder_spec = (KEYS[8] and redis.call('HGET', KEYS[8], 'sanction_ladder')) or ARGV[8]
@@ -59,6 +62,15 @@ end
 local ev = {'type', 'flag', 'ts', tostring(now), 'call_sid', sid, 'number', number, 'line', ARGV[9],
   'via', via, 'agent', agent, 'reason', reason, 'note', note, 'blocked', blocked, 'until', until_ms,
   'step', tostring(step), 'category', category}
-for i = 12, #ARGV - 1, 2 do ev[#ev + 1] = ARGV[i]; ev[#ev + 1] = ARGV[i + 1] end
+local follow = 13 + tonumber(ARGV[12])
+for i = 13, follow - 2, 2 do ev[#ev + 1] = ARGV[i]; ev[#ev + 1] = ARGV[i + 1] end
 redis.call('XADD', KEYS[5], '*', unpack(ev))
-return {'flagged', blocked, until_ms, tostring(step)}
+
+local answer = {'flagged', blocked, until_ms, tostring(step)}
+while follow <= #ARGV do
+  local words = tonumber(ARGV[follow])
+  local reply = redis.pcall(unpack(ARGV, follow + 1, follow + words))
+  if type(reply) == 'table' and reply.err then answer[#answer + 1] = reply.err end
+  follow = follow + words + 1
+end
+return answer

@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from blocklist import abuse, exposure, keys, warnings
 from blocklist.calls import DECISION_TTL_S, Calls, is_gone
 from blocklist.entries import FlagResult
@@ -21,7 +19,6 @@ from workers.reports.jobs import fold_pending_key, schedule_fold
 
 log = logging.getLogger("ivr.flag")
 GEO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "StirVerstat")
-FLAG_ATTEMPTS = 5  # a flag of the same call in between aborts one; the next attempt finds it flagged
 
 
 @dataclass(frozen=True)
@@ -112,38 +109,33 @@ def flag_as(res: Resources, user: User | None, caller_sid: str, *, via: str, rea
 
 def _flag(res: Resources, caller_sid: str, *, user: User | None, agent: str | None, via: str, reason: str,
           note: str, move_caller: str, category: str) -> Flagged:
-    """Two round trips (FlagTransaction): read the call and who acts, watching the call's flag-once key;
-    then the flag and, only when it is new, the caller's move and the jobs, in one MULTI. The flag script
-    runs first in it, so the flag is saved before anything can move the caller."""
+    """Two round trips (FlagTransaction): read the call and who acts; then the flag script, which runs the
+    caller's move and the jobs after the flag, and only when the flag is new. So the flag is saved before
+    anything can move the caller, and a flag of the same call made in between (the phone key and the desk
+    at once) is answered as a duplicate, with nothing else written."""
     category = flag_category(category, reason)  # an unknown category is refused before any round trip
-    fold_key = fold_pending_key()
-    for _attempt in range(FLAG_ATTEMPTS):
-        with FlagTransaction(res.blocklist, caller_sid) as tx:
-            seen = tx.read(user.identities if user is not None else (), extra=[("EXISTS", fold_key)])
-            call = seen.call
-            if not call:
-                raise LookupError(unknown_call(caller_sid))
-            acting = agent if agent is not None else who_acts(call, user, latest_leg(seen.legs)[1], caller_sid)
-            number = call.get("number", WITHHELD)
-            alive = not is_gone(call)
-            if seen.flagged_via is not None:  # what the flag script answers a second flag of a call, unwritten
-                return Flagged(FlagResult("duplicate", False, None, 0, via=seen.flagged_via), number, alive, None)
-            after = _AfterFlag(res, caller_sid, call, alive, move_caller, fold_pending=bool(seen.extra[0]))
-            extra = {name: call.get(name, "") for name in GEO_FIELDS if call.get(name)}
-            try:
-                result = tx.commit(number, line=call.get("line", ""), via=via, agent=acting or call.get("agent", ""),
-                                   reason=reason, note=note, extra=extra, also=after.queue, category=category)
-            except redis.WatchError:
-                continue  # flagged meanwhile (the phone key and the desk at once): the next read says so
-        if result.status == "flagged":
-            log.info("call %s flagged via %s by %s (number %s, blocked=%s)", caller_sid, via, acting or "?", number,
-                     result.blocked)
-        return Flagged(result, number, alive, after.job_id if result.status == "flagged" else None)
-    raise RuntimeError(f"call {caller_sid} kept changing while being flagged; try again")
+    with FlagTransaction(res.blocklist, caller_sid) as tx:
+        seen = tx.read(user.identities if user is not None else (), extra=[("EXISTS", fold_pending_key())])
+        call = seen.call
+        if not call:
+            raise LookupError(unknown_call(caller_sid))
+        acting = agent if agent is not None else who_acts(call, user, latest_leg(seen.legs)[1], caller_sid)
+        number = call.get("number", WITHHELD)
+        alive = not is_gone(call)
+        if seen.flagged_via is not None:  # what the flag script answers a second flag of a call, unwritten
+            return Flagged(FlagResult("duplicate", False, None, 0, via=seen.flagged_via), number, alive, None)
+        after = _AfterFlag(res, caller_sid, call, alive, move_caller, fold_pending=bool(seen.extra[0]))
+        extra = {name: call.get(name, "") for name in GEO_FIELDS if call.get(name)}
+        result = tx.commit(number, line=call.get("line", ""), via=via, agent=acting or call.get("agent", ""),
+                           reason=reason, note=note, extra=extra, also=after.queue, category=category)
+    if result.status == "flagged":
+        log.info("call %s flagged via %s by %s (number %s, blocked=%s)", caller_sid, via, acting or "?", number,
+                 result.blocked)
+    return Flagged(result, number, alive, after.job_id if result.status == "flagged" else None)
 
 
 class _AfterFlag:
-    """What a new flag does besides the flag, queued on the flag's MULTI (see _flag)."""
+    """What a new flag does besides the flag, recorded for the flag script to run after it (see _flag)."""
 
     def __init__(self, res: Resources, caller_sid: str, call: dict[str, str], alive: bool, move_caller: str,
                  fold_pending: bool) -> None:
@@ -154,7 +146,7 @@ class _AfterFlag:
     def queue(self, pipe: Any) -> None:
         sid, call = self.sid, self.call
         # Plain HSETs on the call the read just found (Calls.update's script only guards against unknown
-        # CallSids); the flag script before them keeps the hash from outliving the call.
+        # CallSids); the flag script, which runs them after its own, keeps the hash from outliving the call.
         if self.alive and self.move_caller in ("decision", "redirect"):
             # the held caller's next poll reads it; for a redirect, in case it sits in its private hold queue
             pipe.set(keys.decision(sid), "isolate", ex=DECISION_TTL_S)

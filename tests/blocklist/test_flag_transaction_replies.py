@@ -1,6 +1,6 @@
-"""The flag's MULTI (blocklist/flags.py, _WatchedPipeline) reads its QUEUED and EXEC replies straight from the
-connection, and its first round trip (FlagTransaction._send) applies the reply parsers itself. What comes back,
-values and errors alike, must be exactly what redis-py's own transaction pipeline gives on the same data."""
+"""The flag's second round trip (blocklist/flags.py, _FlagPipeline) answers as redis-py's own pipeline, and its
+first round trip (FlagTransaction._send) applies the reply parsers itself. What comes back, values and errors
+alike, must be exactly what redis-py gives on the same data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from blocklist.flags import FlagTransaction, _WatchedPipeline
+from blocklist.flags import FlagTransaction, _FlagPipeline
 from blocklist.rules import Blocklist
 
 Queue = Callable[[Any], None]
@@ -39,13 +39,13 @@ def everyday(p: Any) -> None:
     p.eval("return {1, 'two', {3}}", 0)
 
 
-def wrong_type(p: Any) -> None:  # a command that fails when EXEC runs it: the others still run
+def wrong_type(p: Any) -> None:  # a command that fails when Redis runs it: the others still run
     p.set("t:after", "1")
     p.incr("t:hash")
     p.hget("t:hash", "a")
 
 
-def unknown_command(p: Any) -> None:  # refused as it is queued: EXEC is aborted, nothing runs
+def unknown_command(p: Any) -> None:  # refused by Redis
     p.set("t:never", "1")
     p.execute_command("NO-SUCH-COMMAND", "x")
 
@@ -71,13 +71,13 @@ def answer(value: Any) -> Any:
 
 @pytest.mark.parametrize("queue", [everyday, wrong_type, unknown_command])
 @pytest.mark.parametrize("raise_on_error", [True, False])
-def test_the_flags_multi_answers_exactly_as_redis_py_does(redis_conn: redis.Redis, queue: Queue,
-                                                         raise_on_error: bool) -> None:
+def test_the_flags_pipeline_answers_exactly_as_redis_py_does(redis_conn: redis.Redis, queue: Queue,
+                                                            raise_on_error: bool) -> None:
     seed(redis_conn)
-    theirs = answer(run(redis_conn.pipeline(transaction=True), queue, raise_on_error))
+    theirs = answer(run(redis_conn.pipeline(transaction=False), queue, raise_on_error))
     after_theirs = sorted(redis_conn.keys("t:*"))
     seed(redis_conn)
-    ours_pipe = _WatchedPipeline(redis_conn.connection_pool, redis_conn.response_callbacks, True, None)
+    ours_pipe = _FlagPipeline(redis_conn.connection_pool, redis_conn.response_callbacks, False, None)
     ours = answer(run(ours_pipe, queue, raise_on_error))
     assert ours == theirs
     assert sorted(redis_conn.keys("t:*")) == after_theirs
@@ -91,16 +91,15 @@ def test_the_first_round_trip_parses_its_replies_as_redis_py_does(redis_conn: re
     reads = [("HGETALL", "t:hash"), ("EXISTS", "t:text"), ("SCRIPT EXISTS", "0" * 40), ("SMEMBERS", "t:none"),
              ("ZSCORE", "t:none", "m")]
     with FlagTransaction(bl, "CA" + "0" * 32) as tx:
-        ours = tx._send([("WATCH", "t:text"), *reads])
-        assert tx.pipe.watching  # WATCH still goes through the pipeline, which must know it watches
+        ours = tx._send(reads)
     theirs = [redis_conn.execute_command(*command) for command in reads]
-    assert ours == [True, *theirs]
-    assert ours[1] == {"a": "1", "b": "two"} and ours[3] == [False]
+    assert ours == theirs
+    assert ours[0] == {"a": "1", "b": "two"} and ours[2] == [False]
 
 
 def test_an_error_reply_in_the_first_round_trip_takes_its_place(redis_conn: redis.Redis) -> None:
     seed(redis_conn)
     with FlagTransaction(Blocklist(redis_conn), "CA" + "1" * 32) as tx:
-        replies = tx._send([("WATCH", "t:text"), ("HGETALL", "t:text"), ("GET", "t:text")])
-    assert replies[0] is True and replies[2] == "hello"
-    assert isinstance(replies[1], redis.ResponseError) and "WRONGTYPE" in str(replies[1])
+        replies = tx._send([("HGETALL", "t:text"), ("GET", "t:text")])
+    assert replies[1] == "hello"
+    assert isinstance(replies[0], redis.ResponseError) and "WRONGTYPE" in str(replies[0])

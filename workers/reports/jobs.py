@@ -85,7 +85,7 @@ def _enqueue_once(rq_connection: redis.Redis, func: Callable[..., Any], job_id: 
 def schedule_fold(rq_connection: redis.Redis, pipeline: Any = None) -> None:
     """Enqueue a fold unless one is already pending (deterministic job id): call it after a flag.
 
-    With `pipeline` (a MULTI the caller executes, e.g. the flag's), the job is queued on it as it is: the
+    With `pipeline` (one the caller runs, e.g. the flag's, recorded for its script), the job is queued on it: the
     caller has read `fold_pending_key()` in the same request and seen none. Two flags racing past that read
     queue the same id twice: one job, run once (the second queue entry finds no job and is skipped; a flag
     the running fold missed waits for the next fold, as it does when a fold is running anyway)."""

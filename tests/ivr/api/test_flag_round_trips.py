@@ -231,7 +231,7 @@ def test_the_phone_key_flag_saves_and_holds_in_few_round_trips(
     assert cf.leave(twilio, caller).first("Enqueue").text == "isolation"
 
 
-def test_a_flag_made_between_the_read_and_the_write_aborts_the_write(
+def test_a_flag_made_between_the_read_and_the_write_makes_the_write_a_duplicate(
         app: Any, twilio: Any, redis_conn: redis.Redis) -> None:
     caller = live_call(twilio)
     bl = app.extensions["ivr"].blocklist
@@ -240,13 +240,40 @@ def test_a_flag_made_between_the_read_and_the_write_aborts_the_write(
         assert seen.call["number"] == HARASSER and seen.flagged_via is None
         # the agent presses * 9 at the same moment
         assert bl.flag(HARASSER, call_sid=caller.sid, line=LINE, via="key", agent=AGENT).status == "flagged"
-        with pytest.raises(redis.WatchError):
-            tx.commit(HARASSER, line=LINE, via="desk", agent=AGENT,
-                      also=lambda pipe: pipe.set("ivr:test:after-flag", "1"))
-    assert not redis_conn.exists("ivr:test:after-flag")  # nothing of the aborted MULTI was written
+        result = tx.commit(HARASSER, line=LINE, via="desk", agent=AGENT,
+                           also=lambda pipe: pipe.set("ivr:test:after-flag", "1"))
+    assert result.status == "duplicate" and result.via == "key"
+    assert not redis_conn.exists("ivr:test:after-flag")  # what follows only a new flag was not written
     assert redis_conn.hget(keys.STRIKES, HARASSER) == "1"
+    assert redis_conn.hget(keys.call(caller.sid), "flag_via") == "key"
     with FlagTransaction(bl, caller.sid) as tx:
         assert tx.read().flagged_via == "key"
+
+
+def test_what_follows_a_new_flag_runs_after_it_even_past_a_failing_command(
+        app: Any, twilio: Any, redis_conn: redis.Redis, rq_conn: redis.Redis) -> None:
+    """The script runs each recorded command as a MULTI would: one that fails does not stop the others, and
+    the failure is raised once all ran (the flag itself is saved). Binary values arrive byte for byte."""
+    caller = live_call(twilio)
+    bl = app.extensions["ivr"].blocklist
+    redis_conn.set("ivr:test:a-string", "x")
+    payload = bytes(range(256))
+
+    def also(pipe: Any) -> None:
+        pipe.set("ivr:test:first", "1", ex=60)
+        pipe.hincrby("ivr:test:a-string", "n", 1)  # WRONGTYPE
+        pipe.execute_command("SET", "ivr:test:binary", payload)
+        pipe.zadd("ivr:test:z", {"m": 5}, nx=True)
+
+    with FlagTransaction(bl, caller.sid) as tx:
+        tx.read()
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE") as failed:
+            tx.commit(HARASSER, line=LINE, via="desk", agent=AGENT, also=also)
+    assert "is flagged, but 1 of the writes" in str(failed.value)
+    assert redis_conn.hget(keys.call(caller.sid), "flag_via") == "desk"
+    assert redis_conn.get("ivr:test:first") == "1" and 0 < redis_conn.ttl("ivr:test:first") <= 60
+    assert rq_conn.get("ivr:test:binary") == payload  # a client that does not decode
+    assert redis_conn.zscore("ivr:test:z", "m") == 5
 
 
 def test_the_aof_check_is_settled_in_the_batch_only_when_redis_writes_before_it_answers() -> None:

@@ -197,7 +197,8 @@ class WebBench:
         self.log(f"starting gunicorn x3 ({servers.web_workers()} workers, 4 threads each, as `ivr serve`)...")
         product_1m = self.start_web("product-1m", PRODUCT_APP, {**env, "REDIS_URL": big_server.url}, port)
         product_10 = self.start_web("product-10", PRODUCT_APP, {**env, "REDIS_URL": small_server.url})
-        baseline = self.start_web("baseline", "bench.baseline_app:create_app()", {**env, "REDIS_URL": big_server.url})
+        baseline = self.start_web("baseline", "bench.baseline_app:create_app()",
+                                  {**env, **servers.BASELINE_ENV, "REDIS_URL": big_server.url})
 
         validator = RequestValidator(AUTH_TOKEN)
         per_flag_run = int(o.seconds * 2500)

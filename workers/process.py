@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import uuid4
 
 import redis
 import requests
@@ -29,7 +30,9 @@ from rq import Worker
 from rq.cron import CronScheduler
 from rq.job_lifecycle import call_exception_handlers
 from rq.scheduler import RQScheduler
+from rq.scripts import ACQUIRE_OR_REFRESH_LOCK_SCRIPT, acquire_or_refresh_lock
 from rq.serializers import JSONSerializer
+from rq.utils import now, utcformat
 
 from blocklist import keys
 from blocklist.store import RedisWatch, connect, describe
@@ -123,18 +126,16 @@ class QuietOutage(logging.Filter):
 
 
 SCHEDULER_LOCK_S = 10  # rq holds a scheduler lock for 61 s; a dead scheduler's then blocks retries that long
-_SHORTEN_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
 
 
 class LineScheduler(RQScheduler):
     """rq's scheduler (retries, callbacks at their time) living through Redis outages and failovers.
 
-    Its locks are held for SCHEDULER_LOCK_S instead of rq's 61 s (they are refreshed every second): a
-    worker that died with its scheduler hands scheduling to another within seconds, so the retry of a
-    redirect it left half-done is not held back for a minute.
+    Its locks are taken and refreshed (every second) for SCHEDULER_LOCK_S instead of rq's 61 s, each in one
+    command: a worker that died with its scheduler hands scheduling to another within seconds, so the retry of
+    a redirect it left half-done is not held back for a minute. A worker whose rq loop ended (a job finished
+    while Redis was away) starts its next loop's scheduler under the same name (`ivr worker`: one name a
+    process), so that scheduler takes back the lock its predecessor could not release, at once.
     """
 
     redis_url = ""
@@ -155,18 +156,36 @@ class LineScheduler(RQScheduler):
         return (datetime.now() - self.lock_acquisition_time).total_seconds() > SCHEDULER_RETRY_S
 
     def acquire_locks(self, auto_start: bool = False) -> set[str]:
-        locks: set[str] = super().acquire_locks(auto_start)
-        self._shorten_locks(locks)
-        return locks
+        """rq's acquire_locks with SCHEDULER_LOCK_S: a lock that is free, or this scheduler's own (by name)."""
+        owned = {name for name in self._queue_names
+                 if acquire_or_refresh_lock(self.connection, self.get_locking_key(name), self.name,
+                                            SCHEDULER_LOCK_S) in ("acquired", "refreshed")}
+        for name in sorted(owned):
+            self.log.debug("Scheduler lock for %s held by %s", name, self.name)
+        self._scheduled_job_registries = []
+        self._acquired_locks = owned
+        self.lock_acquisition_time = datetime.now()  # type: ignore[assignment]
+        if owned and auto_start and (not self._process or not self._process.is_alive()):
+            self.start()
+        return owned
 
     def heartbeat(self) -> None:
-        super().heartbeat()
-        self._shorten_locks(self._acquired_locks)
-
-    def _shorten_locks(self, names: set[str]) -> None:
-        script = self.connection.register_script(_SHORTEN_LOCK)
-        for name in names:
-            script(keys=[self.get_locking_key(name)], args=[self.name, SCHEDULER_LOCK_S])
+        """rq's heartbeat (one round trip) with the locks refreshed for SCHEDULER_LOCK_S; a lock another
+        scheduler took meanwhile is dropped, so its queue is scheduled once."""
+        self.last_heartbeat = now()
+        names = sorted(self._acquired_locks)
+        script = self.connection.register_script(ACQUIRE_OR_REFRESH_LOCK_SCRIPT)
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, "last_heartbeat", utcformat(self.last_heartbeat))
+            pipe.expire(self.key, self.interval + 60)
+            for name in names:
+                script(keys=[self.get_locking_key(name)], args=[self.name, SCHEDULER_LOCK_S], client=pipe)
+            outcomes = pipe.execute()[2:]
+        lost = {name for name, outcome in zip(names, outcomes, strict=True) if outcome == 0}
+        if lost:
+            self.log.warning("Scheduler locks for %s were taken over by another scheduler", ", ".join(sorted(lost)))
+            self._acquired_locks -= lost
+            self._scheduled_job_registries = []
 
     def work(self) -> None:
         self._install_signal_handlers()
@@ -189,13 +208,14 @@ class LineScheduler(RQScheduler):
             self.stop()  # releases the locks at once, so a restarted worker schedules without waiting
         except REDIS_DOWN:
             log.warning("rq scheduler: stopped without releasing its locks (Redis unreachable); they expire "
-                        "within 61 s")
+                        "within %d s, or this worker's next scheduler takes them back", SCHEDULER_LOCK_S)
 
 
 class LineWorker(Worker):
     """rq's forking Worker with a phone line's timings and a scheduler that outlives Redis outages."""
 
     redis_url = ""
+    scheduler_name = ""  # the same for every loop of one `ivr worker` process (run_worker); empty: rq's own
     max_connection_wait_time = BACKOFF_CAP_S  # rq's reconnect backoff grows to 60 s otherwise
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -248,7 +268,8 @@ class LineWorker(Worker):
             kwargs["date_format"] = date_format
         if log_format is not None:
             kwargs["log_format"] = log_format
-        scheduler = LineScheduler(self.queues, connection=self.connection, serializer=self.serializer, **kwargs)
+        scheduler = LineScheduler(self.queues, connection=self.connection, serializer=self.serializer,
+                                  name=self.scheduler_name or None, **kwargs)
         scheduler.redis_url = self.redis_url
         self.scheduler = scheduler
         scheduler.acquire_locks()
@@ -292,6 +313,7 @@ def run_worker(redis_url: str, queues: list[str], burst: bool = False,
     # No read timeout (rq blocks in BLPOP for its dequeue timeout); connect() adds TCP keepalives and a
     # PING before reusing a connection idle for 30 s, so a primary that vanished is noticed.
     conn = connect(redis_url, socket_timeout=None, decode=False)
+    scheduler_name = uuid4().hex  # every loop's scheduler: it takes back the lock a loop's end left behind
     started = False
     while not stop():
         if not wait_for_redis(conn, watch, stop, role="worker"):
@@ -301,6 +323,7 @@ def run_worker(redis_url: str, queues: list[str], burst: bool = False,
             started = True
         worker = LineWorker(queues, connection=conn)
         worker.redis_url = redis_url
+        worker.scheduler_name = scheduler_name
         worker.watch = watch
         try:
             worker.work(burst=burst, with_scheduler=True, logging_level=rq_log_level)

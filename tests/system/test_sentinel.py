@@ -164,8 +164,11 @@ def test_worker_and_its_scheduler_follow_a_failover(cluster: Cluster, tmp_path: 
             wait_for(lambda: enqueue_redirect(connect(url, socket_timeout=5, decode=False),
                                               Settings.from_env(environ=env), sid,
                                               env["PUBLIC_BASE_URL"] + "/voice/isolation"), 20, "enqueueing")
-            wait_for(lambda: len(standin.state.matching("POST", f"/Calls/{sid}.json")) >= 2, 60,
-                     "the redirect and its scheduled retry running after the failover")
+            try:
+                wait_for(lambda: len(standin.state.matching("POST", f"/Calls/{sid}.json")) >= 2, 60,
+                         "the redirect and its scheduled retry running after the failover")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\nthe worker's log:\n{worker.log()[-4000:]}") from None
             wait_for(lambda: store.hget(keys.call(sid), "redirect") == "done", 20, "the redirect done")
             assert worker.alive(), worker.log()[-3000:]
     finally:

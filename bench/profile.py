@@ -90,13 +90,14 @@ def main(argv: list[str] | None = None) -> int:
             requests = data.isolation_wait_set(folder, validator, base)
         else:
             requests = data.flag_set(folder, "flag", API_TOKEN, data.screened_calls(r, callers[: int(args.seconds * 2500)]))
-        load.run("warm-up", web.url, requests, args.conns, 2)
+        wait = args.target == "flag"  # as the flag's target rows: clients that wait Retry-After out (runner.py)
+        load.run("warm-up", web.url, requests, args.conns, 2, wait_retry_after=wait)
         raw = args.out or folder / "stacks.txt"
         assert web.process is not None
         sampler = subprocess.Popen([spy, "record", "-p", str(web.process.pid), "--subprocesses", "--gil",
                                     "--nonblocking", "-r", "200", "-d", str(int(args.seconds)), "-f", "raw",
                                     "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        result = load.run(args.target, web.url, requests, args.conns, args.seconds + 1)
+        result = load.run(args.target, web.url, requests, args.conns, args.seconds + 1, wait_retry_after=wait)
         sampler.wait(args.seconds + 60)
         print(f"{args.target}: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms "
               f"(under the sampler), errors {result.errors}")

@@ -21,7 +21,7 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bench import data, load, servers
-from bench.runner import API_TOKEN, AUTH_TOKEN
+from bench.runner import API_TOKEN, AUTH_TOKEN, product_env
 from ivr.cli.serve import PRODUCT_APP
 
 
@@ -78,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         data.every_signal_on(r)
         port = servers.free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {"REDIS_URL": server.url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_ACCOUNT_SID": data.ACCOUNT_SID,
-               "PUBLIC_BASE_URL": base, "IVR_API_TOKEN": API_TOKEN, "IVR_DATA_DIR": str(folder / "var"),
-               "TWILIO_API_BASE_URL": "http://127.0.0.1:9"}
+        env = product_env(base, folder / "var", REDIS_URL=server.url)
         web = servers.Web("product", PRODUCT_APP, env, folder, servers.web_workers(), port).start()
         validator = RequestValidator(AUTH_TOKEN)
         callers = plan.callers(int(args.seconds * 6000) + 2000, ruled, salt=1)

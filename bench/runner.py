@@ -22,6 +22,14 @@ from ivr.cli.serve import PRODUCT_APP
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 API_TOKEN = "bench-api-token-8d2f6a1c9b7e4035d1e8f2a6c0b9d7e3"
+
+
+def product_env(base_url: str, data_dir: Path, **more: str) -> dict[str, str]:
+    """The settings every bench run of the product has: the bench's Twilio account, signatures checked against
+    `base_url`, and a REST address no request can leave the machine by; `more` adds or overrides."""
+    return {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_ACCOUNT_SID": data.ACCOUNT_SID, "PUBLIC_BASE_URL": base_url,
+            "IVR_API_TOKEN": API_TOKEN, "IVR_DATA_DIR": str(data_dir), "TWILIO_API_BASE_URL": "http://127.0.0.1:9",
+            **more}
 BASELINE_MEMBERS = 10
 
 
@@ -191,9 +199,7 @@ class WebBench:
 
         port = servers.free_port()
         base_url = f"http://127.0.0.1:{port}"  # the public URL every target validates signatures against
-        env = {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_ACCOUNT_SID": data.ACCOUNT_SID, "PUBLIC_BASE_URL": base_url,
-               "IVR_API_TOKEN": API_TOKEN, "IVR_DATA_DIR": str(self.folder / "var"),
-               "TWILIO_API_BASE_URL": "http://127.0.0.1:9"}  # no REST call may leave the machine
+        env = product_env(base_url, self.folder / "var")  # no REST call may leave the machine
         self.log(f"starting gunicorn x3 ({servers.web_workers()} workers, 4 threads each, as `ivr serve`)...")
         product_1m = self.start_web("product-1m", PRODUCT_APP, {**env, "REDIS_URL": big_server.url}, port)
         product_10 = self.start_web("product-10", PRODUCT_APP, {**env, "REDIS_URL": small_server.url})

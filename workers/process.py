@@ -160,8 +160,6 @@ class LineScheduler(RQScheduler):
         owned = {name for name in self._queue_names
                  if acquire_or_refresh_lock(self.connection, self.get_locking_key(name), self.name,
                                             SCHEDULER_LOCK_S) in ("acquired", "refreshed")}
-        for name in sorted(owned):
-            self.log.debug("Scheduler lock for %s held by %s", name, self.name)
         self._scheduled_job_registries = []
         self._acquired_locks = owned
         self.lock_acquisition_time = datetime.now()  # type: ignore[assignment]

@@ -8,6 +8,7 @@ import resource
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -66,3 +67,17 @@ def send(url: str, line: str) -> tuple[int, str, str]:
 def reads(r: redis.Redis) -> int:
     """Socket reads Redis has served: one per round trip (a pipeline or a script is one read)."""
     return int(r.info("stats")["total_reads_processed"])
+
+
+def persistence(port: int) -> dict[str, Any]:
+    """The fields of INFO persistence that tell a background rewrite or snapshot started, ran or ended."""
+    info = redis.Redis(port=port).info("persistence")
+    return {name: info.get(name) for name in ("aof_rewrite_in_progress", "aof_rewrite_scheduled", "aof_base_size",
+                                              "rdb_bgsave_in_progress", "rdb_last_save_time")}
+
+
+def background_work(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether Redis forked for an AOF rewrite or an RDB snapshot between two persistence() readings."""
+    running = ("aof_rewrite_in_progress", "aof_rewrite_scheduled", "rdb_bgsave_in_progress")
+    return any(before[name] or after[name] for name in running) or any(
+        before[name] != after[name] for name in ("aof_base_size", "rdb_last_save_time"))

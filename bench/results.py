@@ -35,6 +35,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "rps_spread": spread([r["rps"] for r in reps.values()]),
                 "errors": sum(r["errors"] for r in reps.values()),
                 "wrapped": any(r.get("wrapped") for r in reps.values()),
+                "redis_background": sum(bool(r.get("redis_background")) for r in reps.values()),
                 "web_ms": round(median([r["web_ms"] for r in reps.values()]), 3),
                 "redis_ms": round(median([r["redis_ms"] for r in reps.values()]), 3),
                 "load_ms": round(median([r["load_ms"] for r in reps.values()]), 3),
@@ -49,6 +50,11 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row["cpu_ratio"] = round(median([cpu_total(base[i]) / cpu_total(reps[i]) for i in paired]), 3)
             rows.append(row)
     return rows
+
+
+def background_note(runs: int) -> str:
+    """A mark on a row some of whose runs shared the machine with a Redis fork (AOF rewrite or RDB snapshot)."""
+    return f" ({runs} run{'s' if runs > 1 else ''} beside a Redis rewrite or snapshot)" if runs else ""
 
 
 def cpu_total(run: dict[str, Any]) -> float:
@@ -225,7 +231,11 @@ def markdown(result: dict[str, Any], prev: tuple[str, dict[str, Any]] | None) ->
               f"- Machine: {result['machine']}",
               f"- Each web figure is the median of {o['reps']} interleaved runs of {o['seconds']:g} s "
               "(baseline and product alternate, order rotated each round); ratios are medians of the per-round "
-              "ratios. Absolute numbers depend on the machine; the ratios are the headline."]
+              "ratios. Absolute numbers depend on the machine; the ratios are the headline.",
+              "- Each round of the screen calls from numbers no server has screened before (runs before "
+              "2026-12-07 16:30 replayed the same callers every round), and every Redis rewrites its AOF before "
+              "each group of runs, so no rewrite of its own starts in a timed run; a run that still shared the "
+              "machine with a Redis fork is marked in *errors*."]
     if o.get("note"):
         lines.append(f"- Note: {o['note']}")
     lines += ["", "## Targets", "", "| Target | Measured | Goal | Met |", "|---|---:|---|---|"]
@@ -242,7 +252,8 @@ def markdown(result: dict[str, Any], prev: tuple[str, dict[str, Any]] | None) ->
             f"{fmt(row['p99_ms'], 2)} | {fmt(row.get('rps_ratio'), 3)} | {fmt(row.get('p99_ratio'), 3)} | "
             f"{row['rps_spread']:.0%} | {row['web_ms']:.2f} / {row['redis_ms']:.2f} / {row['load_ms']:.2f} | "
             f"{fmt(row.get('cpu_ratio'), 3)} | "
-            f"{fmt(row['redis_round_trips'], 2)} | {row['errors']}{' (wrapped!)' if row['wrapped'] else ''} |")
+            f"{fmt(row['redis_round_trips'], 2)} | {row['errors']}{' (wrapped!)' if row['wrapped'] else ''}"
+            f"{background_note(row.get('redis_background', 0))} |")
     if result["summary"]:
         lines += ["", "req/s counts successful answers only; *errors* are the rest (a desk request past "
                   "IVR_DESK_CONCURRENCY is answered 503 \"busy\" at once, by design: the webhooks keep their threads), "

@@ -6,7 +6,7 @@ import functools
 import itertools
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,7 @@ class Target:
     requests: Callable[[], Path]
     reset: Callable[[], None] = lambda: None
     stateless: bool = False  # replaying the same request is as costly as a fresh one
+    new_round: Callable[[], None] = lambda: None  # called once at the start of each interleaved round
     wait_retry_after: bool = False  # the client waits Retry-After after a 503 (load.run), as the desk does
 
     @functools.cached_property
@@ -208,12 +209,14 @@ class WebBench:
 
         validator = RequestValidator(AUTH_TOKEN)
         per_flag_run = int(o.seconds * 2500)
-        # One pool, split: no caller is both a flag target (then blocked) and an incoming caller. Flag runs: a
+        # One pool of distinct numbers, split: no caller is both a flag target (then blocked) and an incoming
+        # caller, and each screen round calls from numbers no server has seen (FreshCallers). Flag runs: a
         # warm-up and one per round for "flag" at 2 and 32 connections, and for "flag_at_once" at 32.
-        pool = plan.callers(o.set_size + (o.reps * 3 + 2) * per_flag_run + 10, ruled, salt=1)
-        incoming = data.incoming_set(self.folder, "incoming", validator, base_url, pool[: o.set_size])
+        screen_sets = 1 + 2 * o.reps  # the warm-up, then a round of each of the two screen groups
+        pool = plan.callers(screen_sets * o.set_size + (o.reps * 3 + 2) * per_flag_run + 10, ruled, salt=1)
+        incoming = FreshCallers(self.folder, validator, base_url, iter(pool[: screen_sets * o.set_size]), o.set_size)
         isolation = data.isolation_wait_set(self.folder, validator, base_url)
-        spare = iter(pool[o.set_size:])
+        spare = iter(pool[screen_sets * o.set_size:])
         flag_runs = [0]
 
         def flag_file() -> Path:
@@ -224,12 +227,14 @@ class WebBench:
         feed_label = f" + a {o.feed_entries:,}-number feed" if o.feed_entries else ""
         targets = {
             "baseline": Target("baseline", "baseline (signature + SISMEMBER + fixed TwiML)", baseline, big_server,
-                               lambda: incoming.file, stateless=True),
+                               incoming.file, stateless=True),
             "incoming_1m": Target("incoming_1m", f"/voice/incoming, {o.entries:,} numbers{feed_label} + "
                                   f"{o.prefixes:,} prefixes",
-                                  product_1m, big_server, lambda: incoming.file, lambda: incoming.reset(big)),
+                                  product_1m, big_server, incoming.file, lambda: incoming.reset(big),
+                                  new_round=incoming.next_round),
             "incoming_10": Target("incoming_10", f"/voice/incoming, {o.small_entries} numbers", product_10,
-                                  small_server, lambda: incoming.file, lambda: incoming.reset(small)),
+                                  small_server, incoming.file, lambda: incoming.reset(small),
+                                  new_round=incoming.next_round),
             "flag": Target("flag", "POST /api/calls/<sid>/flag (desk flag, live call; a 503 \"busy\" is retried "
                            "after its Retry-After, as the desk and the API's documented clients do)", product_1m,
                            big_server, flag_file, wait_retry_after=True),
@@ -262,27 +267,40 @@ class WebBench:
         return {"runs": self.runs, "facts": self.facts}
 
     def interleave(self, group: str, conns: int, targets: list[Target]) -> None:
-        """reps x (baseline, product...), rotating the order each rep; a ratio pairs runs of one rep."""
+        """reps x (baseline, product...), rotating the order each rep; a ratio pairs runs of one rep.
+
+        Every Redis rewrites its AOF first: the previous group's writes would otherwise set off Redis's own
+        rewrite (at 100% growth: of the 1M store, a fork and about 15 s of one CPU) in the middle of a timed run.
+        Each run still records whether a rewrite or a snapshot ran meanwhile (`redis_background`)."""
         o = self.options
+        for server in self.redises:
+            settle(redis.Redis(port=server.port))
         for rep in range(o.reps):
+            for new_round in dict.fromkeys(t.new_round for t in targets):  # once each (bound methods compare equal)
+                new_round()
             shift = rep % len(targets)
             for t in targets[shift:] + targets[:shift]:
                 requests = t.requests()
                 r = t.client
                 reads = probes.reads(r)
+                background = [probes.persistence(server.port) for server in self.redises]
                 meter = probes.CpuMeter([t.web.process.pid, *t.web.worker_pids()] if t.web.process else [],
                                         [t.redis_server.process.pid] if t.redis_server.process else []).start()
                 result = load.run(t.key, t.web.url, requests, conns, o.seconds, wait_retry_after=t.wait_retry_after)
                 cpu = meter.stop(result.requests)
                 trips = (probes.reads(r) - reads - 1) / max(1, result.requests)
+                busy = any(probes.background_work(before, probes.persistence(server.port))
+                           for before, server in zip(background, self.redises, strict=True))
                 t.reset()
                 row = {**result.to_dict(), "group": group, "rep": rep, "label": t.label, **cpu,
-                       "redis_round_trips": round(trips, 2), "wrapped": bool(result.wraps) and not t.stateless}
+                       "redis_round_trips": round(trips, 2), "wrapped": bool(result.wraps) and not t.stateless,
+                       "redis_background": busy}
                 self.runs.append(row)
                 self.log(f"  {group:15} c={conns:<3} rep {rep + 1}/{o.reps} {t.key:12} {result.rps:8.1f} req/s  "
                          f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}  "
                          f"cpu/req web {cpu['web_ms']:.2f} redis {cpu['redis_ms']:.2f} wrk {cpu['load_ms']:.2f} ms  "
-                         f"round trips {trips:.2f}{'  WRAPPED' if row['wrapped'] else ''}")
+                         f"round trips {trips:.2f}{'  WRAPPED' if row['wrapped'] else ''}"
+                         f"{'  REDIS REWROTE OR SAVED MEANWHILE' if busy else ''}")
 
     # ---- correctness before speed --------------------------------------------------------------------------
     def check(self, targets: dict[str, Target], validator: RequestValidator, base_url: str, callers: list[str],
@@ -327,6 +345,35 @@ class WebBench:
             web.stop()
         for server in self.redises:
             server.stop()
+
+
+class FreshCallers:
+    """The incoming calls of the screen's runs: a new set of callers for every round, so no web server screens a
+    caller twice (a line's callers are mostly new ones; a replayed caller would find the per-process number caches
+    warm) and the Redis keys a round writes are new ones. Starts with a set for the warm-ups."""
+
+    def __init__(self, folder: Path, validator: RequestValidator, base_url: str, pool: Iterator[str],
+                 size: int) -> None:
+        self.folder, self.validator, self.base_url, self.pool, self.size = folder, validator, base_url, pool, size
+        self.made = 0
+        self.current = self._make()
+
+    def _make(self) -> data.IncomingSet:
+        callers = list(itertools.islice(self.pool, self.size))
+        if len(callers) < self.size:
+            raise RuntimeError("the bench's caller pool ran out: more screen rounds than it was sized for")
+        self.made += 1
+        return data.incoming_set(self.folder, f"incoming-{self.made}", self.validator, self.base_url, callers)
+
+    def next_round(self) -> None:
+        self.current.file.unlink(missing_ok=True)
+        self.current = self._make()
+
+    def file(self) -> Path:
+        return self.current.file
+
+    def reset(self, r: redis.Redis) -> None:
+        self.current.reset(r)
 
 
 def settle(r: redis.Redis, timeout: float = 600) -> None:

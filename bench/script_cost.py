@@ -68,11 +68,80 @@ class Stage:
         return float(stats["cmdstat_evalsha"]["usec_per_call"]), inner
 
 
+def cut_points(text: str) -> list[tuple[int, str]]:
+    """(line index, label) of each paragraph's first top-level statement in a script: a line at column 0 that
+    starts a statement, after a blank line or a comment. Returning just before one leaves valid Lua."""
+    lines = text.splitlines()
+    points = []
+    for i, line in enumerate(lines):
+        before = lines[i - 1].strip() if i else ""
+        if line[:1].isalpha() and not line.startswith(("end", "else")) and (not before or before.startswith("--")):
+            points.append((i, line.strip()[:64]))
+    return points
+
+
+def sections(r: redis.Redis, client: Any, plan: data.NumberPlan, ruled: set[int], calls: int) -> None:
+    """Where the screen script's time goes: `calls` bench calls are answered through the app and their KEYS and
+    ARGV kept; then the script is run on them cut short before each paragraph (an early return), one call at a
+    time as the web tier sends them, the state the calls wrote removed before each pass. Prints the time per
+    call up to each cut, and each paragraph's share (the least of three passes)."""
+    from blocklist import scripts, store
+
+    captured: list[tuple[list[str], list[Any]]] = []
+    original = store.FastScript.__call__
+
+    def keep(self: store.FastScript, keys: list[str], args: list[Any]) -> Any:
+        captured.append((list(keys), list(args)))
+        return original(self, keys, args)
+
+    stage = Stage(r, client, plan, ruled, calls)
+    store.FastScript.__call__ = keep  # type: ignore[method-assign,assignment]
+    try:
+        stage._batch()
+    finally:
+        store.FastScript.__call__ = original  # type: ignore[method-assign]
+    captured = captured[300:]  # the batch's warm-up calls wrote nothing the passes remove
+
+    def forget() -> None:
+        pipe = r.pipeline(transaction=False)
+        for keys_, _args in captured:
+            pipe.delete(keys_[6], keys_[8], keys_[12], keys_[13])  # burst window, call, campaign window and marker
+        pipe.delete(data.keys.EVENTS, data.keys.REVIEW, data.keys.REVIEW_INFO)
+        pipe.execute()
+
+    def per_call(text: str) -> float:
+        sha = r.script_load(text)
+        best = float("inf")
+        for _ in range(3):
+            forget()
+            r.config_resetstat()
+            for keys_, args in captured:
+                r.evalsha(sha, len(keys_), *keys_, *args)
+            best = min(best, float(r.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]))
+        return best
+
+    text = scripts.source("screen")
+    lines = text.splitlines()
+    early = "do return {'allow', 'none', '', '', 'new', 'en'} end"
+    previous = 0.0
+    print(f"\nscreen.lua cut short before each paragraph ({len(captured):,} calls replayed one at a time):")
+    print(f"{'up to line':>10}  {'us per call':>11}  {'this part':>9}  part starting with")
+    rows = [(i, label, per_call("\n".join([*lines[:i], early, *lines[i:]]))) for i, label in cut_points(text)]
+    rows.append((len(lines), "(the whole script)", per_call(text)))
+    for number, (i, _label, us) in enumerate(rows):
+        part = rows[number - 1][1] if number else "(the call itself, KEYS and ARGV)"
+        print(f"{i + 1:>10}  {us:>11.1f}  {us - previous:>9.1f}  {part}")
+        previous = us
+    forget()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--blocks", type=int, default=300_000)
     parser.add_argument("--feed", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--sections", action="store_true",
+                        help="only the 10-number stage, then the script's time paragraph by paragraph")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="ivr-script-cost-"))
     server = EmbeddedRedis(folder / "redis").start()
@@ -87,6 +156,10 @@ def main() -> None:
         os.environ.update(product_env(BASE, folder / "var", REDIS_URL=server.url, IVR_LOG_LEVEL="warning"))
         from ivr import create_app
         stage = Stage(r, create_app().test_client(), plan, ruled, args.calls)
+        if args.sections:
+            settle(r)
+            sections(r, stage.client, plan, ruled, args.calls)
+            return
         stage.measure("10 numbers + 10 prefix rules")
         data.load_prefixes(r, (plan.exchange(x) for x in exchanges))
         stage.measure("+ 10,000 prefix rules")

@@ -1,0 +1,64 @@
+"""The bench's rounds: every screen round calls from numbers no earlier round used, and a run that shared the
+machine with a Redis fork (AOF rewrite, RDB snapshot) is told apart. Real Redis for the persistence readings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+from twilio.request_validator import RequestValidator
+
+from bench import data, probes
+from bench.results import background_note
+from bench.runner import AUTH_TOKEN, FreshCallers, settle
+
+
+def numbers_in(path: Path) -> set[str]:
+    """The From of every request line in a replay file."""
+    found = set()
+    for line in path.read_text().splitlines():
+        body = line.split("\t", 4)[4]
+        found.add(next(p for p in body.split("&") if p.startswith("From=")).split("=", 1)[1])
+    return found
+
+
+def test_each_round_calls_from_numbers_no_earlier_round_used(tmp_path: Path) -> None:
+    plan = data.NumberPlan.build()
+    pool = iter(plan.callers(40, set(), salt=7))
+    callers = FreshCallers(tmp_path, RequestValidator(AUTH_TOKEN), "http://127.0.0.1:9", pool, size=10)
+    seen: set[str] = set()
+    files = []
+    for _ in range(4):  # the warm-up's set, then three rounds
+        path = callers.file()
+        numbers = numbers_in(path)
+        assert len(numbers) == 10
+        assert not numbers & seen
+        seen |= numbers
+        files.append(path)
+        if len(files) < 4:
+            callers.next_round()
+    assert [p.exists() for p in files] == [False, False, False, True]  # a finished round's file is deleted
+    try:
+        callers.next_round()
+    except RuntimeError as exc:
+        assert "ran out" in str(exc)
+    else:
+        raise AssertionError("a fifth set from a pool of four sets must be refused, not made of reused numbers")
+
+
+def test_a_rewrite_between_two_readings_is_told_apart_from_a_quiet_run(redis_conn: redis.Redis) -> None:
+    port = redis_conn.connection_pool.connection_kwargs["port"]
+    settle(redis_conn)
+    quiet = probes.persistence(port)
+    assert not probes.background_work(quiet, probes.persistence(port))
+    redis_conn.set("bench:rounds:grow", "x" * 100_000)  # the rewrite's base must change size
+    settle(redis_conn)
+    after = probes.persistence(port)
+    assert probes.background_work(quiet, after)
+    assert not probes.background_work(after, probes.persistence(port))
+
+
+def test_a_row_with_disturbed_runs_says_how_many() -> None:
+    assert background_note(0) == ""
+    assert background_note(1) == " (1 run beside a Redis rewrite or snapshot)"
+    assert background_note(2) == " (2 runs beside a Redis rewrite or snapshot)"

@@ -233,7 +233,7 @@ def markdown(result: dict[str, Any], prev: tuple[str, dict[str, Any]] | None) ->
               "(baseline and product alternate, order rotated each round); ratios are medians of the per-round "
               "ratios. Absolute numbers depend on the machine; the ratios are the headline.",
               "- Each round of the screen calls from numbers no server has screened before (runs before "
-              "2026-12-07 16:30 replayed the same callers every round), and every Redis rewrites its AOF before "
+              "2026-12-07 15:53 replayed the same callers every round), and every Redis rewrites its AOF before "
               "each group of runs, so no rewrite of its own starts in a timed run; a run that still shared the "
               "machine with a Redis fork is marked in *errors*."]
     if o.get("note"):

@@ -17,14 +17,28 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the given processes (threads included)."""
-    total = 0
+    return sum(cpu_each(pids))
+
+
+def cpu_each(pids: list[int]) -> list[float]:
+    """utime + stime of each of the given processes (0 for one that is gone)."""
+    out = []
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
+            out.append(0.0)
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / TICK
+        out.append((int(fields[11]) + int(fields[12])) / TICK)  # utime, stime (fields 14 and 15 of stat)
+    return out
+
+
+ONE_WORKER_SHARE = 0.9  # two connections on two workers give about 0.5 of the web CPU each; on one, about 1.0
+
+
+def one_worker(run: dict[str, Any]) -> bool:
+    """Whether one gunicorn worker did (nearly) all of a run's web CPU though the run had several connections."""
+    return bool(run["connections"] > 1 and run.get("web_top_share", 0.0) >= ONE_WORKER_SHARE)
 
 
 def children_cpu() -> float:
@@ -40,15 +54,22 @@ class CpuMeter:
         self.web_pids, self.redis_pids = web_pids, redis_pids
 
     def start(self) -> CpuMeter:
-        self._web, self._redis, self._load = cpu_seconds(self.web_pids), cpu_seconds(self.redis_pids), children_cpu()
+        self._each = cpu_each(self.web_pids)
+        self._web, self._redis, self._load = sum(self._each), cpu_seconds(self.redis_pids), children_cpu()
         return self
 
     def stop(self, requests: int) -> dict[str, float]:
+        """CPU per request of each group, and `web_top_share`: the busiest web process's part of the web CPU.
+        gunicorn lets whichever worker wakes first accept a connection, so at times one worker takes every
+        connection of a run and serves it on one core (a share near 1 with 2 or more connections)."""
         n = max(1, requests)
+        each = [after - before for after, before in zip(cpu_each(self.web_pids), self._each, strict=True)]
+        web = sum(each)
         return {
-            "web_ms": round((cpu_seconds(self.web_pids) - self._web) * 1000 / n, 3),
+            "web_ms": round(web * 1000 / n, 3),
             "redis_ms": round((cpu_seconds(self.redis_pids) - self._redis) * 1000 / n, 3),
             "load_ms": round((children_cpu() - self._load) * 1000 / n, 3),
+            "web_top_share": round(max(each, default=0.0) / web, 3) if web > 0 else 0.0,
         }
 
 

@@ -9,6 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from bench import probes
+
 ORDER = ("baseline", "incoming_1m", "incoming_10", "flag", "flag_at_once", "isolation")
 
 
@@ -36,6 +38,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "errors": sum(r["errors"] for r in reps.values()),
                 "wrapped": any(r.get("wrapped") for r in reps.values()),
                 "redis_background": sum(bool(r.get("redis_background")) for r in reps.values()),
+                "one_worker": sum(probes.one_worker(r) for r in reps.values()),
                 "web_ms": round(median([r["web_ms"] for r in reps.values()]), 3),
                 "redis_ms": round(median([r["redis_ms"] for r in reps.values()]), 3),
                 "load_ms": round(median([r["load_ms"] for r in reps.values()]), 3),
@@ -55,6 +58,11 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def background_note(runs: int) -> str:
     """A mark on a row some of whose runs shared the machine with a Redis fork (AOF rewrite or RDB snapshot)."""
     return f" ({runs} run{'s' if runs > 1 else ''} beside a Redis rewrite or snapshot)" if runs else ""
+
+
+def one_worker_note(runs: int) -> str:
+    """A mark on a row some of whose runs were served by one gunicorn worker alone (see probes.CpuMeter)."""
+    return f" ({runs} run{'s' if runs > 1 else ''} on one worker)" if runs else ""
 
 
 def cpu_total(run: dict[str, Any]) -> float:
@@ -253,7 +261,7 @@ def markdown(result: dict[str, Any], prev: tuple[str, dict[str, Any]] | None) ->
             f"{row['rps_spread']:.0%} | {row['web_ms']:.2f} / {row['redis_ms']:.2f} / {row['load_ms']:.2f} | "
             f"{fmt(row.get('cpu_ratio'), 3)} | "
             f"{fmt(row['redis_round_trips'], 2)} | {row['errors']}{' (wrapped!)' if row['wrapped'] else ''}"
-            f"{background_note(row.get('redis_background', 0))} |")
+            f"{background_note(row.get('redis_background', 0))}{one_worker_note(row.get('one_worker', 0))} |")
     if result["summary"]:
         lines += ["", "req/s counts successful answers only; *errors* are the rest (a desk request past "
                   "IVR_DESK_CONCURRENCY is answered 503 \"busy\" at once, by design: the webhooks keep their threads), "

@@ -300,7 +300,8 @@ class WebBench:
                          f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}  "
                          f"cpu/req web {cpu['web_ms']:.2f} redis {cpu['redis_ms']:.2f} wrk {cpu['load_ms']:.2f} ms  "
                          f"round trips {trips:.2f}{'  WRAPPED' if row['wrapped'] else ''}"
-                         f"{'  REDIS REWROTE OR SAVED MEANWHILE' if busy else ''}")
+                         f"{'  REDIS REWROTE OR SAVED MEANWHILE' if busy else ''}"
+                         f"{'  ONE WORKER SERVED IT ALL' if probes.one_worker(row) else ''}")
 
     # ---- correctness before speed --------------------------------------------------------------------------
     def check(self, targets: dict[str, Target], validator: RequestValidator, base_url: str, callers: list[str],

@@ -3,13 +3,17 @@ machine with a Redis fork (AOF rewrite, RDB snapshot) is told apart. Real Redis 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import redis
 from twilio.request_validator import RequestValidator
 
 from bench import data, probes
-from bench.results import background_note
+from bench.results import background_note, one_worker_note
 from bench.runner import AUTH_TOKEN, FreshCallers, settle
 
 
@@ -62,3 +66,26 @@ def test_a_row_with_disturbed_runs_says_how_many() -> None:
     assert background_note(0) == ""
     assert background_note(1) == " (1 run beside a Redis rewrite or snapshot)"
     assert background_note(2) == " (2 runs beside a Redis rewrite or snapshot)"
+
+
+def test_a_run_that_one_worker_served_alone_is_told_apart() -> None:
+    assert probes.one_worker({"connections": 2, "web_top_share": 0.99})
+    assert not probes.one_worker({"connections": 2, "web_top_share": 0.51})  # two workers, a connection each
+    assert not probes.one_worker({"connections": 1, "web_top_share": 1.0})  # one connection is one worker anyway
+    assert not probes.one_worker({"connections": 32})  # runs from before the share was measured
+    assert one_worker_note(0) == ""
+    assert one_worker_note(3) == " (3 runs on one worker)"
+
+
+def test_the_cpu_meter_says_which_share_the_busiest_process_took() -> None:
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.4\n"
+                                "while time.process_time() < end: pass\ntime.sleep(5)"])
+    try:
+        meter = probes.CpuMeter([os.getpid(), spinner.pid], []).start()
+        time.sleep(1.0)  # this process sleeps; the spinner burns 0.4 s of CPU
+        cpu = meter.stop(1)
+        assert cpu["web_top_share"] >= 0.9
+        assert cpu["web_ms"] >= 300
+    finally:
+        spinner.kill()
+        spinner.wait()

@@ -90,9 +90,9 @@ def reads(r: redis.Redis) -> int:
     return int(r.info("stats")["total_reads_processed"])
 
 
-def persistence(port: int) -> dict[str, Any]:
+def persistence(r: redis.Redis) -> dict[str, Any]:
     """The fields of INFO persistence that tell a background rewrite or snapshot started, ran or ended."""
-    info = redis.Redis(port=port).info("persistence")
+    info = r.info("persistence")
     return {name: info.get(name) for name in ("aof_rewrite_in_progress", "aof_rewrite_scheduled", "aof_base_size",
                                               "rdb_bgsave_in_progress", "rdb_last_save_time")}
 

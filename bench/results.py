@@ -55,14 +55,19 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def runs_note(runs: int, what: str) -> str:
+    """' (3 runs <what>)' for a row some of whose runs were disturbed; '' for none."""
+    return f" ({runs} run{'s' if runs > 1 else ''} {what})" if runs else ""
+
+
 def background_note(runs: int) -> str:
     """A mark on a row some of whose runs shared the machine with a Redis fork (AOF rewrite or RDB snapshot)."""
-    return f" ({runs} run{'s' if runs > 1 else ''} beside a Redis rewrite or snapshot)" if runs else ""
+    return runs_note(runs, "beside a Redis rewrite or snapshot")
 
 
 def one_worker_note(runs: int) -> str:
     """A mark on a row some of whose runs were served by one gunicorn worker alone (see probes.CpuMeter)."""
-    return f" ({runs} run{'s' if runs > 1 else ''} on one worker)" if runs else ""
+    return runs_note(runs, "on one worker")
 
 
 def cpu_total(run: dict[str, Any]) -> float:

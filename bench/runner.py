@@ -273,8 +273,9 @@ class WebBench:
         rewrite (at 100% growth: of the 1M store, a fork and about 15 s of one CPU) in the middle of a timed run.
         Each run still records whether a rewrite or a snapshot ran meanwhile (`redis_background`)."""
         o = self.options
-        for server in self.redises:
-            settle(redis.Redis(port=server.port))
+        stores = [redis.Redis(port=server.port) for server in self.redises]
+        for store in stores:
+            settle(store)
         for rep in range(o.reps):
             for new_round in dict.fromkeys(t.new_round for t in targets):  # once each (bound methods compare equal)
                 new_round()
@@ -283,14 +284,14 @@ class WebBench:
                 requests = t.requests()
                 r = t.client
                 reads = probes.reads(r)
-                background = [probes.persistence(server.port) for server in self.redises]
+                background = [probes.persistence(store) for store in stores]
                 meter = probes.CpuMeter([t.web.process.pid, *t.web.worker_pids()] if t.web.process else [],
                                         [t.redis_server.process.pid] if t.redis_server.process else []).start()
                 result = load.run(t.key, t.web.url, requests, conns, o.seconds, wait_retry_after=t.wait_retry_after)
                 cpu = meter.stop(result.requests)
                 trips = (probes.reads(r) - reads - 1) / max(1, result.requests)
-                busy = any(probes.background_work(before, probes.persistence(server.port))
-                           for before, server in zip(background, self.redises, strict=True))
+                busy = any(probes.background_work(before, probes.persistence(store))
+                           for before, store in zip(background, stores, strict=True))
                 t.reset()
                 row = {**result.to_dict(), "group": group, "rep": rep, "label": t.label, **cpu,
                        "redis_round_trips": round(trips, 2), "wrapped": bool(result.wraps) and not t.stateless,

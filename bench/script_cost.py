@@ -80,11 +80,11 @@ def cut_points(text: str) -> list[tuple[int, str]]:
     return points
 
 
-def sections(r: redis.Redis, client: Any, plan: data.NumberPlan, ruled: set[int], calls: int) -> None:
-    """Where the screen script's time goes: `calls` bench calls are answered through the app and their KEYS and
-    ARGV kept; then the script is run on them cut short before each paragraph (an early return), one call at a
-    time as the web tier sends them, the state the calls wrote removed before each pass. Prints the time per
-    call up to each cut, and each paragraph's share (the least of three passes)."""
+def sections(stage: Stage) -> None:
+    """Where the screen script's time goes: one batch of the stage's bench calls is answered through the app and
+    their KEYS and ARGV kept; then the script is run on them cut short before each paragraph (an early return), one
+    call at a time as the web tier sends them, the state the calls wrote removed before each pass. Prints the time
+    per call up to each cut, and each paragraph's share (the least of three passes)."""
     from blocklist import scripts, store
 
     captured: list[tuple[list[str], list[Any]]] = []
@@ -94,7 +94,7 @@ def sections(r: redis.Redis, client: Any, plan: data.NumberPlan, ruled: set[int]
         captured.append((list(keys), list(args)))
         return original(self, keys, args)
 
-    stage = Stage(r, client, plan, ruled, calls)
+    r = stage.r
     store.FastScript.__call__ = keep  # type: ignore[method-assign,assignment]
     try:
         stage._batch()
@@ -158,7 +158,7 @@ def main() -> None:
         stage = Stage(r, create_app().test_client(), plan, ruled, args.calls)
         if args.sections:
             settle(r)
-            sections(r, stage.client, plan, ruled, args.calls)
+            sections(stage)
             return
         stage.measure("10 numbers + 10 prefix rules")
         data.load_prefixes(r, (plan.exchange(x) for x in exchanges))

@@ -51,15 +51,14 @@ def test_each_round_calls_from_numbers_no_earlier_round_used(tmp_path: Path) -> 
 
 
 def test_a_rewrite_between_two_readings_is_told_apart_from_a_quiet_run(redis_conn: redis.Redis) -> None:
-    port = redis_conn.connection_pool.connection_kwargs["port"]
     settle(redis_conn)
-    quiet = probes.persistence(port)
-    assert not probes.background_work(quiet, probes.persistence(port))
+    quiet = probes.persistence(redis_conn)
+    assert not probes.background_work(quiet, probes.persistence(redis_conn))
     redis_conn.set("bench:rounds:grow", "x" * 100_000)  # the rewrite's base must change size
     settle(redis_conn)
-    after = probes.persistence(port)
+    after = probes.persistence(redis_conn)
     assert probes.background_work(quiet, after)
-    assert not probes.background_work(after, probes.persistence(port))
+    assert not probes.background_work(after, probes.persistence(redis_conn))
 
 
 def test_a_row_with_disturbed_runs_says_how_many() -> None:

@@ -3,7 +3,9 @@ appeal, history, and garbage that never reaches Redis."""
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 import time
 from typing import Any
 
@@ -239,10 +241,15 @@ def test_screen_is_one_round_trip_with_ten_thousand_prefix_rules(redis_conn: red
     assert (d.rule, d.treatment, d.detail) == ("prefix", "hangup", "+1215042 (all lines)")
 
 
+def held_client_id(connection: redis.connection.Connection) -> int:
+    connection.send_command("CLIENT", "ID")
+    return int(connection.read_response())
+
+
 def test_screen_recovers_from_a_lost_script_and_a_dropped_connection(redis_url: str,
                                                                      redis_conn: redis.Redis) -> None:
-    """The screen runs EVALSHA on a pooled connection (blocklist.store.FastScript): a Redis that lost its
-    scripts (restart, failover) gets the script again; a dropped connection is replaced; a hung Redis fails
+    """The screen runs EVALSHA on a connection its thread keeps (blocklist.store.FastScript): a Redis that lost its
+    scripts (restart, failover) gets the script again; a connection Redis closed is replaced before the call; a hung Redis fails
     fast on the webhook client (no silent retry: the caller is let through) and its late reply is dropped."""
     from blocklist.store import connect
 
@@ -256,10 +263,11 @@ def test_screen_recovers_from_a_lost_script_and_a_dropped_connection(redis_url: 
     assert screen(bl, CALLER).treatment == "hangup"  # loaded again, and run
     assert redis_conn.script_exists(bl._screen.script.sha) == [True]
 
-    pooled = webhook_client.client_id()  # the pool's one connection (calls here are sequential)
-    assert redis_conn.client_kill_filter(_id=pooled) == 1
-    assert screen(bl, CALLER).treatment == "hangup"  # the pool sees the closed socket and reconnects
-    assert webhook_client.client_id() != pooled
+    held = bl._screen._connection()  # the connection this thread screens on (kept between calls)
+    before = held_client_id(held)
+    assert redis_conn.client_kill_filter(_type="normal", skipme=True) >= 1  # every client but ours, as a restart
+    assert screen(bl, CALLER).treatment == "hangup"  # the closed socket is seen before the call, and replaced
+    assert held_client_id(held) != before
 
     redis_conn.client_pause(1200)  # Redis hangs: the webhook client gives up after its 0.5 s, no retry
     with pytest.raises(redis.TimeoutError):
@@ -269,6 +277,41 @@ def test_screen_recovers_from_a_lost_script_and_a_dropped_connection(redis_url: 
 
     recorded = [fields["number"] for _, fields in redis_conn.xrange(keys.EVENTS)]
     assert recorded[:3] == [CALLER, CALLER, CALLER] and recorded[-1] == OTHER
+    webhook_client.close()
+
+
+def test_each_thread_keeps_one_connection_and_gives_it_back_when_it_ends(redis_url: str) -> None:
+    """The screen's threads keep a connection each between calls (no pool checkout per call): two threads
+    screening at once use two, a thread's later calls reuse its own, and a thread that ends gives its
+    connection back to the pool. A stray reply on a kept connection is never read as the next call's."""
+    from blocklist.store import connect
+
+    webhook_client = connect(redis_url, socket_timeout=0.5)
+    bl = Blocklist(webhook_client, Policy())
+    pool = webhook_client.connection_pool
+    seen: dict[str, list[int]] = {}
+    both_in = threading.Barrier(2)
+
+    def screen_twice(name: str) -> None:
+        ids = seen.setdefault(name, [])
+        for _ in range(2):
+            assert screen(bl, CALLER).decision == "allow"
+            ids.append(held_client_id(bl._screen._connection()))
+            both_in.wait(5)  # both threads hold theirs at once
+
+    workers = [threading.Thread(target=screen_twice, args=(name,)) for name in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    assert len(set(seen["a"])) == 1 and len(set(seen["b"])) == 1 and seen["a"][0] != seen["b"][0]
+    gc.collect()  # the threads' storage is gone with them: their connections are back in the pool
+    assert len(pool._in_use_connections) == 0 and len(pool._available_connections) == 2
+
+    conn = bl._screen._connection()
+    conn.send_command("PING")  # a reply nobody reads, as a crash between send and read would leave
+    time.sleep(0.05)
+    assert screen(bl, OTHER).decision == "allow"  # its own reply, not the stray PONG
     webhook_client.close()
 
 

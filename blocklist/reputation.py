@@ -75,6 +75,8 @@ def _words(value: Any) -> str:
     """An add-on's own short text, safe to store and show: printable ASCII, one line, at most DETAIL_CHARS."""
     if not isinstance(value, str):
         return ""
+    if value.isascii() and value.isprintable() and "  " not in value and value == value.strip():
+        return value[:DETAIL_CHARS]  # the usual answer ('unlikely', 'Robocaller'): already as it would be made
     return " ".join(_PRINTABLE.sub(" ", value[: DETAIL_CHARS * 2]).split())[:DETAIL_CHARS]
 
 
@@ -148,7 +150,7 @@ PROVIDERS: tuple[tuple[str, str, Reader], ...] = (
 
 
 def _successful(value: Any) -> bool:
-    return isinstance(value, str) and value.strip().lower() == "successful"
+    return value == "successful" or (isinstance(value, str) and value.strip().lower() == "successful")
 
 
 def _envelope(raw: str | bytes | bytearray) -> dict[str, Any] | None:
@@ -179,7 +181,7 @@ def reputation_from_addons(raw: str | bytes | None) -> Reputation | None:
     results = envelope.get("results")
     if not isinstance(results, dict):
         return None
-    best: Reputation | None = None
+    best: tuple[int, str, str] | None = None  # (score, provider, detail); made a Reputation once, at the end
     for name, answer in islice(results.items(), MAX_ADDONS):
         if not isinstance(answer, dict) or not _successful(answer.get("status")):
             continue
@@ -190,7 +192,7 @@ def reputation_from_addons(raw: str | bytes | None) -> Reputation | None:
         for start, provider, read in PROVIDERS:
             if unique.startswith(start):
                 found = read(result)
-                if found is not None and (best is None or found[0] > best.score):
-                    best = Reputation(found[0], provider, found[1])
+                if found is not None and (best is None or found[0] > best[0]):
+                    best = (found[0], provider, found[1])
                 break
-    return best
+    return None if best is None else Reputation(*best)

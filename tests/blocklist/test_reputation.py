@@ -296,3 +296,12 @@ def test_a_damaged_answer_never_raises(cut: int, junk: str) -> None:
     raw = spam_json()
     rep = reputation_from_addons(raw[:cut] + junk + raw[cut:])
     assert rep is None or 0 <= rep.score <= 100
+
+
+@given(st.one_of(st.text(max_size=120), st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=120)))
+def test_an_addons_words_come_out_as_printable_ascii_on_one_line_whatever_the_shortcut(text: str) -> None:
+    """_words skips its regex for text already printable ASCII with single spaces; the result is always what the
+    long way makes (control characters and non-ASCII to spaces, runs of spaces to one, trimmed, 40 at most)."""
+    from blocklist.reputation import _PRINTABLE, DETAIL_CHARS, _words
+
+    assert _words(text) == " ".join(_PRINTABLE.sub(" ", text[: DETAIL_CHARS * 2]).split())[:DETAIL_CHARS]

@@ -248,9 +248,10 @@ def held_client_id(connection: redis.connection.Connection) -> int:
 
 def test_screen_recovers_from_a_lost_script_and_a_dropped_connection(redis_url: str,
                                                                      redis_conn: redis.Redis) -> None:
-    """The screen runs EVALSHA on a connection its thread keeps (blocklist.store.FastScript): a Redis that lost its
-    scripts (restart, failover) gets the script again; a connection Redis closed is replaced before the call; a hung Redis fails
-    fast on the webhook client (no silent retry: the caller is let through) and its late reply is dropped."""
+    """The screen runs EVALSHA on a connection its thread keeps (blocklist.store.FastScript): a Redis that lost
+    its scripts (restart, failover) gets the script again; a connection Redis closed is replaced before the call;
+    a hung Redis fails fast on the webhook client (no silent retry: the caller is let through) and its late reply
+    is dropped."""
     from blocklist.store import connect
 
     redis_conn.hset(keys.block(keys.GLOBAL, CALLER), mapping={"treatment": "hangup"})

@@ -36,12 +36,17 @@ end
 
 local state_key = ARGV[10] .. person
 local st = redis.call('HMGET', state_key, 'last_seen', 'shift_start', 'seen_shift', 'seen_week', 'break_until',
-  'reason')
+  'reason', 'break_from')
 local last_seen = tonumber(st[1] or '')
 local shift_start = tonumber(st[2] or '')
 local seen_shift, seen_week = tonumber(st[3] or '') or 0, tonumber(st[4] or '') or 0
 local break_until, reason = tonumber(st[5] or '') or 0, st[6] or ''
-local new_shift = (last_seen == nil) or (shift_start == nil) or (now - last_seen >= gap)
+local break_from = tonumber(st[7] or '') or 0  -- a break recorded before its start was kept: from any time
+-- `now` may be earlier than the clock that wrote this state: another web host's clock ahead of this one's, or
+-- `ivr simulate` playing again a day it played before. What lies after `now` has not happened yet for this
+-- request: a shift that starts later starts again now, a break that starts later is not on, and difficult
+-- calls after now are not counted. So one clock far ahead never holds an agent off the queue on the others.
+local new_shift = (last_seen == nil) or (shift_start == nil) or (shift_start > now) or (now - last_seen >= gap)
 if new_shift then
   seen_shift = 0
   shift_start = (mode == 'duty') and now or nil
@@ -51,12 +56,12 @@ local week_from = now - week_ms
 local shift, week = 0, 0
 for _, phone in ipairs(phones) do
   local key = ARGV[9] .. phone
-  week = week + redis.call('ZCOUNT', key, week_from, '+inf')
-  if shift_start then shift = shift + redis.call('ZCOUNT', key, math.max(shift_start, week_from), '+inf') end
+  week = week + redis.call('ZCOUNT', key, week_from, now_s)
+  if shift_start then shift = shift + redis.call('ZCOUNT', key, math.max(shift_start, week_from), now_s) end
 end
 
 local status = 'ok'
-if break_until > now then status = 'break' end
+if break_from <= now and now < break_until then status = 'break' end
 local fmt = function(n) return string.format('%.0f', n) end
 
 if mode == 'duty' then
@@ -73,7 +78,8 @@ if mode == 'duty' then
     local checkin = person .. '|' .. now_s
     local ckey = ARGV[12] .. checkin
     local limit = (crossed == 'shift') and shift_limit or week_limit
-    redis.call('HSET', state_key, 'break_until', fmt(break_until), 'reason', crossed, 'checkin', checkin)
+    redis.call('HSET', state_key, 'break_from', now_s, 'break_until', fmt(break_until), 'reason', crossed,
+      'checkin', checkin)
     redis.call('HSET', ckey, 'id', checkin, 'agent', person, 'identity', identity, 'reason', crossed,
       'shift', shift, 'week', week, 'limit', limit, 'shift_start', fmt(shift_start), 'at', now_s,
       'until', fmt(break_until))

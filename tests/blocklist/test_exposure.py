@@ -83,6 +83,25 @@ def test_a_new_shift_starts_after_the_gap_and_the_week_limit_counts_across_shift
     assert exposure.on_duty(redis_conn, PHONE, limits, at=later).week == 0
 
 
+def test_a_clock_ahead_never_holds_the_agent_off_the_queue_on_an_earlier_one(redis_conn: redis.Redis,
+                                                                            ann: str) -> None:
+    # A web host whose clock runs a day ahead (or `ivr simulate` playing a day it played before) puts the agent's
+    # shift, difficult calls and break after the other hosts' now. For them none of it has happened yet.
+    ahead = T0 + 24 * HOUR
+    exposure.on_duty(redis_conn, PHONE, LIMITS, at=ahead)
+    for n in range(3):
+        difficult(redis_conn, PHONE, n, ahead + 1000 + n)
+    assert exposure.on_duty(redis_conn, PHONE, LIMITS, at=ahead + 5000).status == "started"
+    now = exposure.on_duty(redis_conn, SOFTPHONE, LIMITS, at=T0)
+    assert (now.status, now.on_break, now.shift_start, now.shift, now.week) == ("ok", False, T0, 0, 0)
+    assert exposure.look(redis_conn, PHONE, LIMITS, at=T0 + 60_000).status == "ok"
+    # The break is kept: from the moment it started, it holds as before (and once it is over, it is over).
+    assert exposure.look(redis_conn, PHONE, LIMITS, at=ahead + 60_000).status == "break"
+    assert exposure.look(redis_conn, PHONE, LIMITS, at=ahead + 5000 + 900_000).status == "ok"
+    # The difficult calls count from their own time on.
+    assert exposure.look(redis_conn, PHONE, LIMITS, at=ahead + 1001).week == 2
+
+
 def test_the_managers_overrides_win_over_the_settings(redis_conn: redis.Redis, ann: str) -> None:
     redis_conn.hset(keys.SETTINGS, mapping={"exposure_shift_limit": "1", "breather_seconds": "7"})
     exposure.on_duty(redis_conn, PHONE, LIMITS, at=T0)

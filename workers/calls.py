@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from rq import Retry, get_current_job
+from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from blocklist import keys
@@ -103,13 +106,24 @@ def ensure_standing_queues() -> list[str]:
     return created
 
 
-def enqueue_standing_queues(rq_connection: Any) -> str:
+def enqueue_standing_queues(rq_connection: Any, missing: bool = False) -> str:
     """Ask a worker to make the standing queues now: one job at a time (a deterministic id, and none
-    while one waits or runs), so processes starting together never race to create the same queue."""
+    while one waits or runs), so processes starting together never race to create the same queue.
+
+    `missing`: Twilio has just failed a dial into one of them. A job waiting out its retry backoff (REST was
+    unreachable when it last ran: up to 5 minutes) then runs at once instead, since agents cannot take
+    callers until the queues exist. A job queued or running is left as it is.
+    """
     existing = Job.fetch(STANDING_QUEUES_JOB_ID, connection=rq_connection, serializer=JSONSerializer) \
         if Job.exists(STANDING_QUEUES_JOB_ID, connection=rq_connection) else None
-    if existing is not None and existing.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED,
-                                                                        JobStatus.SCHEDULED, JobStatus.DEFERRED):
+    status = existing.get_status(refresh=False) if existing is not None else None
+    if existing is not None and status in (JobStatus.QUEUED, JobStatus.STARTED):
+        return str(existing.id)
+    if existing is not None and status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        if missing and status == JobStatus.SCHEDULED:
+            with contextlib.suppress(InvalidJobOperation):  # the scheduler moved it to the queue meanwhile
+                ScheduledJobRegistry(queue=queue(MAINTENANCE, rq_connection)).requeue(existing)
+                log.info("standing queues: a dial failed, so the job waiting to retry runs now")
         return str(existing.id)
     job = queue(MAINTENANCE, rq_connection).enqueue(
         ensure_standing_queues, job_id=STANDING_QUEUES_JOB_ID, job_timeout=60, result_ttl=0, failure_ttl=3600,

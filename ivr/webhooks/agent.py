@@ -247,8 +247,7 @@ def dial_failed(r: VoiceResponse, agent_sid: str, role: str) -> Response:
         log.error("an agent's queue dial failed (%s %s): creating the standing queues at Twilio again",
                   clean_text(request.form.get("ErrorCode"), 12) or "-", clean_text(request.form.get("ErrorMessage"), 80))
         with contextlib.suppress(Exception):  # the retry below does not depend on it
-
-            enqueue_standing_queues(res.rq_connection)
+            enqueue_standing_queues(res.rq_connection, missing=True)
         media.play(r, "agent_waiting", agent_lang())
     next_caller(r, pause=min(DIAL_FAILED_PAUSE_CAP_S, 5 * 2 ** (failures - 1)), role=role)
     return twiml(r)

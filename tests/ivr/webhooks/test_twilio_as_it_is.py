@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import pytest
 import redis
 from rq import SimpleWorker
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from blocklist import keys
@@ -27,6 +28,7 @@ from tests.support import callflow as cf
 from tests.support.callflow import star, worker_with_scheduler
 from tests.support.constants import ACCOUNT_SID, AUTH_TOKEN, BASE_URL, CUSTOMER, LINE
 from tests.support.twilio_player import call_sid
+from workers.queues import STANDING_QUEUES_JOB_ID
 
 # Twilio's documented values (TwiML <Enqueue>, "QueueResult values"; Call resource, "Call Status values").
 DOCUMENTED_QUEUE_RESULTS = {"bridged", "bridging-in-process", "error", "hangup", "leave", "redirected",
@@ -179,6 +181,39 @@ def test_a_failed_queue_dial_backs_off_and_makes_the_queues_again(app: Any, twil
     assert pauses == [5, 10, 20, 30, 30]  # not a tight loop
     SimpleWorker(["maintenance"], connection=rq_conn, serializer=JSONSerializer).work(burst=True)
     assert {"agents", "supervisors", "isolation"} <= {q["friendly_name"] for q in standin.state.queues.values()}
+
+
+def test_a_failed_dial_runs_a_standing_queues_retry_at_once(app: Any, twilio: Any, standin: Any, rq_conn: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Twilio's REST API was unreachable when the service started (the newcomer's order: the service, then the
+    # simulator's stand-in), so the job waits out rq's retry backoff: 10 s, then 60 s, then 5 minutes. An agent's
+    # failed dial says the queues are missing: the retry runs at once, not minutes later.
+    from workers import calls as call_jobs
+
+    def unreachable(*_: Any) -> list[str]:
+        raise ConnectionError("Twilio's REST API refused the connection")
+
+    def work() -> None:  # no scheduler: a job runs only if it is in the queue now
+        SimpleWorker(["maintenance"], connection=rq_conn, serializer=JSONSerializer).work(burst=True)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(call_jobs.twilio_rest, "ensure_queues", unreachable)
+        call_jobs.enqueue_standing_queues(rq_conn)
+        work()
+    job = Job.fetch(STANDING_QUEUES_JOB_ID, connection=rq_conn, serializer=JSONSerializer)
+    assert job.get_status() == JobStatus.SCHEDULED and job.retries_left == 2
+    call_jobs.enqueue_standing_queues(rq_conn)  # a process starting: no news, so the backoff stands
+    work()
+    assert standin.state.queue_by_name("supervisors") is None
+
+    agent = cf.agent_connects(twilio)
+    after = twilio.follow(agent.dial, {"CallSid": agent.sid, "CallStatus": "in-progress", "DialCallStatus": "failed",
+                                       "ErrorCode": "13225", "AccountSid": ACCOUNT_SID})
+    assert after.verbs()[-2:] == ["Pause", "Redirect"], after.text
+    assert job.get_status() == JobStatus.QUEUED
+    work()
+    assert {"agents", "supervisors", "isolation"} <= {q["friendly_name"] for q in standin.state.queues.values()}
+    assert not Job.exists(job.id, connection=rq_conn)  # done, and not scheduled again (result_ttl=0)
 
 
 def test_the_cron_keeps_the_queues_and_deletes_the_holds(rq_conn: Any) -> None:

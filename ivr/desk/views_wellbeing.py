@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, request, url_for
 
 from blocklist import exposure, keys
+from blocklist.clock import now_ms
 from ivr.auth import api_auth, current_principal, require_role
 from ivr.problems import problem
 from ivr.resources import resources
@@ -22,13 +23,32 @@ bp = Blueprint("desk_wellbeing", __name__)
 log = logging.getLogger("ivr.desk.wellbeing")
 
 
-def open_checkins() -> list[dict[str, str]]:
-    """Agents who crossed a limit and that no supervisor has checked in with yet, newest first."""
+CARD_CHECKINS = 200  # open check-ins the dashboard's card reads (grouped by agent, so a few rows)
+ACKNOWLEDGE_AT_ONCE = 500  # check-ins one press of the card's button may acknowledge
+
+
+def open_checkins() -> list[dict[str, Any]]:
+    """Agents who crossed a limit and that no supervisor has checked in with yet: one entry per agent, newest first.
+
+    A supervisor checks in with a person, not with each crossing: an agent who crossed the limit three times
+    since is one row, with the latest crossing, how many more and since when, and every id the row's button
+    acknowledges (the ids shown, so a crossing after the page was drawn waits for its own check-in)."""
     try:
-        return exposure.checkins(resources().store)
+        rows = exposure.checkins(resources().store, count=CARD_CHECKINS)
     except Exception:  # a card on the dashboard: the page works without it
         log.exception("the wellbeing check-ins could not be read")
         return []
+    now = now_ms()
+    agents: dict[str, dict[str, Any]] = {}
+    for row in rows:  # newest first
+        found = agents.get(row.get("agent", ""))
+        if found is None:
+            agents[row.get("agent", "")] = {"latest": row, "ids": [row["id"]], "since": int(row.get("at") or 0),
+                                            "on_break": int(row.get("until") or 0) > now}
+        else:
+            found["ids"].append(row["id"])
+            found["since"] = int(row.get("at") or 0)
+    return list(agents.values())
 
 
 def unreported_hint() -> dict[str, Any] | None:
@@ -59,13 +79,22 @@ def _acknowledge(checkin_id: str) -> dict[str, str]:
 @bp.post("/desk/wellbeing/acknowledge")
 @require_role("manager")
 def acknowledge() -> Any:
-    """The check-in card's button: a supervisor checked in with the agent (who and when are audited)."""
-    try:
-        row = _acknowledge(request.form.get("id", ""))
-    except LookupError as exc:
-        flash(f"Not acknowledged: {exc}.", "error")
+    """The check-in card's button: a supervisor checked in with the agent, for every crossing the row showed
+    (each one audited, with who and when)."""
+    ids = list(dict.fromkeys(i for i in request.form.getlist("id") if i))[:ACKNOWLEDGE_AT_ONCE]
+    done: list[dict[str, str]] = []
+    missing: list[str] = []
+    for checkin_id in ids:
+        try:
+            done.append(_acknowledge(checkin_id))
+        except LookupError as exc:
+            missing.append(str(exc))
+    if not done:
+        flash(f"Not acknowledged: {missing[0] if missing else 'no check-in was named; reload the page'}.", "error")
         return redirect(url_for("desk_manager.dashboard")), 404
-    flash(f"Acknowledged: you checked in with {row.get('agent', '')}.")
+    agents = ", ".join(dict.fromkeys(row.get("agent", "") for row in done))
+    more = f" ({len(done)} check-ins)" if len(done) > 1 else ""
+    flash(f"Acknowledged: you checked in with {agents}{more}.")
     return redirect(url_for("desk_manager.dashboard") + "#checkins")
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 import redis
+from lxml import html as lxml_html
 
-from blocklist import keys
+from blocklist import exposure, keys
+from blocklist.clock import now_ms
 from tests.support import callflow as cf
 from tests.support.browser import DESKTOP, PHONE
 from tests.support.constants import AGENT
@@ -86,6 +88,45 @@ def test_the_supervisor_sees_the_check_in_and_acknowledges_it(app: Any, twilio: 
     (audit,) = [f for _id, f in redis_conn.xrange(keys.AUDIT) if f["action"] == "wellbeing_checkin"]
     assert audit["by"] == "max" and audit["subject"] == "ann"
     assert not desk.errors and not phone.errors and not agent_desk.errors
+
+
+def test_one_row_an_agent_and_one_check_in_covers_every_crossing(app: Any, mgr: Any, redis_conn: redis.Redis) -> None:
+    # ann crossed her shift limit three times today, two hours apart (each break is over); bob once, just now.
+    make_user(app, "ann", "agent", phones=AGENT)
+    limits = exposure.Limits(shift=1, week=0, break_seconds=900, shift_gap_hours=8)
+    start = now_ms() - 5 * 3600_000
+    exposure.on_duty(redis_conn, AGENT, limits, at=start - 60_000)  # her shift starts
+    for n in range(3):
+        at = start + n * 2 * 3600_000
+        pipe = redis_conn.pipeline(transaction=True)
+        exposure.record(pipe, AGENT, f"CA{n:032x}", at)
+        pipe.execute()
+        assert exposure.on_duty(redis_conn, AGENT, limits, at=at + 1).status == "started"
+    exposure.on_duty(redis_conn, "+15550002222", limits, at=now_ms() - 60_000)
+    pipe = redis_conn.pipeline(transaction=True)
+    exposure.record(pipe, "+15550002222", "CA" + "b" * 32, now_ms() - 1000)
+    pipe.execute()
+    assert exposure.on_duty(redis_conn, "+15550002222", limits).status == "started"
+
+    page = lxml_html.fromstring(mgr.get("/desk/dashboard").get_data(as_text=True))
+    rows = page.xpath('//section[@id="checkins"]//li[@class="checkin"]')
+    assert len(rows) == 2  # one an agent, the latest crossing first
+    bob, ann = (" ".join(row.text_content().split()) for row in rows)
+    assert bob.startswith("+15550002222 crossed the shift limit") and "On a wellbeing break until" in bob
+    assert "earlier crossing" not in bob
+    assert ann.startswith("ann crossed the shift limit") and "Their wellbeing break ended at" in ann
+    assert "2 earlier crossings since" in ann and "one check-in covers them all" in ann
+    ann_ids = rows[1].xpath('.//input[@name="id"]/@value')
+    assert len(ann_ids) == 3
+
+    unknown = post_form(mgr, "/desk/wellbeing/acknowledge", {"id": ["nobody|1"]})
+    assert unknown.status_code == 404 and len(exposure.checkins(redis_conn)) == 4  # nothing changed
+    done = post_form(mgr, "/desk/wellbeing/acknowledge", {"id": ann_ids}, follow_redirects=True)
+    assert "you checked in with ann (3 check-ins)" in done.get_data(as_text=True)
+    audits = [f for _id, f in redis_conn.xrange(keys.AUDIT) if f["action"] == "wellbeing_checkin"]
+    assert [a["subject"] for a in audits] == ["ann"] * 3 and {a["by"] for a in audits} == {"max"}
+    (left,) = exposure.checkins(redis_conn)
+    assert left["agent"] == "+15550002222"
 
 
 def test_managers_set_the_limits_on_the_settings_page_and_the_phone_follows(app: Any, twilio: Any, mgr: Any,

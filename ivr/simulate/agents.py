@@ -10,7 +10,7 @@ from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
 from ivr.simulate.base import SimulatorBase
-from ivr.simulate.callers import Plan
+from ivr.simulate.callers import Plan, desk_category
 from ivr.simulate.config import (
     DESK_MOVE_WAIT,
     FLAG_KEY,
@@ -179,10 +179,10 @@ class AgentsMixin(SimulatorBase):
             self._spawn(self._desk_flag(agent, caller), side=True)
 
     async def _desk_flag(self, agent: Leg, caller: Leg) -> None:
-        """The agent presses the desk's flag button: the JSON API, as the desk calls it."""
+        """The agent presses the desk's flag button with the kind of abuse picked: the JSON API, as the desk calls it."""
         identity = agent.person.identity if agent.person else ""
         answer = await self.http.api(f"/api/calls/{caller.sid}/flag",
-                                     {"reason": "harassment", "note": "simulated call"})
+                                     {"category": desk_category(caller.caller, self.cfg.seed), "note": "simulated call"})
         self.counts.requests += 1
         if self.trace is not None:
             self.trace(f"{self.clock()} {self.now():9.0f} desk     ..{caller.sid[-6:]} {identity:14} POST "

@@ -189,6 +189,22 @@ class Pools:
         return addons_payload(scores)
 
 
+# What agents pick on the desk's flag form (blocklist/abuse.py's categories), by share: a caller abuses in one way,
+# every time; a robocall is a robocall.
+DESK_CATEGORIES = (("obscene", 30), ("nonsense", 20), ("sexual", 15), ("threats", 10), ("silent", 10), ("hate", 5),
+                   ("repeat_complaint", 5), ("other", 5))
+
+
+def desk_category(caller: Caller | None, seed: int | None) -> str:
+    """The abuse category an agent picks on the desk for this caller: the same for every call of theirs."""
+    if caller is None:
+        return "other"
+    if caller.kind == "robocaller":
+        return "robocall"
+    names, weights = zip(*DESK_CATEGORIES, strict=True)
+    return random.Random(f"category:{seed}:{caller.number}").choices(names, weights)[0]
+
+
 def plan_for(caller: Caller, cfg: SimConfig, rng: random.Random) -> Plan:
     """How this call goes once answered."""
     if caller.harasses:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
 import redis
 from click.testing import CliRunner
 
-from blocklist import keys
+from blocklist import abuse, keys
 from ivr.simulate import Report, SimConfig, Simulator, parse_compress, wav_seconds
+from ivr.simulate.callers import DESK_CATEGORIES, Caller, desk_category
 from ivr.simulate.standin import StandInServer
 from tests.support.constants import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, BASE_URL
 from tests.support.simulation import AGENTS, config, make_standing_queues, run_with_worker
@@ -39,6 +41,8 @@ def test_a_short_run_reports_what_the_app_stored(served: str, app: Any, standin:
     flags = events(redis_conn, "flag")
     assert c.flagged == len(flags) and c.flagged_key > 0 and c.flagged_desk > 0, report.table()
     assert c.flagged_key == len([f for f in flags if f.get("via") == "key"])
+    picked = {f["category"] for f in flags if f.get("via") == "desk"}  # the agents pick the kind of abuse
+    assert len(picked) > 1 and picked <= set(abuse.KEYS), picked
     blocks = {k.rsplit(":", 1)[1] for k in redis_conn.scan_iter(match=keys.block("*", "*"))}
     assert blocks == report.blocked
     assert c.status_callbacks == len(events(redis_conn, "status")) == c.placed
@@ -52,6 +56,16 @@ def test_a_short_run_reports_what_the_app_stored(served: str, app: Any, standin:
     assert c.redirects == len(moved) > 0, report.table()
     assert c.answered >= c.flagged - c.door and c.queued >= c.answered
     assert "calls placed" in report.table()
+
+
+def test_an_agent_picks_one_kind_of_abuse_for_a_caller_and_robocall_for_a_robocaller() -> None:
+    one = Caller("repeat", "+13125550150", harasses=True)
+    assert desk_category(one, 11) == desk_category(one, 11)  # the same caller, every time
+    robot = Caller("robocaller", "+14695550193", harasses=True)
+    assert desk_category(robot, 11) == "robocall"
+    picked = Counter(desk_category(Caller("repeat", f"+1312555{n:04d}", harasses=True), 11) for n in range(2000))
+    assert set(picked) == {name for name, _share in DESK_CATEGORIES}
+    assert picked.most_common(1)[0][0] == "obscene" and set(picked) <= set(abuse.KEYS)
 
 
 def test_the_stand_in_follows_queues_and_refuses_updates_of_ended_calls(served: str, app: Any,

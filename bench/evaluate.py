@@ -1,4 +1,4 @@
-"""`python -m bench.evaluate`: the detection targets of issue 19 on the default month, timed.
+"""`python -m bench.evaluate`: the detection targets on the default month, timed.
 
 Runs what `ivr evaluate` runs (the same month, the same code: ivr/evaluate/), on a throwaway Redis, and adds
 what a bench wants besides the figures: the wall time of each part, calls screened per second, and Redis round

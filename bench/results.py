@@ -99,7 +99,7 @@ def list_size_ratios(runs: list[dict[str, Any]], measure: str = "rps") -> dict[i
 
 
 def targets(summary: list[dict[str, Any]], sizes: dict[int, float], extra: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each with what was measured in this run."""
+    """The bench's targets, each with what was measured in this run."""
     out = []
     for row in summary:
         if row["target"] == "incoming_1m" and "rps_ratio" in row:
@@ -134,7 +134,7 @@ def targets(summary: list[dict[str, Any]], sizes: dict[int, float], extra: dict[
 
 
 def feed_targets(feed: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 21's bulk-feed targets: bytes per number at the largest size, import speed and its scaling."""
+    """The bulk feed's targets: bytes per number at the largest size, import speed and its scaling."""
     sizes = feed.get("sizes") or []
     if not sizes:
         return []

@@ -9,7 +9,7 @@ its absence is the normal case for calls nobody signed. The documented values, a
 - absent, `NULL` and anything else: 'unsigned'
 
 Twilio's table describes `NULL` in the same words as `TN-Validation-Failed`; it counts as 'unsigned' here on
-purpose (the issue's contract): an unknown value must never treat a caller harder than no value at all.
+purpose: an unknown value must never treat a caller harder than no value at all.
 """
 
 from __future__ import annotations

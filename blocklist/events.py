@@ -25,7 +25,8 @@ CALLER_FACTS = ("region", "line_type", "carrier", "FromCity", "FromState", "From
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     # the screen's decision at the door (screen.lua)
     # `attest` (A/B/C/failed/unsigned), `rep`/`rep_by` (add-on score and which), `campaign` (the exchange when
-    # the call is part of a campaign), `feed` (the bulk feed that listed the caller), `detail` (the deciding rule's words, with its value): issue 19's signals
+    # the call is part of a campaign), `feed` (the bulk feed that listed the caller), `detail` (the deciding rule's
+    # words, with its value): the caller signals
     "call": ("call_sid", "number", "line", "decision", "rule", "treatment", "attest", "rep", "rep_by", "campaign",
              "feed", "detail", *CALLER_FACTS),
     # many numbers of one exchange called one line within the window (screen.lua, once per campaign)

@@ -1,4 +1,4 @@
-"""Adopting bulk-imported manager blocks into a feed (`ivr feeds adopt`): the migration of issue 21.
+"""Adopting bulk-imported manager blocks into a feed (`ivr feeds adopt`): the migration of lists imported before feeds.
 
 Before feeds, a carrier's or regulator's list could only come in as manager blocks (`ivr blocklist import`): about
 300 bytes each as the screen reads them, 816 with history, event and audit. Adoption moves the blocks such an import

@@ -14,7 +14,7 @@ TREATMENTS = ("reject", "isolation", "linefault", "hangup")
 WITHHELD_POLICIES = ("allow", "linefault", "isolation", "reject")
 BURST_ACTIONS = ("review", *TREATMENTS)
 SIGNAL_ACTIONS = ("allow", "review", *TREATMENTS)  # what a caller signal's rule may do: let through, list, treat
-# The caller signals' rules (issue 19): STIR/SHAKEN attestation, add-on reputation tiers, line types, and
+# The caller signals' rules: STIR/SHAKEN attestation, add-on reputation tiers, line types, and
 # campaigns (many numbers of one exchange on one line in a window). Not environment settings: managers set
 # them per line or for all lines; these are the defaults when nobody has.
 SIGNAL_DEFAULTS = {

@@ -76,7 +76,7 @@ def command(seed: int, days: int, customers_per_day: int, sets: tuple[str, ...],
     lines; every call goes through the real screen, agents flag the harassing calls that get through, and
     blocks end on the sanction ladder in virtual time. Prints precision and recall of the stops at the door,
     customers falsely blocked, time to block, the share of harassing calls stopped after a flag, campaigns
-    caught and agent-minutes spent on harassers, with the issue's targets.
+    caught and agent-minutes spent on harassers, with the detection targets.
     """
     changes = parse_sets(sets)
     if line != keys.GLOBAL and not changes:
@@ -242,7 +242,7 @@ def render(result: dict[str, Any]) -> str:
     out.append(f"Out of {fb['customer_calls']:,} customer calls from {fb['distinct_customers']:,} customers; "
                f"{current['figures']['door']['bad_calls']:,} bad calls.")
     out.append("")
-    out.append("Targets (issue 19, for the default policy):")
+    out.append("Targets for the default policy:")
     for i, target in enumerate(current["targets"]):
         line = f"  {target['status']:<5} {target['target']}: {target['measured']}"
         if changed:

@@ -2,5 +2,5 @@
 
     population  the month's ground truth: who calls, when, and who they really are
     run         the month played through the real screen and flag, in virtual time, on a throwaway Redis
-    metrics     the figures (precision, recall, false blocks, time to block, ...) and the issue's targets
+    metrics     the figures (precision, recall, false blocks, time to block, ...) and the detection targets
 """

@@ -19,7 +19,7 @@ from typing import Any
 MINUTE_MS = 60_000
 NEVER = math.inf
 
-# The targets for the default policy (issue 19), with the figure each is read from.
+# The detection targets for the default policy, with the figure each is read from.
 TARGET_CUSTOMER_CALLS = 10_000
 TARGET_AFTER_FLAG = 0.55
 TARGET_GROUP_LATER = 0.70
@@ -184,7 +184,7 @@ def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 
 
 def targets(fig: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets for the default policy, each with the figure measured and PASS, MISS or n/a (the
+    """The detection targets for the default policy, each with the figure measured and PASS, MISS or n/a (the
     month is too small or has none of those callers)."""
     fb = fig["false_blocks"]
     harass, groups, camp = fig["harassers_after_first_flag"], fig["groups_after_first_flag"], fig["campaigns"]

@@ -1,4 +1,4 @@
-"""Lengths of time as people write them (issue 23, "Durations need units"): a bare number is refused with the
+"""Lengths of time as people write them, always with their unit: a bare number is refused with the
 accepted forms listed, 'permanent' is a word and never the meaning of an empty text, the settings' own
 compatibility parser still reads seconds, and a block's audit record says how long it lasts."""
 

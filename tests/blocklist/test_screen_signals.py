@@ -1,4 +1,4 @@
-"""The screen's caller signals on a real Redis (issue 19): add-on reputation tiers, STIR/SHAKEN attestation,
+"""The screen's caller signals on a real Redis: add-on reputation tiers, STIR/SHAKEN attestation,
 line types and campaigns of rotating numbers; each in the one screen round trip, each explaining itself, none
 ever beating a list, and the managers' settings per line."""
 

@@ -122,7 +122,7 @@ def test_no_stray_recordings_and_total_size_is_small() -> None:
     expected = {f"{lang}/{key}.wav" for lang in prompts.LANGUAGES for key in prompts.all_recording_keys()}
     found = {str(p.relative_to(AUDIO)) for p in AUDIO.rglob("*") if p.is_file()}
     assert found == expected
-    # 32 prompts in six languages at 8 KB a second: about 8.4 MB with issue 20's restriction notice and voicemail
+    # 32 prompts in six languages at 8 KB a second: about 8.4 MB with the contact restrictions' notice and voicemail
     assert sum((AUDIO / name).stat().st_size for name in found) < 10_000_000
 
 

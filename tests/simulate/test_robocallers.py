@@ -1,4 +1,4 @@
-"""The simulator's caller signals (issue 19): robocall campaigns rotating numbers within one exchange, with failed or
+"""The simulator's caller signals: robocall campaigns rotating numbers within one exchange, with failed or
 no attestation and add-on answers that score high; customers signed as carriers sign them, now and then with low
 add-on scores. The AddOns JSON the simulator builds is the documented envelope blocklist.reputation reads back."""
 

@@ -193,7 +193,7 @@ def test_service_recovers_by_itself_when_redis_is_back(app_env: dict[str, str], 
         # fail fast for the breaker's moment (1 s for the webhooks, 2 s for the desk), never longer.
         eventually(lambda: app.extensions["ivr"].blocklist.block("+14155550123", by="m", reason="test"), 5)
         verbs = eventually(lambda: cf.place_call(tw, "+14155550123").reply.verbs() == ["Reject"], 5)
-        assert verbs and time.monotonic() - back < 5  # back: screened again, within the 5 s
+        assert verbs and time.monotonic() - back < 5  # back: screened again, within 5 s
         assert app.test_client().get("/readyz").status_code == 200
     finally:
         server.stop()

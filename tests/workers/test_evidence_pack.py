@@ -135,7 +135,7 @@ def test_an_unblock_and_an_expiry_are_in_the_history_too(app: Any, manager: Any,
 
 
 def test_the_pack_says_which_signal_decided_each_call(redis_conn: redis.Redis) -> None:
-    """Issue 19: the carrier or the police see the attestation, the add-on score and the rule's own words."""
+    """The carrier or the police see the attestation, the add-on score and the rule's own words."""
     sid = call_sid()
     Blocklist(redis_conn, Policy()).screen(HARASSER, "+18005551212", sid, signals=Signals(
         "TN-Validation-Failed-B", Reputation(100, "Nomorobo Spam Score", "score 1")))

@@ -1,4 +1,4 @@
-"""The printable report writes each time once, as people read it, in the report's zone (issue 23): the withheld
+"""The printable report writes each time once, as people read it, in the report's zone: the withheld
 log has one time column whose heading names the zone (no "UTC" copy beside it, even when the zone is UTC), and
 the page says when it was made in the same format as the desk and the command line."""
 

@@ -1,8 +1,8 @@
-"""The signals at the door in the reports (issue 19): calls by STIR/SHAKEN attestation class and by add-on
+"""The signals at the door in the reports: calls by STIR/SHAKEN attestation class and by add-on
 reputation tier, each split into treated at the door and put through, and the campaigns the screen detected.
 
 Events are written into the stream as the screen writes them (tests/support/events.py: XADD with explicit,
-time-ordered IDs), with the fields of the issue's contract: `attest`, `rep`, `rep_by` and `campaign` on calls, and
+time-ordered IDs), with the signal fields the screen writes: `attest`, `rep`, `rep_by` and `campaign` on calls, and
 `campaign` events. Older calls carry only StirVerstat; they must fold as before and still land in a class.
 """
 
@@ -52,7 +52,7 @@ def tier(score: int | None) -> str:
 
 def make_calls(ev: Events, rng: random.Random, n: int, *, new_fields: bool = True, days: int = 30) -> None:
     """Calls on two lines, treated or put through, with every attestation value and reputation shape; with
-    `new_fields` off they are what the screen wrote before issue 19 (StirVerstat only)."""
+    `new_fields` off they are what the screen wrote before the caller signals (StirVerstat only)."""
     numbers = [f"+1415555{rng.randrange(10000):04d}" for _ in range(40)] + ["anonymous"]
     for i, ts in enumerate(sorted(T0 + rng.randrange(days * DAY) for _ in range(n))):
         stir = rng.choice(list(STIR))

@@ -1,4 +1,4 @@
-"""The caller signals as the reports count them (issue 19): a call's STIR/SHAKEN attestation class, its add-on
+"""The caller signals as the reports count them: a call's STIR/SHAKEN attestation class, its add-on
 reputation tier, and what happened at the door; campaigns as the screen announced them.
 
 The fold and the `signals` report both use these, so a call lands in the same class and tier everywhere. Calls

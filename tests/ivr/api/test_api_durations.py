@@ -1,4 +1,4 @@
-"""The JSON API's lengths of time carry their unit (issue 23): `duration` and `temporary` refuse a bare number,
+"""The JSON API's lengths of time carry their unit: `duration` and `temporary` refuse a bare number,
 JSON's or text's, and an empty text; the answer and the audit record say how long the block lasts; the
 published description says so."""
 

@@ -18,7 +18,7 @@ from tests.support.constants import HARASSER
 
 @pytest.fixture
 def app_env(app_env: dict[str, str]) -> dict[str, str]:
-    # several difficult calls of one agent: keep helper C's wellbeing break out of this test's way
+    # several difficult calls of one agent: keep the exposure limits' wellbeing break out of this test's way
     return {**app_env, "IVR_EXPOSURE_SHIFT_LIMIT": "0", "IVR_EXPOSURE_WEEK_LIMIT": "0"}
 
 

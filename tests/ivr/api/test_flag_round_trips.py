@@ -1,4 +1,4 @@
-"""A desk flag of a live call costs at most three Redis round trips (issue 21), and loses nothing on the way:
+"""A desk flag of a live call costs at most three Redis round trips, and loses nothing on the way:
 the flag, the block on the sanction ladder, the history, the event, the caller's move to isolation (the RQ
 redirect job with its deterministic id and retries), the report fold, and the permission rules.
 

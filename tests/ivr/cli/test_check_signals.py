@@ -1,5 +1,5 @@
 """`ivr blocklist check` with a call's signals, and the review list's signal and campaign entries, through
-click's CliRunner against a real Redis (issue 19: every decision explains itself with its value)."""
+click's CliRunner against a real Redis: every decision explains itself with its value."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`ivr blocklist add --for` and `temporary` with lengths that carry their unit (issue 23): `--for 3` and an
+"""`ivr blocklist add --for` and `temporary` with lengths that carry their unit: `--for 3` and an
 empty `--for` are refused with the forms accepted, `permanent` is said by name, and what the command prints
 and the audit log records say how long the block lasts and until when."""
 

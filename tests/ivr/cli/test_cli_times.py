@@ -1,4 +1,4 @@
-"""The command line writes times and lengths as people read them (issue 23): one format, in the service's time
+"""The command line writes times and lengths as people read them: one format, in the service's time
 zone (IVR_TIMEZONE) with the zone named, an end with how far off it is; `--json` keeps ISO 8601 with an offset;
 the sanction ladder is shown as it is written; and a block's length is always said, `--permanent` included."""
 

@@ -1,4 +1,4 @@
-"""The dashboard's signals at the door (issue 19): calls by caller-ID attestation and by reputation tier, stacked by
+"""The dashboard's signals at the door: calls by caller-ID attestation and by reputation tier, stacked by
 what the door did, campaigns per day, and the campaigns table; as a manager meets them on a laptop (1280x800), on
 a phone (390x844), in another language, and as CSV."""
 

@@ -84,7 +84,7 @@ def test_the_desk_button_flags_like_the_phone_key_and_sends_the_caller_to_isolat
     assert redirects and "/voice/isolation" in redirects[-1].form["Url"]
     # the breather, and flagging again changes nothing
     breather = desk.get(resp.headers["Location"]).get_data(as_text=True)
-    # the breather scales with the flag's abuse category (the reason "obscene" is that category; issue 20)
+    # the breather scales with the flag's abuse category (the reason "obscene" is that category)
     seconds = exposure.breather_seconds(res.settings.breather_seconds, "obscene")
     assert "Take a breath" in breather and f'data-countdown="{seconds}"' in breather
     again = post_form(desk, f"/desk/call/{caller.sid}/flag", {"reason": "obscene"})

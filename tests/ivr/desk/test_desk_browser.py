@@ -87,7 +87,7 @@ def test_agent_sees_the_caller_live_and_flags_from_the_desk(app: Any, open_desk:
     width = desk.page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"] + 1, f"the call page scrolls sideways on a phone ({width}px)"
     desk.shot("call-phone")
-    desk.page.select_option(".flag-form select[name=category]", "obscene")  # the abuse taxonomy (issue 20)
+    desk.page.select_option(".flag-form select[name=category]", "obscene")  # the abuse taxonomy
     desk.page.fill("input[name=note]", "group laughing in the background")
     desk.page.click("text=Flag harassment")
     desk.page.wait_for_url(re.compile(r".*/desk/breather.*"))

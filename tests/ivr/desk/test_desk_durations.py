@@ -1,4 +1,4 @@
-"""The desk's block forms ask how long with the usual lengths and a custom one (issue 23): no length is chosen
+"""The desk's block forms ask how long with the usual lengths and a custom one: no length is chosen
 for the manager, a bare number is refused with the forms accepted, the end a length sets is shown before
 saving (by the page's script, or by "Show the end time" without it) and named after saving, and the audit
 log says how long each block lasts. A real login through the form; a real Chromium for the script."""

@@ -1,4 +1,4 @@
-"""The managers' desk with issue 19's caller signals: a campaign's exchange and a signal's reason on the review
+"""The managers' desk with the caller signals: a campaign's exchange and a signal's reason on the review
 list, dismissing an exchange, and the signal settings per line."""
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from tests.support.desk import login, make_user, post_form
 
 @pytest.fixture
 def app_env(app_env: dict[str, str]) -> dict[str, str]:
-    # a few difficult calls of one agent: keep the wellbeing break (helper C) out of this test's way
+    # a few difficult calls of one agent: keep the wellbeing break out of this test's way
     return {**app_env, "IVR_FLAG_CATEGORY": "silent", "IVR_EXPOSURE_SHIFT_LIMIT": "0", "IVR_EXPOSURE_WEEK_LIMIT": "0"}
 
 

@@ -1,4 +1,4 @@
-"""The desk writes times and lengths as people read them (issue 23): the dashboard's "events up to", the withheld
+"""The desk writes times and lengths as people read them: the dashboard's "events up to", the withheld
 calls and the settings' sanction ladder; and a number's history fits a phone as one card per event."""
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def test_agent_flags_a_live_call(app: Any, open_desk: Any, twilio: Any) -> None:
     page = desk.page
     caller, _agent = bridged_caller(twilio)
     page.wait_for_selector("#live .status.in_call")  # the panel shows the caller by itself
-    tab_to(page, named("Kind of abuse", "select"))  # the abuse taxonomy (issue 20) replaced the reasons
+    tab_to(page, named("Kind of abuse", "select"))  # the abuse taxonomy replaced the reasons
     first = page.evaluate("document.activeElement.value")
     choose(page, "threats")
     assert first != "threats"

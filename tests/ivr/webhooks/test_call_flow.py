@@ -93,7 +93,7 @@ def test_star_nine_sends_caller_to_isolation_which_plays_and_ends(twilio: Any, r
     # the agent: confirmation, breather, then back to the queue
     assert menu.verbs()[-2:] == ["Pause", "Redirect"]
     assert menu.first("Redirect").text.strip() == BASE_URL + "/agent/connect"
-    settings = app.config["SETTINGS"]  # the breather scales with the category `*` 9 records (issue 20)
+    settings = app.config["SETTINGS"]  # the breather scales with the category `*` 9 records
     assert int(menu.first("Pause").get("length")) == exposure.breather_seconds(settings.breather_seconds,
                                                                                settings.flag_category)
     # the caller's next poll leaves the private hold; its action puts it into isolation

@@ -1,4 +1,4 @@
-"""The door with Twilio's signals (issue 19): the AddOns JSON and StirVerstat of a signed incoming call decide
+"""The door with Twilio's signals: the AddOns JSON and StirVerstat of a signed incoming call decide
 in the same screen, and bad or hostile AddOns never change the answer a caller gets."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from workers import reports
 
 @pytest.fixture
 def app_env(app_env: dict[str, str]) -> dict[str, str]:
-    # the exposure limits (issue 20, helper C) would send this agent on a wellbeing break after a few difficult
+    # the exposure limits would send this agent on a wellbeing break after a few difficult
     # calls; this test is about the caller's record, not the agent's
     return {**app_env, "IVR_FLAG_CATEGORY": "threats", "IVR_WARNINGS_BEFORE_OFFER": "2",
             "IVR_EXPOSURE_SHIFT_LIMIT": "0", "IVR_EXPOSURE_WEEK_LIMIT": "0"}

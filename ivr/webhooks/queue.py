@@ -173,19 +173,20 @@ def after_bridge_or_hangup(sid: str, result: str, lang: str) -> Response | None:
 def after_bridge(sid: str, lang: str, checks: int) -> Response:
     """Twilio reports `bridged` to the caller whoever ended the bridge. The agent's Dial action says who:
     CallStatus completed (the agent hung up) or in-progress (`*`). It may arrive a moment later, so the
-    caller waits a second at a time for it (silence, no queue), and is held if it never says. A caller of
-    whom nothing is recorded (not even at the bridge) is let go: no decision could ever reach its hold."""
+    caller waits a second at a time for it (silence, no queue), and is held if it never says. A caller no agent
+    leg was ever paired with (its bridge could not be recorded) is let go: no decision could ever reach its hold."""
     r = VoiceResponse()
     try:
         call = Calls(resources().fast).get(sid)
-        how, known = call.get("bridge_end", ""), bool(call)
+        how, paired = call.get("bridge_end", ""), bool(call.get("agent_leg"))
     except REDIS_ERRORS:
-        how, known = AGENT_KEPT, True  # cannot tell: hold, as before; the hold's own deadline ends it
+        how, paired = AGENT_KEPT, True  # cannot tell: hold, as before; the hold's own deadline ends it
     if how == AGENT_GONE:
         return goodbye("goodbye", lang)
-    if not known:
-        # No record of this caller (its bridge could not be recorded either): no agent's decision can reach
-        # it, so a hold would only keep it waiting for nothing. It hears the closing words instead.
+    if not paired:
+        # Redis was away at the <Queue url>, so neither side knows the other: the agent's Dial action cannot say
+        # how the bridge ended, and neither `*` nor the desk can reach this caller. A hold would keep it waiting for
+        # nothing, then queue it for another agent. It hears the closing words instead.
         resources().count("bridge_end_unknown_call")
         return goodbye("goodbye", lang)
     if how == AGENT_KEPT or checks >= BRIDGE_END_CHECKS:

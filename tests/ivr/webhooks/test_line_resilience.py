@@ -141,6 +141,19 @@ def test_with_redis_down_a_held_caller_keeps_holding_then_goes_to_the_agents(
     assert exit_.verbs() == ["Enqueue"] and exit_.first("Enqueue").text == "agents"  # never a hang-up
 
 
+def test_a_caller_whose_bridge_was_never_recorded_is_let_go_not_held(twilio: Any, redis_conn: redis.Redis) -> None:
+    # Redis was away for the <Queue url> (the pairing was not recorded), back for the rest: the agent hangs up.
+    caller = cf.place_call(twilio, CUSTOMER)
+    agent = cf.agent_connects(twilio)
+    after = twilio.follow(agent.dial, {"CallSid": agent.sid, "CallStatus": "completed", "DialCallStatus": "completed",
+                                       "DialCallDuration": "42", "AccountSid": twilio.account_sid})
+    assert after.verbs() == [], after.text  # a leg that is over: nothing to say, nothing learnt of its caller
+    exit_ = twilio.follow(caller.enqueue, {"CallSid": caller.sid, "QueueResult": "bridged", "QueueTime": "4",
+                                           "AccountSid": twilio.account_sid})
+    assert "Enqueue" not in exit_.verbs() and exit_.verbs()[-1] == "Hangup", exit_.text  # thanked, not parked
+    assert redis_conn.hget(keys.call(caller.sid), "decision")  # its record was there all along
+
+
 def test_with_redis_down_a_callback_leg_still_reaches_the_agents(app_env: dict[str, str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     _app, tw = down_app(app_env, monkeypatch)

@@ -91,7 +91,7 @@ def test_the_supervisor_sees_the_check_in_and_acknowledges_it(app: Any, twilio: 
 
 
 def test_one_row_an_agent_and_one_check_in_covers_every_crossing(app: Any, mgr: Any, redis_conn: redis.Redis) -> None:
-    # ann crossed her shift limit three times today, two hours apart (each break is over); bob once, just now.
+    # ann crossed her shift limit three times today, two hours apart (each break is over); another phone once, just now.
     make_user(app, "ann", "agent", phones=AGENT)
     limits = exposure.Limits(shift=1, week=0, break_seconds=900, shift_gap_hours=8)
     start = now_ms() - 5 * 3600_000
@@ -111,9 +111,9 @@ def test_one_row_an_agent_and_one_check_in_covers_every_crossing(app: Any, mgr: 
     page = lxml_html.fromstring(mgr.get("/desk/dashboard").get_data(as_text=True))
     rows = page.xpath('//section[@id="checkins"]//li[@class="checkin"]')
     assert len(rows) == 2  # one an agent, the latest crossing first
-    bob, ann = (" ".join(row.text_content().split()) for row in rows)
-    assert bob.startswith("+15550002222 crossed the shift limit") and "On a wellbeing break until" in bob
-    assert "earlier crossing" not in bob
+    other, ann = (" ".join(row.text_content().split()) for row in rows)
+    assert other.startswith("+15550002222 crossed the shift limit") and "On a wellbeing break until" in other
+    assert "earlier crossing" not in other
     assert ann.startswith("ann crossed the shift limit") and "Their wellbeing break ended at" in ann
     assert "2 earlier crossings since" in ann and "one check-in covers them all" in ann
     ann_ids = rows[1].xpath('.//input[@name="id"]/@value')
